@@ -1,0 +1,105 @@
+"""The interface every dialect codec implements.
+
+A dialect is a pure codec: JSON documents and bytes in, canonical objects out, and back. It never
+touches a socket, a clock-dependent store or the event loop. The same module serves both sides of
+the proxy: toward the *client* it decodes requests and encodes responses, stream events and errors;
+toward the *upstream* it encodes requests and decodes responses, streams and errors.
+
+Stream codecs follow the sans-IO shape (h11, httpx decoders): ``feed(bytes) -> list[event]`` and
+``close() -> list[event]`` for decoders, ``encode(event) -> bytes`` and ``close() -> bytes`` for
+encoders. They are tested by feeding input split at every byte offset.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from llm_proxy.canonical import JSON, ProxyError, Request, Response, StreamEvent
+
+log = logging.getLogger("llm_proxy.translate")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EncodeOptions:
+    """Per-route knobs that shape an upstream request."""
+
+    default_max_tokens: int = 8192
+    """Sent to upstreams that require ``max_tokens`` (Claude, Bedrock) when the client gave none."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorBody:
+    """A rendered error: status, extra headers and body bytes, in one dialect."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "application/json"
+
+
+class StreamDecoder(Protocol):
+    """Upstream stream bytes in, canonical events out."""
+
+    def feed(self, data: bytes) -> list[StreamEvent]: ...
+
+    def close(self) -> list[StreamEvent]:
+        """The upstream closed the stream. If it had not finished properly, return a ``StreamError``."""
+        ...
+
+
+class StreamEncoder(Protocol):
+    """Canonical events in, client stream bytes out."""
+
+    content_type: str
+
+    def encode(self, event: StreamEvent) -> bytes: ...
+
+    def close(self) -> bytes:
+        """The stream ends here: emit whatever terminator the dialect needs (e.g. ``[DONE]``)."""
+        ...
+
+
+class Dialect(Protocol):
+    name: str
+
+    # -- client side ------------------------------------------------------------------------
+    def decode_request(self, body: JSON, *, path_model: str | None = None) -> Request:
+        """Decode a client request body. Raise ``RequestError`` for malformed input."""
+        ...
+
+    def encode_response(self, response: Response, request: Request) -> bytes: ...
+
+    def stream_encoder(self, request: Request) -> StreamEncoder: ...
+
+    def encode_error(self, error: ProxyError) -> ErrorBody: ...
+
+    # -- upstream side ----------------------------------------------------------------------
+    def encode_request(self, request: Request, options: EncodeOptions) -> JSON:
+        """The upstream request body for ``request`` (whose ``model`` is already the backend's)."""
+        ...
+
+    def upstream_path(self, request: Request) -> str:
+        """Path of the operation, relative to ``backend_base_url`` without ``/v1`` duplication.
+
+        Returns e.g. ``/v1/chat/completions``; the caller drops the leading ``/v1`` when the base URL
+        already ends with it.
+        """
+        ...
+
+    def upstream_headers(self, request: Request, client_headers: Mapping[str, str]) -> dict[str, str]:
+        """Vendor headers the upstream needs (e.g. ``anthropic-version``), given the client's headers."""
+        ...
+
+    def decode_response(self, body: JSON, request: Request) -> Response: ...
+
+    def stream_decoder(self, request: Request) -> StreamDecoder: ...
+
+    def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError: ...
+
+
+def drop(dialect: str, what: str) -> None:
+    """Record a field deliberately not forwarded to ``dialect`` (no equivalent there)."""
+    log.debug("dropped %s: no equivalent in %s", what, dialect)

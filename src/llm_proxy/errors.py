@@ -1,0 +1,79 @@
+"""Every failure a request can meet, in one small hierarchy, rendered by one handler in ``server``.
+
+::
+
+    ProxyFailure                 carries a canonical ``ProxyError`` (status, kind, message)
+    ├── RequestError             the client sent something we cannot accept (400, 413)
+    ├── RouteError               unknown prefix or model (404)
+    ├── UpstreamError            the upstream answered with an error status
+    └── UpstreamUnavailable      connect failure (502) or timeout (504)
+
+    ConfigError                  a bad config file; raised at start only, never while serving
+
+Messages never contain secrets: they are built from the request shape, the config's model names
+and the upstream's own error text.
+"""
+
+from __future__ import annotations
+
+from llm_proxy.canonical import ErrorKind, ProxyError
+
+
+class ProxyFailure(Exception):
+    """A failure that becomes an error response in the client's dialect."""
+
+    def __init__(self, error: ProxyError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class RequestError(ProxyFailure):
+    def __init__(self, message: str, *, param: str | None = None, status: int = 400) -> None:
+        kind = ErrorKind.REQUEST_TOO_LARGE if status == 413 else ErrorKind.INVALID_REQUEST
+        super().__init__(ProxyError(status=status, kind=kind, message=message, param=param))
+
+
+class RouteError(ProxyFailure):
+    def __init__(self, message: str) -> None:
+        super().__init__(ProxyError(status=404, kind=ErrorKind.NOT_FOUND, message=message))
+
+
+class UpstreamError(ProxyFailure):
+    pass
+
+
+class UpstreamUnavailable(ProxyFailure):
+    def __init__(self, message: str, *, timeout: bool) -> None:
+        kind = ErrorKind.TIMEOUT if timeout else ErrorKind.UPSTREAM_UNREACHABLE
+        super().__init__(ProxyError(status=504 if timeout else 502, kind=kind, message=message))
+
+
+class ConfigError(Exception):
+    """The config file is invalid. The message names the file, the entry and the field."""
+
+
+# Canonical kind of an HTTP error status, for upstream errors whose body says nothing better.
+_KIND_BY_STATUS: dict[int, ErrorKind] = {
+    400: ErrorKind.INVALID_REQUEST,
+    401: ErrorKind.AUTHENTICATION,
+    402: ErrorKind.BILLING,
+    403: ErrorKind.PERMISSION,
+    404: ErrorKind.NOT_FOUND,
+    408: ErrorKind.TIMEOUT,
+    409: ErrorKind.CONFLICT,
+    413: ErrorKind.REQUEST_TOO_LARGE,
+    422: ErrorKind.INVALID_REQUEST,
+    424: ErrorKind.API_ERROR,
+    429: ErrorKind.RATE_LIMIT,
+    500: ErrorKind.API_ERROR,
+    502: ErrorKind.UPSTREAM_UNREACHABLE,
+    503: ErrorKind.OVERLOADED,
+    504: ErrorKind.TIMEOUT,
+    529: ErrorKind.OVERLOADED,
+}
+
+
+def kind_for_status(status: int) -> ErrorKind:
+    if status in _KIND_BY_STATUS:
+        return _KIND_BY_STATUS[status]
+    return ErrorKind.INVALID_REQUEST if 400 <= status < 500 else ErrorKind.API_ERROR
