@@ -20,7 +20,7 @@ Stop reasons, usage and error kinds are canonical enumerations; each codec maps 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal, TypeAlias
 
 JSON: TypeAlias = Any
@@ -260,7 +260,7 @@ class Request:
 # ---------------------------------------------------------------------------------------------
 
 
-class StopReason(str, Enum):
+class StopReason(StrEnum):
     END_TURN = "end_turn"
     MAX_TOKENS = "max_tokens"
     STOP_SEQUENCE = "stop_sequence"
@@ -384,7 +384,15 @@ class StreamError:
 
 
 StreamEvent: TypeAlias = (
-    MessageStart | BlockStart | TextDelta | ToolArgsDelta | ThinkingDelta | SignatureDelta | BlockStop | Finish | StreamError
+    MessageStart
+    | BlockStart
+    | TextDelta
+    | ToolArgsDelta
+    | ThinkingDelta
+    | SignatureDelta
+    | BlockStop
+    | Finish
+    | StreamError
 )
 
 
@@ -393,7 +401,7 @@ StreamEvent: TypeAlias = (
 # ---------------------------------------------------------------------------------------------
 
 
-class ErrorKind(str, Enum):
+class ErrorKind(StrEnum):
     """Canonical error categories; each dialect maps them to its own types and statuses."""
 
     INVALID_REQUEST = "invalid_request"

@@ -1,0 +1,118 @@
+"""Command line: parse flags, load the config, run the server. Nothing else lives here.
+
+llm-proxy --config FILE [--host H] [--port P]      serve (also: llm-proxy serve ...)
+llm-proxy check --config FILE                       validate and print the route table
+llm-proxy mock-upstream --port N [options]          run the mock upstream on its own
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from llm_proxy import __version__
+from llm_proxy.config import Config, load_config, mask_key
+from llm_proxy.errors import ConfigError
+
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args.pop(0) if args and args[0] in ("serve", "check", "mock-upstream") else "serve"
+    if command == "mock-upstream":
+        return _mock_upstream(args)
+    parser = argparse.ArgumentParser(prog=f"llm-proxy {command}" if command == "check" else "llm-proxy")
+    parser.add_argument("--config", required=True, help="path to the YAML config file")
+    parser.add_argument("--version", action="version", version=f"llm-proxy {__version__}")
+    if command == "serve":
+        parser.add_argument("--host", help="address to listen on (default: server.host, 0.0.0.0)")
+        parser.add_argument("--port", type=int, help="port to listen on (default: server.port, 8080)")
+    options = parser.parse_args(args)
+    try:
+        config = load_config(options.config)
+    except ConfigError as exc:
+        print(f"llm-proxy: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if command == "check":
+        print(route_table(config))
+        return 0
+    return _serve(config, options.host, options.port)
+
+
+def _serve(config: Config, host: str | None, port: int | None) -> int:
+    from llm_proxy.serve import configure_logging, run
+    from llm_proxy.server import ProxyApp
+
+    configure_logging(config.server.log_level)
+    if not config.server.access_log:
+        import logging
+
+        logging.getLogger("llm_proxy.access").setLevel(logging.WARNING)
+    run(
+        ProxyApp(config),
+        host=host or config.server.host,
+        port=config.server.port if port is None else port,
+        grace=config.server.shutdown_grace_period,
+        log_level=config.server.log_level,
+    )
+    return 0
+
+
+def route_table(config: Config) -> str:
+    """The routes as a table, with keys masked."""
+    rows = [("PREFIX", "MODEL", "BACKEND", "BACKEND MODEL", "MODE", "AUTH")]
+    for route in config.routes:
+        if route.is_mock:
+            auth = "none (mock)"
+        elif route.backend_api_key:
+            schema = f"{route.backend_auth_schema} " if route.backend_auth_schema else ""
+            auth = f"{route.backend_auth_header}: {schema}{mask_key(route.backend_api_key)}"
+        elif route.backend_dialect == "bedrock" and (route.aws_access_key_id or route.aws_profile):
+            source = (
+                f"key {mask_key(route.aws_access_key_id or '')}"
+                if route.aws_access_key_id
+                else f"profile {route.aws_profile}"
+            )
+            auth = f"SigV4 ({source})"
+        else:
+            auth = "client's own credentials"
+        mode = f"{route.frontend_dialect} -> {route.backend_dialect}" if route.translating else "proxy"
+        rows.append(
+            (
+                route.frontend_base_url or "/",
+                route.frontend_model_name,
+                route.backend_base_url,
+                route.backend_model_name,
+                mode,
+                auth,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    return f"{config.path}: {len(config.routes)} route(s) OK\n" + "\n".join(lines)
+
+
+def _mock_upstream(args: list[str]) -> int:
+    from llm_proxy.mock import MockOptions, MockUpstream
+    from llm_proxy.serve import MockApp, configure_logging, run
+
+    parser = argparse.ArgumentParser(prog="llm-proxy mock-upstream", description="Run the mock LLM upstream.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="delay before each streamed event")
+    parser.add_argument("--events", type=int, help="number of text deltas per streamed reply")
+    parser.add_argument("--response-bytes", type=int, help="size of the reply text (default: echo)")
+    parser.add_argument("--log-level", default="warning")
+    options = parser.parse_args(args)
+    configure_logging(options.log_level)
+    mock = MockUpstream(
+        MockOptions(delay=options.delay_ms / 1000, events=options.events, response_bytes=options.response_bytes)
+    )
+    run(MockApp(mock), host=options.host, port=options.port, grace=5.0, log_level=options.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""One client request/response exchange over ASGI: what was asked, what was answered, and the access log.
+
+Handlers write through an ``Exchange`` rather than calling ASGI ``send`` directly, so that status,
+byte counts and timing are recorded in one place and the access log line is always written once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+access_log = logging.getLogger("llm_proxy.access")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+class Exchange:
+    __slots__ = (
+        "_send",
+        "method",
+        "path",
+        "query",
+        "headers",
+        "raw_headers",
+        "started_at",
+        "status",
+        "sent",
+        "started",
+        "finished",
+        "prefix",
+        "model",
+        "backend_model",
+        "note",
+    )
+
+    def __init__(self, scope: Scope, send: Send) -> None:
+        self._send = send
+        self.method: str = scope["method"]
+        raw_path = scope.get("raw_path")
+        self.path: str = raw_path.decode("latin-1") if raw_path else scope["path"]
+        self.query: bytes = scope.get("query_string", b"")
+        self.raw_headers: RawHeaders = scope["headers"]
+        self.headers: dict[str, str] = {}
+        for key, value in self.raw_headers:
+            name = key.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            # Repeated headers are joined as RFC 9110 allows for list-valued fields.
+            self.headers[name] = f"{self.headers[name]}, {text}" if name in self.headers else text
+        self.started_at = time.perf_counter()
+        self.status = 0
+        self.sent = 0
+        self.started = False
+        self.finished = False
+        self.prefix = ""
+        self.model = "-"
+        self.backend_model = "-"
+        self.note = ""
+
+    async def start(self, status: int, headers: RawHeaders) -> None:
+        self.status = status
+        self.started = True
+        await self._send({"type": "http.response.start", "status": status, "headers": headers})
+
+    async def body(self, chunk: bytes) -> None:
+        self.sent += len(chunk)
+        await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+    async def end(self, chunk: bytes = b"") -> None:
+        self.sent += len(chunk)
+        self.finished = True
+        await self._send({"type": "http.response.body", "body": chunk, "more_body": False})
+
+    async def respond(self, status: int, content_type: str, body: bytes, extra: RawHeaders | None = None) -> None:
+        headers: RawHeaders = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+        if extra:
+            headers.extend(extra)
+        await self.start(status, headers)
+        await self.end(body)
+
+    def log(self, disconnected: bool = False) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        elapsed = (time.perf_counter() - self.started_at) * 1000
+        status = "499" if disconnected and not self.finished else str(self.status or "-")
+        note = f" {self.note}" if self.note else ""
+        access_log.info(
+            "%s %s %s -> %s %s %.1fms %dB%s",
+            self.method,
+            self.prefix or "/",
+            self.model,
+            self.backend_model,
+            status,
+            elapsed,
+            self.sent,
+            note,
+        )

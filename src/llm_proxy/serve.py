@@ -1,0 +1,82 @@
+"""Running an ASGI app on a real server: the only module that knows which server that is.
+
+uvicorn with httptools and uvloop is the default (measured in ``bench/``). The proxy app is plain
+ASGI, so swapping the server means changing this module only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from llm_proxy.exchange import Exchange, Receive, Scope, Send
+from llm_proxy.mock import MockUpstream
+
+
+def run(app: object, *, host: str, port: int, grace: float, log_level: str = "info") -> None:
+    """Serve until SIGINT/SIGTERM; in-flight requests get ``grace`` seconds to finish."""
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        ws="none",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        log_level=log_level,
+        timeout_graceful_shutdown=max(0, round(grace)),
+        backlog=4096,
+        server_header=False,
+        proxy_headers=False,
+    )
+    uvicorn.Server(config).run()
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+class MockApp:
+    """The embedded mock upstream served over HTTP (``llm-proxy mock-upstream``)."""
+
+    def __init__(self, mock: MockUpstream) -> None:
+        self.mock = mock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                reply = {
+                    "lifespan.startup": "lifespan.startup.complete",
+                    "lifespan.shutdown": "lifespan.shutdown.complete",
+                }
+                await send({"type": reply[message["type"]]})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        if scope["type"] != "http":
+            return
+        ex = Exchange(scope, send)
+        if scope["path"] == "/healthz":
+            await ex.respond(200, "text/plain", b"OK")
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        path = ex.path + ("?" + ex.query.decode("latin-1") if ex.query else "")
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in ex.raw_headers]
+        response = await self.mock.respond(ex.method, path, headers, b"".join(chunks))
+        await ex.start(response.status, response.raw_headers)
+        async for chunk in response.chunks():
+            await ex.body(chunk)
+        await ex.end()

@@ -1,0 +1,240 @@
+"""The ASGI application: the one place where client requests arrive and responses leave.
+
+For each request: read the body, find the route (prefix, then model), hand over to proxy mode or
+translation mode, and render any failure as an error body in the dialect the client speaks. A
+client disconnect cancels the handler at once, which closes the upstream connection.
+
+The app is plain ASGI so that the server underneath (uvicorn or granian) can be swapped in
+``llm_proxy.serve`` without touching anything here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+
+from llm_proxy import passthrough, translate
+from llm_proxy.canonical import ErrorKind, ProxyError
+from llm_proxy.config import Config, Route
+from llm_proxy.dialects import get_dialect
+from llm_proxy.errors import ProxyFailure, RequestError, RouteError
+from llm_proxy.exchange import Exchange, Receive, Scope, Send
+from llm_proxy.jsonbody import parse_body
+from llm_proxy.mock import MockUpstream
+from llm_proxy.routing import OPERATION_DIALECT, Operation, Router, Target, check_rest_path
+from llm_proxy.upstream import StreamInterrupted, Upstream
+
+log = logging.getLogger("llm_proxy.server")
+
+_ROUTE_DIALECT_OPERATIONS: dict[str, tuple[Operation, ...]] = {
+    "openai-chat": (Operation.CHAT,),
+    "openai-responses": (Operation.RESPONSES,),
+    "claude": (Operation.MESSAGES, Operation.COUNT_TOKENS),
+    "bedrock": (Operation.BEDROCK_INVOKE, Operation.BEDROCK_STREAM),
+}
+
+
+class ProxyApp:
+    """The proxy as an ASGI 3 application."""
+
+    def __init__(self, config: Config, *, mock: MockUpstream | None = None) -> None:
+        self.config = config
+        self.router = Router(config.routes)
+        self.upstream = Upstream(config.server, mock)
+        self._max_body = config.server.max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.upstream.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ex = Exchange(scope, send)
+        if scope["path"] == "/healthz":
+            await ex.respond(200, "text/plain; charset=utf-8", b"OK")
+            return
+        target = self.router.match(ex.path)
+        dialect = _path_dialect(target, ex)
+        try:
+            body = await _read_body(receive, self._max_body)
+        except RequestError as failure:
+            await self._fail(ex, failure.error, dialect)
+            ex.log()
+            return
+        if body is None:
+            ex.log(disconnected=True)
+            return
+        task = asyncio.current_task()
+        disconnected = False
+
+        async def watch_disconnect() -> None:
+            nonlocal disconnected
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    if not ex.finished and task is not None:
+                        disconnected = True
+                        task.cancel()
+                    return
+
+        watcher = asyncio.ensure_future(watch_disconnect())
+        try:
+            await self._dispatch(ex, target, body, dialect)
+        except asyncio.CancelledError:
+            if not disconnected or task is None:
+                raise
+            task.uncancel()
+            ex.note = "client disconnected"
+        finally:
+            watcher.cancel()
+            ex.log(disconnected)
+
+    async def _dispatch(self, ex: Exchange, target: Target | None, body: bytes, dialect: str) -> None:
+        try:
+            if target is None:
+                raise RouteError(f"no route for path {ex.path!r}; configured prefixes: {self._prefix_list()}")
+            ex.prefix = target.prefix
+            if target.operation is Operation.MODELS and ex.method == "GET":
+                await self._list_models(ex, target)
+                return
+            check_rest_path(target.rest, target.operation)
+            doc, route = self._select(ex, target, body)
+            ex.model, ex.backend_model = route.frontend_model_name, route.backend_model_name
+            if route.translating:
+                allowed = _ROUTE_DIALECT_OPERATIONS[route.frontend_dialect or ""]
+                if target.operation not in allowed:
+                    raise RequestError(
+                        f"model {route.frontend_model_name!r} under {target.prefix or '/'} speaks "
+                        f"{route.frontend_dialect}; this path is not one of its operations"
+                    )
+                await translate.handle(ex, route, target, doc, self.upstream)
+            else:
+                await passthrough.handle(ex, route, target, body, doc, self.upstream)
+        except ProxyFailure as failure:
+            await self._fail(ex, failure.error, dialect)
+        except StreamInterrupted as exc:
+            # Proxy mode, after the response started: nothing valid can be appended; end the body.
+            ex.note = str(exc)
+            log.warning("upstream stream interrupted: %s", exc)
+            if ex.started and not ex.finished:
+                await ex.end()
+            elif not ex.started:
+                await self._fail(ex, ProxyError(status=502, kind=ErrorKind.API_ERROR, message=str(exc)), dialect)
+        except Exception:  # a bug: log it with its traceback, but still answer in the client's dialect
+            log.exception("unexpected error handling %s %s", ex.method, ex.path)
+            await self._fail(
+                ex, ProxyError(status=500, kind=ErrorKind.API_ERROR, message="internal proxy error"), dialect
+            )
+
+    def _select(self, ex: Exchange, target: Target, body: bytes) -> tuple[Any, Route]:
+        """The parsed body (None when it is not JSON and need not be) and the route for its model."""
+        models = self.router.models(target.prefix)
+        doc: Any = None
+        model = target.path_model
+        if target.operation in (Operation.BEDROCK_INVOKE, Operation.BEDROCK_STREAM):
+            if body:
+                doc = parse_body(body)
+        elif body and (target.operation is not Operation.OTHER or _is_json(ex)):
+            doc = parse_body(body)
+            if target.operation is not Operation.OTHER and not isinstance(doc, dict):
+                raise RequestError("the request body must be a JSON object")
+            named = doc.get("model") if isinstance(doc, dict) else None
+            if named is not None and not isinstance(named, str):
+                raise RequestError("`model` must be a string", param="model")
+            model = named
+        if model is None:
+            if target.operation is Operation.OTHER and len(models) == 1:
+                return doc, next(iter(models.values()))
+            raise RequestError(f"the request names no model; models under {target.prefix or '/'}: {_names(models)}")
+        route = models.get(model)
+        if route is None:
+            raise RouteError(f"model {model!r} is not served under {target.prefix or '/'}; available: {_names(models)}")
+        return doc, route
+
+    async def _list_models(self, ex: Exchange, target: Target) -> None:
+        models = self.router.models(target.prefix)
+        if "anthropic-version" in ex.headers:
+            data = [
+                {"type": "model", "id": name, "display_name": name, "created_at": "1970-01-01T00:00:00Z"}
+                for name in models
+            ]
+            names = list(models)
+            doc: dict[str, Any] = {
+                "data": data,
+                "has_more": False,
+                "first_id": names[0] if names else None,
+                "last_id": names[-1] if names else None,
+            }
+        else:
+            doc = {
+                "object": "list",
+                "data": [{"id": name, "object": "model", "created": 0, "owned_by": "llm-proxy"} for name in models],
+            }
+        await ex.respond(200, "application/json", orjson.dumps(doc))
+
+    async def _fail(self, ex: Exchange, error: ProxyError, dialect: str) -> None:
+        ex.note = ex.note or error.message[:200]
+        if ex.started:
+            log.warning("error after the response started (%s): %s", ex.path, error.message)
+            if not ex.finished:
+                await ex.end()
+            return
+        rendered = get_dialect(dialect).encode_error(error)
+        extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in rendered.headers]
+        await ex.respond(rendered.status, rendered.content_type, rendered.body, extra)
+
+    def _prefix_list(self) -> str:
+        return ", ".join(p or "/" for p in sorted(self.router.prefixes))
+
+
+def _names(models: dict[str, Route]) -> str:
+    return ", ".join(sorted(models)) or "(none)"
+
+
+def _is_json(ex: Exchange) -> bool:
+    return "json" in ex.headers.get("content-type", "")
+
+
+def _path_dialect(target: Target | None, ex: Exchange) -> str:
+    """The dialect in which to render errors for this request."""
+    if target is not None:
+        dialect = OPERATION_DIALECT.get(target.operation)
+        if dialect is not None:
+            return dialect
+    if "anthropic-version" in ex.headers:
+        return "claude"
+    return "openai-chat"
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None if the client went away before sending it."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(f"the request body is larger than {limit} bytes", status=413)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -1,0 +1,148 @@
+"""The HTTP client toward upstreams: one pooled aiohttp session, timeouts, and the embedded mock.
+
+aiohttp is used rather than httpx: httpx's pool slows down and times out under the concurrency of
+many long LLM streams (see the project's HTTP stack notes). The session never decompresses
+(``auto_decompress=False``) and adds no headers of its own, so in proxy mode bytes and
+``Content-Encoding`` pass through exactly as the upstream sent them.
+
+``mock://`` URLs are answered in-process by ``llm_proxy.mock`` through the same interface, so the
+rest of the proxy does not know the difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Protocol
+
+import aiohttp
+from yarl import URL
+
+from llm_proxy.config import MOCK_SCHEME, ServerConfig
+from llm_proxy.errors import RequestError, UpstreamUnavailable
+from llm_proxy.mock import MockUpstream
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+class StreamInterrupted(Exception):
+    """The upstream failed after its response started (connection reset, read timeout)."""
+
+    def __init__(self, message: str, *, timeout: bool) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+
+
+class UpstreamResponse(Protocol):
+    status: int
+    raw_headers: RawHeaders
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        ...
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives. Raises ``StreamInterrupted`` if the upstream fails mid-way."""
+        ...
+
+    async def read(self, limit: int) -> bytes:
+        """The whole body, at most ``limit`` bytes (more is an error)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class _AiohttpResponse:
+    __slots__ = ("_resp", "status", "raw_headers", "_complete")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.raw_headers: RawHeaders = list(resp.raw_headers)
+        self._complete = False
+
+    def header(self, name: str) -> str | None:
+        return self._resp.headers.get(name)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._resp.content.iter_any():
+                yield chunk
+            self._complete = True
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise StreamInterrupted("the upstream stopped sending (read timeout)", timeout=True) from exc
+        except aiohttp.ClientError as exc:
+            raise StreamInterrupted(
+                f"the upstream connection failed mid-response ({type(exc).__name__})", timeout=False
+            ) from exc
+
+    async def read(self, limit: int) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.chunks():
+            size += len(chunk)
+            if size > limit:
+                raise StreamInterrupted(f"the upstream response is larger than {limit} bytes", timeout=False)
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        # A connection whose body was not read to the end cannot be reused: close it, which also
+        # tells the upstream to stop generating (client disconnects, errors).
+        if self._complete:
+            self._resp.release()
+        else:
+            self._resp.close()
+
+
+class Upstream:
+    """Sends requests to upstreams. Create inside the running event loop; ``close()`` at shutdown."""
+
+    def __init__(self, server: ServerConfig, mock: MockUpstream | None = None) -> None:
+        self._server = server
+        self._mock = mock or MockUpstream()
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._server.max_connections,
+                limit_per_host=0,
+                keepalive_timeout=30,
+                ttl_dns_cache=300,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=self._server.connect_timeout, sock_read=self._server.read_timeout
+                ),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                skip_auto_headers=("Accept-Encoding", "User-Agent", "Accept", "Content-Type"),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes) -> UpstreamResponse:
+        """Send one request; the response's status and headers have arrived when this returns."""
+        if url.startswith(MOCK_SCHEME):
+            return await self._mock.respond(method, url[len(MOCK_SCHEME) :] or "/", list(headers), body)
+        try:
+            target = URL(url, encoded=True)
+        except ValueError as exc:
+            raise RequestError("the request path cannot be joined to the upstream URL") from exc
+        try:
+            resp = await self.session.request(
+                method, target, headers=list(headers), data=body or None, allow_redirects=False
+            )
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise UpstreamUnavailable(f"the upstream at {target.host} did not answer in time", timeout=True) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(
+                f"the upstream at {target.host} cannot be reached ({type(exc).__name__})", timeout=False
+            ) from exc
+        return _AiohttpResponse(resp)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+
+from llm_proxy.errors import RequestError
+from llm_proxy.jsonbody import parse_body, replace_model
+
+
+def test_only_the_model_bytes_change() -> None:
+    body = b'{ "messages" : [{"role":"user","content":"caf\\u00e9 \xe2\x9c\x93"}],\n  "model" :  "gpt-x", "temperature": 1.0, "n": 1e0 }'
+    out = replace_model(body, "gpt-x", "gpt-4o-2024")
+    assert out == body.replace(b'"gpt-x"', b'"gpt-4o-2024"')
+
+
+def test_nested_and_string_occurrences_are_left_alone() -> None:
+    body = b'{"metadata":{"model":"gpt-x"},"messages":[{"content":"\\"model\\": \\"gpt-x\\""}],"model":"gpt-x"}'
+    out = replace_model(body, "gpt-x", "new")
+    assert out == b'{"metadata":{"model":"gpt-x"},"messages":[{"content":"\\"model\\": \\"gpt-x\\""}],"model":"new"}'
+
+
+def test_value_containing_the_word_model() -> None:
+    body = b'{"messages":[{"content":"model"}],"model":"m\\u0031"}'
+    assert replace_model(body, "m1", "x") == b'{"messages":[{"content":"model"}],"model":"x"}'
+
+
+def test_no_model_leaves_body_unchanged() -> None:
+    body = b'{"input":"hi"}'
+    assert replace_model(body, "a", "b") is body
+
+
+def test_new_model_is_json_escaped() -> None:
+    assert replace_model(b'{"model":"a"}', "a", 'we"ird') == b'{"model":"we\\"ird"}'
+
+
+def test_big_integers_survive_proxy_mode_byte_for_byte() -> None:
+    body = b'{"model":"a","seed":123456789012345678901234567890}'
+    assert replace_model(body, "a", "b") == b'{"model":"b","seed":123456789012345678901234567890}'
+
+
+def test_parse_body_errors() -> None:
+    with pytest.raises(RequestError, match="not valid JSON"):
+        parse_body(b'{"model": ')
