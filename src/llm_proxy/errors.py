@@ -34,8 +34,8 @@ class RequestError(ProxyFailure):
 
 
 class RouteError(ProxyFailure):
-    def __init__(self, message: str) -> None:
-        super().__init__(ProxyError(status=404, kind=ErrorKind.NOT_FOUND, message=message))
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(ProxyError(status=404, kind=ErrorKind.NOT_FOUND, message=message, code=code))
 
 
 class UpstreamError(ProxyFailure):

@@ -6,7 +6,11 @@ ASGI, so swapping the server means changing this module only.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -32,7 +36,23 @@ def run(app: object, *, host: str, port: int, grace: float, log_level: str = "in
         server_header=False,
         proxy_headers=False,
     )
-    uvicorn.Server(config).run()
+    _Server(config).run()
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn re-raises SIGTERM after its graceful shutdown, so the process would exit with
+        # -SIGTERM even when every stream finished; a proxy that drained cleanly exits 0.
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def configure_logging(level: str) -> None:

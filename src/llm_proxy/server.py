@@ -163,7 +163,10 @@ class ProxyApp:
             raise RequestError(f"the request names no model; models under {target.prefix or '/'}: {_names(models)}")
         route = models.get(model)
         if route is None:
-            raise RouteError(f"model {model!r} is not served under {target.prefix or '/'}; available: {_names(models)}")
+            raise RouteError(
+                f"model {model!r} is not served under {target.prefix or '/'}; available: {_names(models)}",
+                code="model_not_found",
+            )
         return doc, route
 
     async def _list_models(self, ex: Exchange, target: Target) -> None:
