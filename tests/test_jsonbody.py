@@ -7,7 +7,10 @@ from llm_proxy.jsonbody import parse_body, replace_model
 
 
 def test_only_the_model_bytes_change() -> None:
-    body = b'{ "messages" : [{"role":"user","content":"caf\\u00e9 \xe2\x9c\x93"}],\n  "model" :  "gpt-x", "temperature": 1.0, "n": 1e0 }'
+    body = (
+        b'{ "messages" : [{"role":"user","content":"caf\\u00e9 \xe2\x9c\x93"}],'
+        b'\n  "model" :  "gpt-x", "temperature": 1.0, "n": 1e0 }'
+    )
     out = replace_model(body, "gpt-x", "gpt-4o-2024")
     assert out == body.replace(b'"gpt-x"', b'"gpt-4o-2024"')
 

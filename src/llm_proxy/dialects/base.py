@@ -76,6 +76,10 @@ class Dialect(Protocol):
 
     def encode_error(self, error: ProxyError) -> ErrorBody: ...
 
+    def response_headers(self, response: Response | None) -> dict[str, str]:
+        """Extra headers for a successful client response (``None``: a stream, headers sent first)."""
+        ...
+
     # -- upstream side ----------------------------------------------------------------------
     def encode_request(self, request: Request, options: EncodeOptions) -> JSON:
         """The upstream request body for ``request`` (whose ``model`` is already the backend's)."""

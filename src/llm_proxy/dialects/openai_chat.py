@@ -1496,6 +1496,9 @@ class OpenAIChatDialect:
     def encode_error(self, error: ProxyError) -> ErrorBody:
         return encode_error(error)
 
+    def response_headers(self, response: Response | None) -> dict[str, str]:
+        return {}
+
     def encode_request(self, request: Request, options: EncodeOptions) -> JSON:
         return encode_request(request, options)
 
