@@ -1567,6 +1567,9 @@ class ClaudeDialect:
         headers = (("Retry-After", error.retry_after),) if error.retry_after else ()
         return ErrorBody(status=status, body=orjson.dumps(error_json(error)), headers=headers)
 
+    def response_headers(self, response: Response | None) -> dict[str, str]:
+        return {}
+
     # -- upstream side ----------------------------------------------------------------------
 
     def encode_request(self, request: Request, options: EncodeOptions) -> JSON:
