@@ -20,11 +20,13 @@ from llm_proxy import passthrough, translate
 from llm_proxy.canonical import ErrorKind, ProxyError
 from llm_proxy.config import Config, Route
 from llm_proxy.dialects import get_dialect
+from llm_proxy.editing import RequestEditor
 from llm_proxy.errors import ProxyFailure, RequestError, RouteError
 from llm_proxy.exchange import Exchange, Receive, Scope, Send
 from llm_proxy.jsonbody import parse_body
 from llm_proxy.mock import MockUpstream
 from llm_proxy.routing import OPERATION_DIALECT, Operation, Router, Target, check_rest_path
+from llm_proxy.state import open_store
 from llm_proxy.upstream import StreamInterrupted, Upstream
 
 log = logging.getLogger("llm_proxy.server")
@@ -44,6 +46,7 @@ class ProxyApp:
         self.config = config
         self.router = Router(config.routes)
         self.upstream = Upstream(config.server, mock)
+        self.editor = RequestEditor(open_store(config.server.state_store), config.server.state_ttl)
         self._max_body = config.server.max_body_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -60,6 +63,7 @@ class ProxyApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.upstream.close()
+                await self.editor.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -122,9 +126,9 @@ class ProxyApp:
                         f"model {route.frontend_model_name!r} under {target.prefix or '/'} speaks "
                         f"{route.frontend_dialect}; this path is not one of its operations"
                     )
-                await translate.handle(ex, route, target, doc, self.upstream)
+                await translate.handle(ex, route, target, doc, self.upstream, self.editor)
             else:
-                await passthrough.handle(ex, route, target, body, doc, self.upstream)
+                await passthrough.handle(ex, route, target, body, doc, self.upstream, self.editor)
         except ProxyFailure as failure:
             await self._fail(ex, failure.error, dialect)
         except StreamInterrupted as exc:

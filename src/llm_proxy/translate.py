@@ -16,6 +16,7 @@ from llm_proxy.canonical import ErrorKind, ProxyError, Request, StreamError, Str
 from llm_proxy.config import Route
 from llm_proxy.dialects import get_dialect
 from llm_proxy.dialects.base import Dialect, EncodeOptions, StreamEncoder
+from llm_proxy.editing import Progress, RequestEditor
 from llm_proxy.errors import RequestError, UpstreamError
 from llm_proxy.exchange import Exchange
 from llm_proxy.headers import translated_request_headers
@@ -33,7 +34,9 @@ def join_url(base: str, path: str) -> str:
     return base + path
 
 
-async def handle(ex: Exchange, route: Route, target: Target, doc: Any, upstream: Upstream) -> None:
+async def handle(
+    ex: Exchange, route: Route, target: Target, doc: Any, upstream: Upstream, editor: RequestEditor
+) -> None:
     client = get_dialect(route.frontend_dialect or "")
     backend = get_dialect(route.backend_dialect or "")
     if not isinstance(doc, dict):
@@ -41,7 +44,11 @@ async def handle(ex: Exchange, route: Route, target: Target, doc: Any, upstream:
     request = client.decode_request(doc, path_model=target.path_model)
     if target.operation is Operation.BEDROCK_STREAM and not request.stream:
         request = dataclasses.replace(request, stream=True)
-    upstream_request = dataclasses.replace(request, model=route.backend_model_name)
+    progress: Progress | None = None
+    edited = request
+    if editor.active(route):
+        edited, progress = await editor.edit(route, ex.headers, request)
+    upstream_request = dataclasses.replace(edited, model=route.backend_model_name)
     options = EncodeOptions(default_max_tokens=route.default_max_tokens)
     payload = orjson.dumps(backend.encode_request(upstream_request, options))
     url = join_url(route.backend_base_url, backend.upstream_path(upstream_request))
@@ -52,11 +59,16 @@ async def handle(ex: Exchange, route: Route, target: Target, doc: Any, upstream:
             body = await response.read(MAX_ERROR_BODY)
             raise UpstreamError(backend.decode_error(response.status, body, _header_map(response)))
         if request.stream:
-            await _stream(ex, response, backend, client, request, upstream_request)
+            await _stream(ex, response, backend, client, request, upstream_request, progress)
         else:
             body = await response.read(MAX_RESPONSE_BODY)
             decoded = backend.decode_response(parse_upstream(body), upstream_request)
-            await ex.respond(200, "application/json", client.encode_response(decoded, request))
+            extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in client.response_headers(decoded).items()]
+            await ex.respond(200, "application/json", client.encode_response(decoded, request), extra)
+            if progress is not None:
+                progress.feed_response(decoded)
+        if progress is not None:
+            await progress.finish()
     finally:
         response.close()
 
@@ -68,14 +80,19 @@ async def _stream(
     client: Dialect,
     request: Request,
     upstream_request: Request,
+    progress: Progress | None,
 ) -> None:
     decoder = backend.stream_decoder(upstream_request)
     encoder = client.stream_encoder(request)
-    await ex.start(200, [(b"content-type", encoder.content_type.encode()), (b"cache-control", b"no-cache")])
+    headers = [(b"content-type", encoder.content_type.encode()), (b"cache-control", b"no-cache")]
+    headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in client.response_headers(None).items()]
+    await ex.start(200, headers)
     try:
         async for chunk in response.chunks():
             events = decoder.feed(chunk)
             if events:
+                if progress is not None:
+                    progress.feed(events)
                 out = _encode(encoder, events)
                 if out:
                     await ex.body(out)
@@ -84,6 +101,8 @@ async def _stream(
         kind = ErrorKind.TIMEOUT if exc.timeout else ErrorKind.API_ERROR
         tail = [StreamError(error=ProxyError(status=504 if exc.timeout else 502, kind=kind, message=str(exc)))]
         ex.note = str(exc)
+    if progress is not None:
+        progress.feed(tail)
     await ex.end(_encode(encoder, tail) + encoder.close())
 
 
