@@ -16,7 +16,7 @@ from llm_proxy.canonical import ErrorKind, ProxyError, Request, StreamError, Str
 from llm_proxy.config import Route
 from llm_proxy.dialects import get_dialect
 from llm_proxy.dialects.base import Dialect, EncodeOptions, StreamEncoder
-from llm_proxy.editing import Progress, RequestEditor
+from llm_proxy.editing import Progress, RequestEditor, ThinkingCollector
 from llm_proxy.errors import RequestError, UpstreamError
 from llm_proxy.exchange import Exchange
 from llm_proxy.headers import translated_request_headers
@@ -48,6 +48,9 @@ async def handle(
     edited = request
     if editor.active(route):
         edited, progress = await editor.edit(route, ex.headers, request)
+    memory = editor.thinking if _needs_thinking_memory(route, request) else None
+    if memory is not None:
+        edited = await memory.restore(edited)
     upstream_request = dataclasses.replace(edited, model=route.backend_model_name)
     options = EncodeOptions(default_max_tokens=route.default_max_tokens)
     payload = orjson.dumps(backend.encode_request(upstream_request, options))
@@ -59,7 +62,10 @@ async def handle(
             body = await response.read(MAX_ERROR_BODY)
             raise UpstreamError(backend.decode_error(response.status, body, _header_map(response)))
         if request.stream:
-            await _stream(ex, response, backend, client, request, upstream_request, progress)
+            collector = ThinkingCollector() if memory is not None else None
+            await _stream(ex, response, backend, client, request, upstream_request, progress, collector)
+            if memory is not None and collector is not None:
+                await memory.remember(collector.parts)
         else:
             body = await response.read(MAX_RESPONSE_BODY)
             decoded = backend.decode_response(parse_upstream(body), upstream_request)
@@ -67,6 +73,8 @@ async def handle(
             await ex.respond(200, "application/json", client.encode_response(decoded, request), extra)
             if progress is not None:
                 progress.feed_response(decoded)
+            if memory is not None:
+                await memory.remember(decoded.content)
         if progress is not None:
             await progress.finish()
     finally:
@@ -81,6 +89,7 @@ async def _stream(
     request: Request,
     upstream_request: Request,
     progress: Progress | None,
+    collector: ThinkingCollector | None,
 ) -> None:
     decoder = backend.stream_decoder(upstream_request)
     encoder = client.stream_encoder(request)
@@ -93,6 +102,8 @@ async def _stream(
             if events:
                 if progress is not None:
                     progress.feed(events)
+                if collector is not None:
+                    collector.feed(events)
                 out = _encode(encoder, events)
                 if out:
                     await ex.body(out)
@@ -110,6 +121,14 @@ def _encode(encoder: StreamEncoder, events: list[StreamEvent]) -> bytes:
     if len(events) == 1:
         return encoder.encode(events[0])
     return b"".join([encoder.encode(event) for event in events])
+
+
+def _needs_thinking_memory(route: Route, request: Request) -> bool:
+    """Chat clients may drop Claude's signed thinking when they echo a tool-use turn (see ThinkingMemory)."""
+    if route.frontend_dialect != "openai-chat" or route.backend_dialect not in ("claude", "bedrock"):
+        return False
+    reasoning = request.reasoning
+    return reasoning is not None and reasoning.effort != "none" and reasoning.mode != "disabled"
 
 
 def parse_upstream(body: bytes) -> Any:
