@@ -9,33 +9,20 @@ stream, and records what it saw when the response is complete.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from llm_proxy.canonical import (
-    BlockStart,
-    BlockStop,
-    Part,
-    RedactedThinking,
-    Request,
-    Response,
-    SignatureDelta,
-    StreamEvent,
-    Thinking,
-    ThinkingDelta,
-    ToolCall,
-)
+from llm_proxy.canonical import Request, Response, StreamEvent
 from llm_proxy.config import Route
 from llm_proxy.dialects import get_dialect
 from llm_proxy.dialects.base import StreamDecoder
 from llm_proxy.errors import ProxyFailure
 from llm_proxy.progress import ProgressTracker, ResponseObserver, session_key
 from llm_proxy.prompt import SystemEdit, edit_raw, edit_request
-from llm_proxy.state import StateStore, StateUnavailable
+from llm_proxy.state import StateStore
 
 log = logging.getLogger("llm_proxy.editing")
 
@@ -98,7 +85,6 @@ class RequestEditor:
     def __init__(self, store: StateStore, ttl_s: float) -> None:
         self.store = store
         self.tracker = ProgressTracker(store, ttl_s)
-        self.thinking = ThinkingMemory(store, ttl_s)
         self._edits: dict[int, SystemEdit | None] = {}
 
     def system_edit(self, route: Route) -> SystemEdit | None:
@@ -154,95 +140,3 @@ class RequestEditor:
 
     async def close(self) -> None:
         await self.store.close()
-
-
-class ThinkingMemory:
-    """Remembers Claude thinking blocks sent to OpenAI Chat clients, keyed by the tool call they preceded.
-
-    Claude rejects a tool-use turn whose assistant message lost its signed thinking blocks. Chat clients
-    get them as ``thinking_blocks`` and most echo them back; for clients that rebuild the assistant
-    message from ``content`` and ``tool_calls`` only, the proxy restores the blocks from this memory
-    (in the state store, so replicas sharing Redis share it). Only tool-use turns need it: Claude
-    accepts earlier turns without their thinking.
-    """
-
-    PREFIX = "llmp:thinking:"
-
-    def __init__(self, store: StateStore, ttl_s: float) -> None:
-        self.store = store
-        self.ttl_s = ttl_s
-
-    async def remember(self, parts: Sequence[Part]) -> None:
-        blocks = [_thinking_json(p) for p in parts if isinstance(p, Thinking | RedactedThinking)]
-        call = next((p for p in parts if isinstance(p, ToolCall)), None)
-        blocks = [b for b in blocks if b is not None]
-        if not blocks or call is None:
-            return
-        try:
-            await self.store.set(self.PREFIX + call.id, orjson.dumps(blocks), self.ttl_s)
-        except StateUnavailable as exc:
-            log.warning("thinking blocks not remembered (state store unavailable): %s", exc)
-
-    async def restore(self, request: Request) -> Request:
-        """``request`` with remembered thinking put back into tool-use turns that lost it."""
-        messages = list(request.messages)
-        changed = False
-        for i, message in enumerate(messages):
-            if message.role != "assistant" or any(isinstance(p, Thinking | RedactedThinking) for p in message.content):
-                continue
-            call = next((p for p in message.content if isinstance(p, ToolCall)), None)
-            if call is None:
-                continue
-            try:
-                raw = await self.store.get(self.PREFIX + call.id)
-            except StateUnavailable as exc:
-                log.warning("thinking blocks not restored (state store unavailable): %s", exc)
-                return request
-            if raw is None:
-                continue
-            restored = tuple(_thinking_part(b) for b in orjson.loads(raw))
-            messages[i] = dataclasses.replace(message, content=restored + message.content)
-            changed = True
-        return dataclasses.replace(request, messages=tuple(messages)) if changed else request
-
-
-class ThinkingCollector:
-    """Rebuilds the thinking blocks and the first tool call of a streamed response (small: no text kept)."""
-
-    __slots__ = ("parts", "_kinds", "_text", "_signature")
-
-    def __init__(self) -> None:
-        self.parts: list[Part] = []
-        self._kinds: dict[int, str] = {}
-        self._text: dict[int, list[str]] = {}
-        self._signature: dict[int, str] = {}
-
-    def feed(self, events: Sequence[StreamEvent]) -> None:
-        for event in events:
-            if isinstance(event, BlockStart):
-                self._kinds[event.index] = event.kind
-                if event.kind == "redacted_thinking" and event.data:
-                    self.parts.append(RedactedThinking(data=event.data))
-                elif event.kind == "tool_call" and event.id and event.name:
-                    self.parts.append(ToolCall(id=event.id, name=event.name, arguments=""))
-            elif isinstance(event, ThinkingDelta) and self._kinds.get(event.index) == "thinking":
-                self._text.setdefault(event.index, []).append(event.text)
-            elif isinstance(event, SignatureDelta) and self._kinds.get(event.index) == "thinking":
-                self._signature[event.index] = self._signature.get(event.index, "") + event.signature
-            elif isinstance(event, BlockStop) and self._kinds.get(event.index) == "thinking":
-                text = "".join(self._text.pop(event.index, []))
-                self.parts.append(Thinking(thinking=text, signature=self._signature.pop(event.index, None)))
-
-
-def _thinking_json(part: Thinking | RedactedThinking) -> dict[str, str] | None:
-    if isinstance(part, RedactedThinking):
-        return {"r": part.data}
-    if part.signature is None:
-        return None
-    return {"t": part.thinking, "s": part.signature}
-
-
-def _thinking_part(block: dict[str, str]) -> Thinking | RedactedThinking:
-    if "r" in block:
-        return RedactedThinking(data=block["r"])
-    return Thinking(thinking=block["t"], signature=block["s"])

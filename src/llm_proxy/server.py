@@ -24,6 +24,7 @@ from llm_proxy.editing import RequestEditor
 from llm_proxy.errors import ProxyFailure, RequestError, RouteError
 from llm_proxy.exchange import Exchange, Receive, Scope, Send
 from llm_proxy.jsonbody import parse_body
+from llm_proxy.memory import ConversationStore, ThinkingMemory
 from llm_proxy.mock import MockUpstream
 from llm_proxy.routing import OPERATION_DIALECT, Operation, Router, Target, check_rest_path
 from llm_proxy.state import open_store
@@ -46,7 +47,12 @@ class ProxyApp:
         self.config = config
         self.router = Router(config.routes)
         self.upstream = Upstream(config.server, mock)
-        self.editor = RequestEditor(open_store(config.server.state_store), config.server.state_ttl)
+        store = open_store(config.server.state_store)
+        ttl = config.server.state_ttl
+        self.editor = RequestEditor(store, ttl)
+        self.services = translate.Services(
+            self.upstream, self.editor, ThinkingMemory(store, ttl), ConversationStore(store, ttl)
+        )
         self._max_body = config.server.max_body_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -126,7 +132,7 @@ class ProxyApp:
                         f"model {route.frontend_model_name!r} under {target.prefix or '/'} speaks "
                         f"{route.frontend_dialect}; this path is not one of its operations"
                     )
-                await translate.handle(ex, route, target, doc, self.upstream, self.editor)
+                await translate.handle(ex, route, target, doc, self.services)
             else:
                 await passthrough.handle(ex, route, target, body, doc, self.upstream, self.editor)
         except ProxyFailure as failure:

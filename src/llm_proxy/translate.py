@@ -8,18 +8,23 @@ translated chunk by chunk with sans-IO codecs: nothing is buffered beyond one in
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from llm_proxy.assemble import ResponseAssembler
 from llm_proxy.canonical import ErrorKind, ProxyError, Request, StreamError, StreamEvent
 from llm_proxy.config import Route
 from llm_proxy.dialects import get_dialect
 from llm_proxy.dialects.base import Dialect, EncodeOptions, StreamEncoder
-from llm_proxy.editing import Progress, RequestEditor, ThinkingCollector
+from llm_proxy.dialects.openai_responses import response_id
+from llm_proxy.editing import Progress, RequestEditor
 from llm_proxy.errors import RequestError, UpstreamError
 from llm_proxy.exchange import Exchange
 from llm_proxy.headers import translated_request_headers
+from llm_proxy.memory import ConversationStore, ThinkingMemory
 from llm_proxy.routing import Operation, Target
 from llm_proxy.upstream import StreamInterrupted, Upstream, UpstreamResponse
 
@@ -34,9 +39,17 @@ def join_url(base: str, path: str) -> str:
     return base + path
 
 
-async def handle(
-    ex: Exchange, route: Route, target: Target, doc: Any, upstream: Upstream, editor: RequestEditor
-) -> None:
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What translation mode uses besides the request: the upstream client and the state-backed helpers."""
+
+    upstream: Upstream
+    editor: RequestEditor
+    thinking: ThinkingMemory
+    conversations: ConversationStore
+
+
+async def handle(ex: Exchange, route: Route, target: Target, doc: Any, services: Services) -> None:
     client = get_dialect(route.frontend_dialect or "")
     backend = get_dialect(route.backend_dialect or "")
     if not isinstance(doc, dict):
@@ -44,11 +57,14 @@ async def handle(
     request = client.decode_request(doc, path_model=target.path_model)
     if target.operation is Operation.BEDROCK_STREAM and not request.stream:
         request = dataclasses.replace(request, stream=True)
+    conversations = services.conversations if _keeps_conversations(route) else None
+    if conversations is not None:
+        request = await conversations.expand(request)
     progress: Progress | None = None
     edited = request
-    if editor.active(route):
-        edited, progress = await editor.edit(route, ex.headers, request)
-    memory = editor.thinking if _needs_thinking_memory(route, request) else None
+    if services.editor.active(route):
+        edited, progress = await services.editor.edit(route, ex.headers, request)
+    memory = services.thinking if _needs_thinking_memory(route, request) else None
     if memory is not None:
         edited = await memory.restore(edited)
     upstream_request = dataclasses.replace(edited, model=route.backend_model_name)
@@ -56,27 +72,33 @@ async def handle(
     payload = orjson.dumps(backend.encode_request(upstream_request, options))
     url = join_url(route.backend_base_url, backend.upstream_path(upstream_request))
     headers = translated_request_headers(ex.headers, route, backend.upstream_headers(upstream_request, ex.headers))
-    response = await upstream.send("POST", url, headers, payload)
+    response = await services.upstream.send("POST", url, headers, payload)
     try:
         if response.status >= 400:
             body = await response.read(MAX_ERROR_BODY)
             raise UpstreamError(backend.decode_error(response.status, body, _header_map(response)))
         if request.stream:
-            collector = ThinkingCollector() if memory is not None else None
-            await _stream(ex, response, backend, client, request, upstream_request, progress, collector)
-            if memory is not None and collector is not None:
-                await memory.remember(collector.parts)
+            assembler = ResponseAssembler() if memory or conversations else None
+            watchers: list[Callable[[list[StreamEvent]], None]] = []
+            if progress is not None:
+                watchers.append(progress.feed)
+            if assembler is not None:
+                watchers.append(assembler.feed)
+            await _stream(ex, response, backend, client, request, upstream_request, watchers)
+            answer = assembler.response() if assembler is not None and assembler.complete else None
         else:
             body = await response.read(MAX_RESPONSE_BODY)
-            decoded = backend.decode_response(parse_upstream(body), upstream_request)
-            extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in client.response_headers(decoded).items()]
-            await ex.respond(200, "application/json", client.encode_response(decoded, request), extra)
+            answer = backend.decode_response(parse_upstream(body), upstream_request)
+            extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in client.response_headers(answer).items()]
+            await ex.respond(200, "application/json", client.encode_response(answer, request), extra)
             if progress is not None:
-                progress.feed_response(decoded)
-            if memory is not None:
-                await memory.remember(decoded.content)
+                progress.feed_response(answer)
         if progress is not None:
             await progress.finish()
+        if answer is not None and memory is not None:
+            await memory.remember(answer.content)
+        if answer is not None and conversations is not None:
+            await conversations.save(response_id(answer.id), request, answer)
     finally:
         response.close()
 
@@ -88,8 +110,7 @@ async def _stream(
     client: Dialect,
     request: Request,
     upstream_request: Request,
-    progress: Progress | None,
-    collector: ThinkingCollector | None,
+    watchers: list[Callable[[list[StreamEvent]], None]],
 ) -> None:
     decoder = backend.stream_decoder(upstream_request)
     encoder = client.stream_encoder(request)
@@ -100,10 +121,8 @@ async def _stream(
         async for chunk in response.chunks():
             events = decoder.feed(chunk)
             if events:
-                if progress is not None:
-                    progress.feed(events)
-                if collector is not None:
-                    collector.feed(events)
+                for watch in watchers:
+                    watch(events)
                 out = _encode(encoder, events)
                 if out:
                     await ex.body(out)
@@ -112,9 +131,14 @@ async def _stream(
         kind = ErrorKind.TIMEOUT if exc.timeout else ErrorKind.API_ERROR
         tail = [StreamError(error=ProxyError(status=504 if exc.timeout else 502, kind=kind, message=str(exc)))]
         ex.note = str(exc)
-    if progress is not None:
-        progress.feed(tail)
+    for watch in watchers:
+        watch(tail)
     await ex.end(_encode(encoder, tail) + encoder.close())
+
+
+def _keeps_conversations(route: Route) -> bool:
+    """``previous_response_id`` is served by the proxy when the upstream is not a Responses API."""
+    return route.frontend_dialect == "openai-responses" and route.backend_dialect != "openai-responses"
 
 
 def _encode(encoder: StreamEncoder, events: list[StreamEvent]) -> bytes:

@@ -1,0 +1,148 @@
+"""What the proxy remembers between requests, in the state store (shared by replicas when it is Redis).
+
+* ``ThinkingMemory``: Claude's signed thinking blocks sent to OpenAI Chat clients, restored when a
+  client echoes a tool-use turn without them.
+* ``ConversationStore``: the Responses API's ``previous_response_id`` for upstreams that are not a
+  Responses API: each response's whole conversation is kept (bounded, with a TTL) and the next
+  request's input is rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+
+import orjson
+
+from llm_proxy.canonical import (
+    ErrorKind,
+    Message,
+    Part,
+    ProxyError,
+    RedactedThinking,
+    Request,
+    Response,
+    Thinking,
+    ToolCall,
+)
+from llm_proxy.errors import ProxyFailure
+from llm_proxy.snapshot import dump_messages, load_messages
+from llm_proxy.state import StateStore, StateUnavailable
+
+log = logging.getLogger("llm_proxy.memory")
+
+MAX_CONVERSATION_BYTES = 8 << 20
+
+
+class ThinkingMemory:
+    """Remembers Claude thinking blocks sent to OpenAI Chat clients, keyed by the tool call they preceded.
+
+    Claude rejects a tool-use turn whose assistant message lost its signed thinking blocks. Chat clients
+    get them as ``thinking_blocks`` and most echo them back; for clients that rebuild the assistant
+    message from ``content`` and ``tool_calls`` only, the proxy restores the blocks from this memory
+    (in the state store, so replicas sharing Redis share it). Only tool-use turns need it: Claude
+    accepts earlier turns without their thinking.
+    """
+
+    PREFIX = "llmp:thinking:"
+
+    def __init__(self, store: StateStore, ttl_s: float) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+
+    async def remember(self, parts: Sequence[Part]) -> None:
+        blocks = [_thinking_json(p) for p in parts if isinstance(p, Thinking | RedactedThinking)]
+        call = next((p for p in parts if isinstance(p, ToolCall)), None)
+        blocks = [b for b in blocks if b is not None]
+        if not blocks or call is None:
+            return
+        try:
+            await self.store.set(self.PREFIX + call.id, orjson.dumps(blocks), self.ttl_s)
+        except StateUnavailable as exc:
+            log.warning("thinking blocks not remembered (state store unavailable): %s", exc)
+
+    async def restore(self, request: Request) -> Request:
+        """``request`` with remembered thinking put back into tool-use turns that lost it."""
+        messages = list(request.messages)
+        changed = False
+        for i, message in enumerate(messages):
+            if message.role != "assistant" or any(isinstance(p, Thinking | RedactedThinking) for p in message.content):
+                continue
+            call = next((p for p in message.content if isinstance(p, ToolCall)), None)
+            if call is None:
+                continue
+            try:
+                raw = await self.store.get(self.PREFIX + call.id)
+            except StateUnavailable as exc:
+                log.warning("thinking blocks not restored (state store unavailable): %s", exc)
+                return request
+            if raw is None:
+                continue
+            restored = tuple(_thinking_part(b) for b in orjson.loads(raw))
+            messages[i] = dataclasses.replace(message, content=restored + message.content)
+            changed = True
+        return dataclasses.replace(request, messages=tuple(messages)) if changed else request
+
+
+class ConversationStore:
+    """``previous_response_id`` for Responses clients whose upstream keeps no state."""
+
+    PREFIX = "llmp:resp:"
+
+    def __init__(self, store: StateStore, ttl_s: float) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+
+    async def expand(self, request: Request) -> Request:
+        """``request`` with the stored conversation of its ``previous_response_id`` put before its input."""
+        previous = request.previous_response_id
+        if not previous:
+            return request
+        try:
+            raw = await self.store.get(self.PREFIX + previous)
+        except StateUnavailable as exc:
+            raise ProxyFailure(
+                ProxyError(
+                    status=503, kind=ErrorKind.OVERLOADED, message=f"the conversation store is unavailable: {exc}"
+                )
+            ) from exc
+        if raw is None:
+            raise ProxyFailure(
+                ProxyError(
+                    status=404,
+                    kind=ErrorKind.NOT_FOUND,
+                    message=f"Previous response with id '{previous}' not found.",
+                    param="previous_response_id",
+                    code="previous_response_not_found",
+                )
+            )
+        return dataclasses.replace(request, messages=load_messages(raw) + request.messages, previous_response_id=None)
+
+    async def save(self, response_id: str, request: Request, response: Response) -> None:
+        """Keep the conversation up to and including ``response`` (unless the client said ``store: false``)."""
+        if request.store is False:
+            return
+        answer = Message(role="assistant", content=response.content)
+        data = dump_messages((*request.messages, answer))
+        if len(data) > MAX_CONVERSATION_BYTES:
+            log.info("conversation of %s not kept: %d bytes is over the limit", response_id, len(data))
+            return
+        try:
+            await self.store.set(self.PREFIX + response_id, data, self.ttl_s)
+        except StateUnavailable as exc:
+            log.warning("conversation of %s not kept (state store unavailable): %s", response_id, exc)
+
+
+def _thinking_json(part: Thinking | RedactedThinking) -> dict[str, str] | None:
+    if isinstance(part, RedactedThinking):
+        return {"r": part.data}
+    if part.signature is None:
+        return None
+    return {"t": part.thinking, "s": part.signature}
+
+
+def _thinking_part(block: dict[str, str]) -> Thinking | RedactedThinking:
+    if "r" in block:
+        return RedactedThinking(data=block["r"])
+    return Thinking(thinking=block["t"], signature=block["s"])
