@@ -565,3 +565,38 @@ def test_thinking_restored_for_clients_that_drop_it(
         "signature": "sig-abc",
     }
     assert second["messages"][1]["content"][1]["type"] == "tool_use"
+
+
+def test_count_tokens_estimated_for_non_claude_backend(claude_to_chat: ServerThread) -> None:
+    ant = anthropic_client(claude_to_chat)
+    result = ant.messages.with_raw_response.count_tokens(
+        model="client-model", system="You are terse.", messages=[{"role": "user", "content": "hello world"}]
+    )
+    assert result.headers["x-llm-proxy-token-count"] == "estimate"
+    # cl100k_base: "You are terse." = 4 tokens, "hello world" = 2, plus 4 per message.
+    assert result.parse().input_tokens == 4 + 2 + 4
+    with_tools = ant.messages.count_tokens(
+        model="client-model",
+        messages=[{"role": "user", "content": "hello world"}],
+        tools=TOOLS,  # type: ignore[arg-type]
+    )
+    assert with_tools.input_tokens > 6 + 20
+
+
+def test_count_tokens_forwarded_to_claude_backend(recording: tuple[RecordingUpstream, ServerThread]) -> None:
+    fake, server = recording
+
+    async def handler(req: Recorded, reply: Reply) -> None:
+        await reply.json(200, b'{"input_tokens": 42}')
+
+    fake.handler = handler
+    with running_proxy(make_config([translated("claude", "claude", server.url)])) as proxy:
+        count = anthropic_client(proxy).messages.count_tokens(
+            model="client-model", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert count.input_tokens == 42
+    assert fake.requests[0].path == "/v1/messages/count_tokens"
+    assert json.loads(fake.requests[0].body) == {
+        "model": "upstream-model",
+        "messages": [{"role": "user", "content": "hi"}],
+    }

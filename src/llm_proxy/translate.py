@@ -25,7 +25,9 @@ from llm_proxy.errors import RequestError, UpstreamError
 from llm_proxy.exchange import Exchange
 from llm_proxy.headers import translated_request_headers
 from llm_proxy.memory import ConversationStore, ThinkingMemory
+from llm_proxy.prompt import edit_request
 from llm_proxy.routing import Operation, Target
+from llm_proxy.tokens import estimate_input_tokens
 from llm_proxy.upstream import StreamInterrupted, Upstream, UpstreamResponse
 
 MAX_ERROR_BODY = 1 << 20
@@ -55,6 +57,9 @@ async def handle(ex: Exchange, route: Route, target: Target, doc: Any, services:
     if not isinstance(doc, dict):
         raise RequestError("the request body must be a JSON object")
     request = client.decode_request(doc, path_model=target.path_model)
+    if target.operation is Operation.COUNT_TOKENS:
+        await _count_tokens(ex, route, request, backend, services)
+        return
     if target.operation is Operation.BEDROCK_STREAM and not request.stream:
         request = dataclasses.replace(request, stream=True)
     conversations = services.conversations if _keeps_conversations(route) else None
@@ -134,6 +139,31 @@ async def _stream(
     for watch in watchers:
         watch(tail)
     await ex.end(_encode(encoder, tail) + encoder.close())
+
+
+async def _count_tokens(ex: Exchange, route: Route, request: Request, backend: Dialect, services: Services) -> None:
+    """Forwarded to a Claude upstream; estimated with a local tokenizer for any other (documented)."""
+    edit = services.editor.system_edit(route)
+    if edit is not None:
+        request = edit_request(request, edit)
+    if route.backend_dialect != "claude":
+        body = orjson.dumps({"input_tokens": estimate_input_tokens(request)})
+        await ex.respond(200, "application/json", body, [(b"x-llm-proxy-token-count", b"estimate")])
+        return
+    upstream_request = dataclasses.replace(request, model=route.backend_model_name, stream=False)
+    payload = backend.encode_request(upstream_request, EncodeOptions(default_max_tokens=route.default_max_tokens))
+    payload.pop("max_tokens", None)
+    payload.pop("stream", None)
+    url = join_url(route.backend_base_url, "/v1/messages/count_tokens")
+    headers = translated_request_headers(ex.headers, route, backend.upstream_headers(upstream_request, ex.headers))
+    response = await services.upstream.send("POST", url, headers, orjson.dumps(payload))
+    try:
+        body = await response.read(MAX_ERROR_BODY)
+        if response.status >= 400:
+            raise UpstreamError(backend.decode_error(response.status, body, _header_map(response)))
+        await ex.respond(200, "application/json", body)
+    finally:
+        response.close()
 
 
 def _keeps_conversations(route: Route) -> bool:

