@@ -10,7 +10,7 @@ from llm_proxy.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
-BASE = {
+BASE: dict[str, object] = {
     "frontend_model_name": "gpt-x",
     "frontend_base_url": "/openai",
     "backend_model_name": "gpt-4o",

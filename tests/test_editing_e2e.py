@@ -184,7 +184,7 @@ def test_progress_counts_streamed_tool_calls_in_proxy_mode(recording: tuple[Reco
         await reply.start(200, [("content-type", "text/event-stream")])
         start = {**CLAUDE_REPLY, "content": [], "stop_reason": None, "usage": {"input_tokens": 30, "output_tokens": 1}}
         args = '{"file_path": "/repo/src/app.py", "old_string": "a", "new_string": "b"}'
-        events = [
+        events: list[dict[str, Any]] = [
             {"type": "message_start", "message": start},
             {
                 "type": "content_block_start",
@@ -213,7 +213,7 @@ def test_progress_counts_streamed_tool_calls_in_proxy_mode(recording: tuple[Reco
 
     fake.handler = handler
     with running_proxy(make_config([entry(server, "/c", inject_progress=True)])) as proxy:
-        ant = anthropic.Anthropic(base_url=f"{proxy.url}/c", api_key="k", max_retries=0)
+        ant: Any = anthropic.Anthropic(base_url=f"{proxy.url}/c", api_key="k", max_retries=0)
         for text in ("edit the app", "again"):
             with ant.messages.stream(
                 model="m",

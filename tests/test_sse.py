@@ -4,7 +4,7 @@ from llm_proxy.sse import SSEEvent, SSEParser, encode_event
 
 STREAM = (
     b": keepalive comment\r\n"
-    b"event: message_start\r\ndata: {\"a\":1}\r\n\r\n"
+    b'event: message_start\r\ndata: {"a":1}\r\n\r\n'
     b"data: line one\ndata:line two\n\n"
     b"event: x\rdata: caf\xc3\xa9\r\r"
     b"data: [DONE]\n\n"
@@ -40,7 +40,7 @@ def test_one_byte_at_a_time() -> None:
 
 def test_unterminated_event_is_not_dispatched_and_is_reported() -> None:
     parser = SSEParser()
-    assert parser.feed(b"data: {\"partial\":") == []
+    assert parser.feed(b'data: {"partial":') == []
     assert parser.has_partial
     assert parser.close() == []
 
