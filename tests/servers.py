@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anthropic
+import openai
 import uvicorn
 import yaml
 
@@ -157,3 +159,28 @@ def write_config(tmp: Path, models: list[dict[str, Any]], server: dict[str, Any]
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump({"server": server or {}, "models": models}, sort_keys=False))
     return path
+
+
+_sdk_clients: list[Any] = []
+
+
+def sdk_openai(**kwargs: Any) -> Any:
+    """An official OpenAI SDK client, closed after the test (``conftest.close_sdk_clients``).
+
+    Typed ``Any``: the SDKs' strict TypedDict parameters are not what these tests check.
+    """
+    client = openai.OpenAI(**kwargs)
+    _sdk_clients.append(client)
+    return client
+
+
+def sdk_anthropic(**kwargs: Any) -> Any:
+    """An official Anthropic SDK client, closed after the test."""
+    client = anthropic.Anthropic(**kwargs)
+    _sdk_clients.append(client)
+    return client
+
+
+def close_sdk_clients() -> None:
+    while _sdk_clients:
+        _sdk_clients.pop().close()

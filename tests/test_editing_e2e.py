@@ -6,13 +6,21 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import anthropic
-import openai
 import orjson
 import pytest
 
 from tests.redis_server import RedisServer
-from tests.servers import Recorded, RecordingUpstream, Reply, ServerThread, make_config, running_proxy, running_upstream
+from tests.servers import (
+    Recorded,
+    RecordingUpstream,
+    Reply,
+    ServerThread,
+    make_config,
+    running_proxy,
+    running_upstream,
+    sdk_anthropic,
+    sdk_openai,
+)
 
 EDITS: dict[str, object] = {
     "system_replacements": {"Claude Code": "the assistant", "Anthropic": "ACME"},
@@ -67,7 +75,7 @@ def test_proxy_mode_edits_claude_system_blocks_and_keeps_the_rest(
 ) -> None:
     fake, server = recording
     with running_proxy(make_config([entry(server, "/c", **EDITS)])) as proxy:
-        anthropic.Anthropic(base_url=f"{proxy.url}/c", api_key="k", max_retries=0).messages.create(
+        sdk_anthropic(base_url=f"{proxy.url}/c", api_key="k", max_retries=0).messages.create(
             model="m",
             max_tokens=10,
             system=[
@@ -95,7 +103,7 @@ def test_proxy_mode_edits_claude_system_blocks_and_keeps_the_rest(
 def test_proxy_mode_edits_chat_system_message(recording: tuple[RecordingUpstream, ServerThread]) -> None:
     fake, server = recording
     with running_proxy(make_config([entry(server, "/o", **EDITS)])) as proxy:
-        openai.OpenAI(base_url=f"{proxy.url}/o/v1", api_key="k", max_retries=0).chat.completions.create(
+        sdk_openai(base_url=f"{proxy.url}/o/v1", api_key="k", max_retries=0).chat.completions.create(
             model="m",
             messages=[{"role": "developer", "content": "Be Claude Code."}, {"role": "user", "content": "Anthropic?"}],
         )
@@ -109,7 +117,7 @@ def test_proxy_mode_edits_chat_system_message(recording: tuple[RecordingUpstream
 def test_proxy_mode_without_system_gets_one(recording: tuple[RecordingUpstream, ServerThread]) -> None:
     fake, server = recording
     with running_proxy(make_config([entry(server, "/o", system_append="Be brief.")])) as proxy:
-        openai.OpenAI(base_url=f"{proxy.url}/o/v1", api_key="k", max_retries=0).chat.completions.create(
+        sdk_openai(base_url=f"{proxy.url}/o/v1", api_key="k", max_retries=0).chat.completions.create(
             model="m", messages=[{"role": "user", "content": "hi"}]
         )
     assert orjson.loads(fake.requests[0].body)["messages"][0] == {"role": "system", "content": "Be brief."}
@@ -119,7 +127,7 @@ def test_translation_mode_edits_reach_the_other_dialect(recording: tuple[Recordi
     fake, server = recording
     route = entry(server, "/t", frontend_dialect="openai-chat", backend_dialect="claude", **EDITS)
     with running_proxy(make_config([route])) as proxy:
-        openai.OpenAI(base_url=f"{proxy.url}/t/v1", api_key="k", max_retries=0).chat.completions.create(
+        sdk_openai(base_url=f"{proxy.url}/t/v1", api_key="k", max_retries=0).chat.completions.create(
             model="m",
             messages=[{"role": "system", "content": "I am Claude Code."}, {"role": "user", "content": "Anthropic"}],
         )
@@ -129,7 +137,7 @@ def test_translation_mode_edits_reach_the_other_dialect(recording: tuple[Recordi
 
 
 def _chat(proxy: ServerThread, session: str, text: str) -> None:
-    openai.OpenAI(base_url=f"{proxy.url}/p/v1", api_key="k", max_retries=0).chat.completions.create(
+    sdk_openai(base_url=f"{proxy.url}/p/v1", api_key="k", max_retries=0).chat.completions.create(
         model="m",
         messages=[{"role": "system", "content": "sys"}, {"role": "user", "content": text}],
         extra_headers={"x-session-id": session},
@@ -213,7 +221,7 @@ def test_progress_counts_streamed_tool_calls_in_proxy_mode(recording: tuple[Reco
 
     fake.handler = handler
     with running_proxy(make_config([entry(server, "/c", inject_progress=True)])) as proxy:
-        ant: Any = anthropic.Anthropic(base_url=f"{proxy.url}/c", api_key="k", max_retries=0)
+        ant: Any = sdk_anthropic(base_url=f"{proxy.url}/c", api_key="k", max_retries=0)
         for text in ("edit the app", "again"):
             with ant.messages.stream(
                 model="m",

@@ -15,7 +15,17 @@ import anthropic
 import openai
 import pytest
 
-from tests.servers import Recorded, RecordingUpstream, Reply, ServerThread, make_config, running_proxy, running_upstream
+from tests.servers import (
+    Recorded,
+    RecordingUpstream,
+    Reply,
+    ServerThread,
+    make_config,
+    running_proxy,
+    running_upstream,
+    sdk_anthropic,
+    sdk_openai,
+)
 
 KEY = "sk-route-key-0000000000003f9a"
 
@@ -67,7 +77,7 @@ def test_openai_sdk_model_rewrite_and_body_bytes_preserved(upstream: tuple[Recor
 
     fake.handler = handler
     with running_proxy(make_config([route(server)])) as proxy:
-        client = openai.OpenAI(base_url=f"{proxy.url}/openai/v1", api_key="client-key", max_retries=0)
+        client = sdk_openai(base_url=f"{proxy.url}/openai/v1", api_key="client-key", max_retries=0)
         result = client.chat.completions.with_raw_response.create(
             model="client-model", messages=[{"role": "user", "content": "héllo"}], temperature=1.0
         )
@@ -109,7 +119,7 @@ def test_raw_key_with_empty_schema(upstream: tuple[RecordingUpstream, ServerThre
     fake, server = upstream
     entry = route(server, backend_api_key="ant-key", backend_auth_header="x-api-key", backend_auth_schema="")
     with running_proxy(make_config([entry])) as proxy:
-        client = anthropic.Anthropic(base_url=f"{proxy.url}/openai", api_key="client", max_retries=0)
+        client = sdk_anthropic(base_url=f"{proxy.url}/openai", api_key="client", max_retries=0)
         raw = client.messages.with_raw_response.create(
             model="client-model", max_tokens=5, messages=[{"role": "user", "content": "x"}]
         )
@@ -189,7 +199,7 @@ def test_stream_arrives_before_upstream_finishes(upstream: tuple[RecordingUpstre
 
     fake.handler = handler
     with running_proxy(make_config([route(server)])) as proxy:
-        client = openai.OpenAI(base_url=f"{proxy.url}/openai", api_key="k", max_retries=0)
+        client = sdk_openai(base_url=f"{proxy.url}/openai", api_key="k", max_retries=0)
         texts = []
         for event in client.chat.completions.create(
             model="client-model", messages=[{"role": "user", "content": "x"}], stream=True
@@ -229,7 +239,7 @@ def test_unknown_model_and_prefix_errors_in_path_dialect(upstream: tuple[Recordi
     _, server = upstream
     models = [route(server), route(server, frontend_model_name="other-model")]
     with running_proxy(make_config(models)) as proxy:
-        client = openai.OpenAI(base_url=f"{proxy.url}/openai/v1", api_key="k", max_retries=0)
+        client = sdk_openai(base_url=f"{proxy.url}/openai/v1", api_key="k", max_retries=0)
         with pytest.raises(openai.NotFoundError) as oai:
             client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
         assert oai.value.status_code == 404
@@ -239,7 +249,7 @@ def test_unknown_model_and_prefix_errors_in_path_dialect(upstream: tuple[Recordi
             "param": None,
             "code": "model_not_found",
         }
-        claude = anthropic.Anthropic(base_url=f"{proxy.url}/openai", api_key="k", max_retries=0)
+        claude = sdk_anthropic(base_url=f"{proxy.url}/openai", api_key="k", max_retries=0)
         with pytest.raises(anthropic.NotFoundError) as ant:
             claude.messages.create(model="nope", max_tokens=5, messages=[{"role": "user", "content": "x"}])
         assert ant.value.body == {
@@ -261,9 +271,9 @@ def test_models_listing_and_healthz(upstream: tuple[RecordingUpstream, ServerThr
     _, server = upstream
     models = [route(server), route(server, frontend_model_name="second")]
     with running_proxy(make_config(models)) as proxy:
-        client = openai.OpenAI(base_url=f"{proxy.url}/openai/v1", api_key="k", max_retries=0)
+        client = sdk_openai(base_url=f"{proxy.url}/openai/v1", api_key="k", max_retries=0)
         assert [m.id for m in client.models.list()] == ["client-model", "second"]
-        claude = anthropic.Anthropic(base_url=f"{proxy.url}/openai", api_key="k", max_retries=0)
+        claude = sdk_anthropic(base_url=f"{proxy.url}/openai", api_key="k", max_retries=0)
         page = claude.models.list()
         assert [m.id for m in page.data] == ["client-model", "second"]
         status, headers, body = raw_request(proxy.port, "GET", "/healthz")
@@ -290,7 +300,7 @@ def test_upstream_unreachable_is_502_in_dialect() -> None:
         "backend_base_url": "http://127.0.0.1:9",
     }
     with running_proxy(make_config([entry], {"connect_timeout": 2})) as proxy:
-        claude = anthropic.Anthropic(base_url=f"{proxy.url}/a", api_key="k", max_retries=0)
+        claude = sdk_anthropic(base_url=f"{proxy.url}/a", api_key="k", max_retries=0)
         with pytest.raises(anthropic.APIStatusError) as info:
             claude.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 502
@@ -309,7 +319,7 @@ def test_upstream_timeout_is_504(upstream: tuple[RecordingUpstream, ServerThread
 
     fake.handler = handler
     with running_proxy(make_config([route(server)], {"read_timeout": 0.3})) as proxy:
-        client = openai.OpenAI(base_url=f"{proxy.url}/openai/v1", api_key="k", max_retries=0)
+        client = sdk_openai(base_url=f"{proxy.url}/openai/v1", api_key="k", max_retries=0)
         with pytest.raises(openai.APIStatusError) as info:
             client.chat.completions.create(model="client-model", messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 504

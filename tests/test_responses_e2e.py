@@ -12,7 +12,17 @@ import anthropic
 import openai
 import pytest
 
-from tests.servers import Recorded, RecordingUpstream, Reply, ServerThread, make_config, running_proxy, running_upstream
+from tests.servers import (
+    Recorded,
+    RecordingUpstream,
+    Reply,
+    ServerThread,
+    make_config,
+    running_proxy,
+    running_upstream,
+    sdk_anthropic,
+    sdk_openai,
+)
 
 FUNCTION_TOOLS: list[Any] = [
     {
@@ -43,7 +53,7 @@ def responses_proxy(request: pytest.FixtureRequest) -> Iterator[ServerThread]:
 
 
 def client(proxy: ServerThread, prefix: str = "/r") -> Any:  # SDK TypedDict params are not what is tested
-    return openai.OpenAI(base_url=f"{proxy.url}{prefix}/v1", api_key="k", max_retries=0)
+    return sdk_openai(base_url=f"{proxy.url}{prefix}/v1", api_key="k", max_retries=0)
 
 
 def test_plain_create(responses_proxy: ServerThread) -> None:
@@ -254,7 +264,7 @@ def test_anthropic_client_replays_openai_reasoning(recording: tuple[RecordingUps
         {"name": "Bash", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}}
     ]
     with running_proxy(make_config([route("claude", "openai-responses", server.url + "/v1", "/c")])) as proxy:
-        ant: Any = anthropic.Anthropic(base_url=f"{proxy.url}/c", api_key="k", max_retries=0)
+        ant: Any = sdk_anthropic(base_url=f"{proxy.url}/c", api_key="k", max_retries=0)
         first = ant.messages.create(
             model="client-model",
             max_tokens=2000,
@@ -290,7 +300,7 @@ def test_anthropic_client_replays_openai_reasoning(recording: tuple[RecordingUps
 
 def test_anthropic_sdk_streams_from_a_responses_upstream() -> None:
     with running_proxy(make_config([route("claude", "openai-responses", prefix="/c")])) as proxy:
-        ant: Any = anthropic.Anthropic(base_url=f"{proxy.url}/c", api_key="k", max_retries=0)
+        ant: Any = sdk_anthropic(base_url=f"{proxy.url}/c", api_key="k", max_retries=0)
         with ant.messages.stream(
             model="client-model", max_tokens=100, messages=[{"role": "user", "content": "think [[mock:think]]"}]
         ) as stream:
@@ -300,7 +310,7 @@ def test_anthropic_sdk_streams_from_a_responses_upstream() -> None:
     assert final.content[1].text == "mock reply: think [[mock:think]]"
     assert events[0] == "message_start" and events[-1] == "message_stop"
     with running_proxy(make_config([route("claude", "openai-responses", prefix="/c")])) as proxy:
-        ant = anthropic.Anthropic(base_url=f"{proxy.url}/c", api_key="k", max_retries=0)
+        ant = sdk_anthropic(base_url=f"{proxy.url}/c", api_key="k", max_retries=0)
         with pytest.raises(anthropic.APIStatusError):
             for _ in ant.messages.create(
                 model="client-model", max_tokens=10, messages=[{"role": "user", "content": "[[mock:cut]]"}], stream=True

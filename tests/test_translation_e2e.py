@@ -16,7 +16,17 @@ import anthropic
 import openai
 import pytest
 
-from tests.servers import Recorded, RecordingUpstream, Reply, ServerThread, make_config, running_proxy, running_upstream
+from tests.servers import (
+    Recorded,
+    RecordingUpstream,
+    Reply,
+    ServerThread,
+    make_config,
+    running_proxy,
+    running_upstream,
+    sdk_anthropic,
+    sdk_openai,
+)
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake-image-bytes").decode()
 
@@ -47,11 +57,11 @@ def chat_to_claude() -> Iterator[ServerThread]:
 
 
 def anthropic_client(proxy: ServerThread) -> Any:  # the SDKs' strict TypedDict params are not what is tested
-    return anthropic.Anthropic(base_url=f"{proxy.url}/t", api_key="k", max_retries=0)
+    return sdk_anthropic(base_url=f"{proxy.url}/t", api_key="k", max_retries=0)
 
 
 def openai_client(proxy: ServerThread) -> Any:
-    return openai.OpenAI(base_url=f"{proxy.url}/t/v1", api_key="k", max_retries=0)
+    return sdk_openai(base_url=f"{proxy.url}/t/v1", api_key="k", max_retries=0)
 
 
 TOOLS = [
@@ -386,7 +396,7 @@ def test_images_translate_both_ways(recording: tuple[RecordingUpstream, ServerTh
                 }
             ],
         )
-        anthropic.Anthropic(base_url=f"{proxy.url}/c", api_key="k", max_retries=0).messages.create(
+        sdk_anthropic(base_url=f"{proxy.url}/c", api_key="k", max_retries=0).messages.create(
             model="client-model",
             max_tokens=10,
             messages=[
