@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -176,6 +177,10 @@ def test_redis_killed_requests_still_succeed(
         disposable_redis.kill()
         _chat(proxy, "s1", "after the kill")
         _chat(proxy, "s1", "and again")
+        metrics = urllib.request.urlopen(f"{proxy.url}/metrics", timeout=5).read().decode()
+    failures = [line for line in metrics.splitlines() if line.startswith("llm_proxy_state_store_failures_total ")]
+    assert failures and float(failures[0].split()[1]) >= 2
+    assert 'llm_proxy_requests_total{model="m",prefix="/p",status="200"} 4.0' in metrics
     assert len(fake.requests) == 4
     assert _system_sent(fake, 2) == "sys" and _system_sent(fake, 3) == "sys"
     assert "session progress disabled while the state store is unavailable" in caplog.text

@@ -25,6 +25,8 @@ from llm_proxy.errors import ProxyFailure, RequestError, RouteError
 from llm_proxy.exchange import Exchange, Receive, Scope, Send
 from llm_proxy.jsonbody import parse_body
 from llm_proxy.memory import ConversationStore, ThinkingMemory
+from llm_proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from llm_proxy.metrics import Metrics
 from llm_proxy.mock import MockUpstream
 from llm_proxy.routing import OPERATION_DIALECT, Operation, Router, Target, check_rest_path
 from llm_proxy.state import open_store
@@ -50,6 +52,7 @@ class ProxyApp:
         store = open_store(config.server.state_store)
         ttl = config.server.state_ttl
         self.editor = RequestEditor(store, ttl)
+        self.metrics = Metrics(lambda: float(store.failures))
         self.services = translate.Services(
             self.upstream, self.editor, ThinkingMemory(store, ttl), ConversationStore(store, ttl)
         )
@@ -78,16 +81,19 @@ class ProxyApp:
         if scope["path"] == "/healthz":
             await ex.respond(200, "text/plain; charset=utf-8", b"OK")
             return
+        if scope["path"] == "/metrics" and ex.method == "GET":
+            await ex.respond(200, METRICS_CONTENT_TYPE, self.metrics.render())
+            return
         target = self.router.match(ex.path)
         dialect = _path_dialect(target, ex)
         try:
             body = await _read_body(receive, self._max_body)
         except RequestError as failure:
             await self._fail(ex, failure.error, dialect)
-            ex.log()
+            self._done(ex, False)
             return
         if body is None:
-            ex.log(disconnected=True)
+            self._done(ex, True)
             return
         task = asyncio.current_task()
         disconnected = False
@@ -112,7 +118,11 @@ class ProxyApp:
             ex.note = "client disconnected"
         finally:
             watcher.cancel()
-            ex.log(disconnected)
+            self._done(ex, disconnected)
+
+    def _done(self, ex: Exchange, disconnected: bool) -> None:
+        ex.log(disconnected)
+        self.metrics.count(ex.prefix, ex.model, "499" if disconnected and not ex.finished else str(ex.status))
 
     async def _dispatch(self, ex: Exchange, target: Target | None, body: bytes, dialect: str) -> None:
         try:
