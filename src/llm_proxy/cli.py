@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from llm_proxy import __version__
-from llm_proxy.config import Config, load_config, mask_key
+from llm_proxy.aws_auth import region_from_host
+from llm_proxy.config import Config, Route, load_config, mask_key
 from llm_proxy.errors import ConfigError
 
 EXIT_CONFIG = 2
@@ -64,20 +66,7 @@ def route_table(config: Config) -> str:
     """The routes as a table, with keys masked."""
     rows = [("PREFIX", "MODEL", "BACKEND", "BACKEND MODEL", "MODE", "AUTH")]
     for route in config.routes:
-        if route.is_mock:
-            auth = "none (mock)"
-        elif route.backend_api_key:
-            schema = f"{route.backend_auth_schema} " if route.backend_auth_schema else ""
-            auth = f"{route.backend_auth_header}: {schema}{mask_key(route.backend_api_key)}"
-        elif route.backend_dialect == "bedrock" and (route.aws_access_key_id or route.aws_profile):
-            source = (
-                f"key {mask_key(route.aws_access_key_id or '')}"
-                if route.aws_access_key_id
-                else f"profile {route.aws_profile}"
-            )
-            auth = f"SigV4 ({source})"
-        else:
-            auth = "client's own credentials"
+        auth = _auth_label(route)
         mode = f"{route.frontend_dialect} -> {route.backend_dialect}" if route.translating else "proxy"
         rows.append(
             (
@@ -94,6 +83,25 @@ def route_table(config: Config) -> str:
     return f"{config.path}: {len(config.routes)} route(s) OK\n" + "\n".join(lines)
 
 
+def _auth_label(route: Route) -> str:
+    """How the route authenticates upstream, keys masked (see ``llm_proxy.upstream_auth``)."""
+    if route.is_mock:
+        return "none (mock)"
+    if route.backend_api_key:
+        schema = f"{route.backend_auth_schema} " if route.backend_auth_schema else ""
+        return f"{route.backend_auth_header}: {schema}{mask_key(route.backend_api_key)}"
+    if route.aws_access_key_id:
+        sigv4 = f"SigV4 (key {mask_key(route.aws_access_key_id)})"
+    else:
+        sigv4 = f"SigV4 (profile {route.aws_profile})" if route.aws_profile else "SigV4 (default AWS credential chain)"
+    if route.backend_dialect == "bedrock":
+        return sigv4
+    host = urlsplit(route.backend_base_url).hostname or ""
+    if not route.translating and (region_from_host(host) or route.aws_access_key_id or route.aws_profile):
+        return f"{sigv4} on Bedrock paths"  # proxy mode signs only /model/{id}/invoke... requests
+    return "client's own credentials"
+
+
 def _mock_upstream(args: list[str]) -> int:
     from llm_proxy.mock import MockOptions, MockUpstream
     from llm_proxy.serve import MockApp, configure_logging, run
@@ -104,11 +112,30 @@ def _mock_upstream(args: list[str]) -> int:
     parser.add_argument("--delay-ms", type=float, default=0.0, help="delay before each streamed event")
     parser.add_argument("--events", type=int, help="number of text deltas per streamed reply")
     parser.add_argument("--response-bytes", type=int, help="size of the reply text (default: echo)")
+    parser.add_argument(
+        "--aws-secret",
+        action="append",
+        default=[],
+        metavar="AKID=SECRET",
+        help="require SigV4 on Bedrock paths, signed with this key pair (repeatable)",
+    )
+    parser.add_argument(
+        "--bedrock-api-key", action="append", default=[], metavar="KEY", help="accept this Bedrock API key (repeatable)"
+    )
     parser.add_argument("--log-level", default="warning")
     options = parser.parse_args(args)
+    pairs = [item.partition("=") for item in options.aws_secret]
+    if any(not key or not sep or not secret for key, sep, secret in pairs):
+        parser.error("--aws-secret takes ACCESS_KEY_ID=SECRET")
     configure_logging(options.log_level)
     mock = MockUpstream(
-        MockOptions(delay=options.delay_ms / 1000, events=options.events, response_bytes=options.response_bytes)
+        MockOptions(
+            delay=options.delay_ms / 1000,
+            events=options.events,
+            response_bytes=options.response_bytes,
+            aws_secrets={key: secret for key, _, secret in pairs},
+            bedrock_api_keys=frozenset(options.bedrock_api_key),
+        )
     )
     run(MockApp(mock), host=options.host, port=options.port, grace=5.0, log_level=options.log_level)
     return 0

@@ -17,6 +17,9 @@ tests and real clients (Claude Code, Codex) can exercise every path:
 ``[[mock:length]]``            stop as if ``max_tokens`` was reached
 
 When the last user turn carries tool results, the mock answers with text quoting the first result.
+
+Given ``aws_secrets`` and/or ``bedrock_api_keys``, requests on Bedrock paths must carry a SigV4 signature that
+verifies against the secret, or one of the API keys as ``Authorization: Bearer``; others get a Bedrock-shaped 403.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from llm_proxy.aws_auth import verify_sigv4
 from llm_proxy.canonical import (
     BlockStart,
     BlockStop,
@@ -75,6 +79,8 @@ class MockOptions:
     """Size of the reply text (default: an echo of the last user message)."""
     aws_secrets: dict[str, str] = field(default_factory=dict)
     """Bedrock paths: access key id -> secret; when set, requests must carry a valid SigV4 signature."""
+    bedrock_api_keys: frozenset[str] = frozenset()
+    """Bedrock paths: API keys accepted as ``Authorization: Bearer <key>`` (with ``aws_secrets``: either works)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +135,7 @@ class MockUpstream:
         return self.answer(method, path, headers, body)
 
     def answer(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> MockResponse:
+        target = path
         path = path.split("?", 1)[0]
         operation, path_model = classify(path)
         if operation is Operation.MODELS:
@@ -140,6 +147,9 @@ class MockUpstream:
         dialect_name = OPERATION_DIALECT.get(operation)
         if dialect_name is None or method != "POST":
             return _plain_error(404, f"the mock upstream has no {method} {path}")
+        refused = _bedrock_auth_problem(self.options, operation, method, target, headers, body)
+        if refused is not None:
+            return self._error(dialect_name, ProxyError(status=403, kind=ErrorKind.PERMISSION, message=refused))
         dialect = get_dialect(dialect_name)
         try:
             doc = orjson.loads(body)
@@ -157,14 +167,16 @@ class MockUpstream:
         streaming = request.stream or operation is Operation.BEDROCK_STREAM
         if not streaming:
             response = _response(request, plan, dialect_name)
-            return MockResponse(200, "application/json", [dialect.encode_response(response, request)])
+            reply = MockResponse(200, "application/json", [dialect.encode_response(response, request)])
+            return _with_headers(reply, dialect.response_headers(response))
         encoder = dialect.stream_encoder(request)
         chunks = [encoder.encode(event) for event in _events(request, plan, dialect_name, self.options.events)]
         if plan.mid_stream != "cut":
             tail = encoder.close()
             if tail:
                 chunks.append(tail)
-        return MockResponse(200, encoder.content_type, [c for c in chunks if c], self.options.delay)
+        reply = MockResponse(200, encoder.content_type, [c for c in chunks if c], self.options.delay)
+        return _with_headers(reply, dialect.response_headers(None))
 
     def _error(self, dialect_name: str, error: ProxyError) -> MockResponse:
         rendered = get_dialect(dialect_name).encode_error(error)
@@ -196,6 +208,29 @@ class MockUpstream:
         if calls:
             plan["stop"] = StopReason.TOOL_USE
         return _Plan(text=text, tool_calls=tuple(calls), **plan)  # type: ignore[arg-type]
+
+
+def _with_headers(response: MockResponse, headers: dict[str, str]) -> MockResponse:
+    response.raw_headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    return response
+
+
+def _bedrock_auth_problem(
+    options: MockOptions, operation: Operation, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+) -> str | None:
+    """Why a Bedrock-path request is refused (None: accepted). Checked only when the mock was given secrets/keys."""
+    if operation not in (Operation.BEDROCK_INVOKE, Operation.BEDROCK_STREAM):
+        return None
+    if not options.aws_secrets and not options.bedrock_api_keys:
+        return None
+    auth = next((v for k, v in headers if k.lower() == "authorization"), "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and options.bedrock_api_keys:
+        return None if token.strip() in options.bedrock_api_keys else "mock: unknown Bedrock API key"
+    if not options.aws_secrets:
+        return "mock: a Bedrock API key (Authorization: Bearer) is required"
+    problem = verify_sigv4(method, target, dict(headers), body, options.aws_secrets.get)
+    return None if problem is None else f"mock: SigV4 rejected: {problem}"
 
 
 def _plain_error(status: int, message: str) -> MockResponse:

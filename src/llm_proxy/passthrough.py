@@ -45,7 +45,8 @@ async def handle(
     url = route.backend_base_url + rest
     if ex.query:
         url += "?" + ex.query.decode("latin-1")
-    response = await upstream.send(ex.method, url, proxy_request_headers(ex.raw_headers, route), body)
+    headers = upstream.signer.prepare(route, target, ex.method, url, proxy_request_headers(ex.raw_headers, route), body)
+    response = await upstream.send(ex.method, url, headers, body)
     try:
         if progress is not None and request is not None and dialect is not None and response.status == 200:
             if response.header("content-encoding") in (None, "identity"):

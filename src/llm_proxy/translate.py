@@ -77,6 +77,7 @@ async def handle(ex: Exchange, route: Route, target: Target, doc: Any, services:
     payload = orjson.dumps(backend.encode_request(upstream_request, options))
     url = join_url(route.backend_base_url, backend.upstream_path(upstream_request))
     headers = translated_request_headers(ex.headers, route, backend.upstream_headers(upstream_request, ex.headers))
+    headers = services.upstream.signer.prepare(route, target, "POST", url, headers, payload)
     response = await services.upstream.send("POST", url, headers, payload)
     try:
         if response.status >= 400:

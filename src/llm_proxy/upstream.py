@@ -20,6 +20,7 @@ from yarl import URL
 from llm_proxy.config import MOCK_SCHEME, ServerConfig
 from llm_proxy.errors import RequestError, UpstreamUnavailable
 from llm_proxy.mock import MockUpstream
+from llm_proxy.upstream_auth import UpstreamSigner
 
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -100,6 +101,8 @@ class Upstream:
     def __init__(self, server: ServerConfig, mock: MockUpstream | None = None) -> None:
         self._server = server
         self._mock = mock or MockUpstream()
+        self.signer = UpstreamSigner()
+        """SigV4 for Bedrock upstreams: callers pass their headers through ``signer.prepare`` before ``send``."""
         self._session: aiohttp.ClientSession | None = None
 
     @property

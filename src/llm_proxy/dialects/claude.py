@@ -74,6 +74,8 @@ FAMILY = frozenset({"claude", "bedrock"})
 """Dialects that read Claude-style fields, blocks and hosted tools (Bedrock speaks the same body)."""
 
 ANTHROPIC_VERSION = "2023-06-01"
+BEDROCK_ENVELOPE = ("anthropic_version", "anthropic_beta")
+"""Bedrock's body fields around the Messages body: the bedrock codec re-sends them; Anthropic rejects them."""
 MIN_THINKING_BUDGET = 1024
 """Anthropic rejects ``budget_tokens`` below this."""
 
@@ -934,7 +936,8 @@ def encode_body(request: Request, options: EncodeOptions) -> dict[str, JSON]:
     _put(body, "output_config", _encode_output_config(request, same))
     _put(body, "metadata", _encode_metadata(request, same))
     if same:
-        _merge_into(body, {k: v for k, v in request.extra.items() if k not in ("model", "stream")})
+        envelope = ("model", "stream", *BEDROCK_ENVELOPE)
+        _merge_into(body, {k: v for k, v in request.extra.items() if k not in envelope})
     else:
         _drop_foreign_fields(request)
     return body
@@ -1585,7 +1588,7 @@ class ClaudeDialect:
 
     def upstream_headers(self, request: Request, client_headers: Mapping[str, str]) -> dict[str, str]:
         headers = {"anthropic-version": _header(client_headers, "anthropic-version") or ANTHROPIC_VERSION}
-        beta = _header(client_headers, "anthropic-beta")
+        beta = _header(client_headers, "anthropic-beta") or _bedrock_betas(request)
         if beta:
             headers["anthropic-beta"] = beta
         return headers
@@ -1606,6 +1609,14 @@ class ClaudeDialect:
             message=message,
             retry_after=_header(headers, "retry-after"),
         )
+
+
+def _bedrock_betas(request: Request) -> str | None:
+    """A Bedrock client's body ``anthropic_beta`` list, as Anthropic's ``anthropic-beta`` header."""
+    betas = request.extra.get("anthropic_beta") if request.origin == "bedrock" else None
+    if isinstance(betas, list) and betas and all(isinstance(b, str) for b in betas):
+        return ",".join(betas)
+    return None
 
 
 DIALECT = ClaudeDialect()

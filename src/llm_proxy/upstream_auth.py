@@ -1,0 +1,148 @@
+"""Credentials toward Bedrock upstreams: SigV4 signing per route, with credentials loaded once, lazily.
+
+A request goes to Bedrock when the route translates into the ``bedrock`` dialect, or when a proxy-mode
+route receives a Bedrock path (``/model/{id}/invoke…``). Such a request is authenticated in one of two ways:
+
+- the route has ``backend_api_key``: a Bedrock API key, sent as ``Authorization: Bearer <key>`` by
+  ``llm_proxy.headers`` like any other route key; nothing to do here;
+- otherwise it is SigV4-signed (service ``bedrock``) with the route's ``aws_access_key_id`` /
+  ``aws_secret_access_key`` / ``aws_session_token``, or its ``aws_profile``, or botocore's default credential
+  chain (environment, config files, SSO, container and instance roles). The region is ``aws_region``, else the
+  one in a ``bedrock-runtime.<region>.amazonaws.com`` host, else ``AWS_REGION``, else the profile's or
+  ``AWS_DEFAULT_REGION``.
+
+A client's own credentials never go upstream on this path: a client SigV4 signature covers the proxy's host and
+cannot be valid elsewhere, and an ``x-api-key`` or bearer key meant for the proxy is not an AWS credential.
+
+Routes to the embedded ``mock://`` upstream are never signed (the demo needs no AWS setup). Credentials are
+looked up on a route's first Bedrock request, kept for the life of the process (botocore refreshes temporary
+ones itself), and never logged. A failed lookup is retried after ``RETRY_AFTER`` seconds, not on every request,
+because the default chain may wait on the instance metadata service.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
+
+from botocore.credentials import Credentials
+from botocore.exceptions import BotoCoreError
+from botocore.session import Session
+
+from llm_proxy.aws_auth import AwsSigner, load_credentials, region_from_host
+from llm_proxy.canonical import ErrorKind, ProxyError
+from llm_proxy.config import Route
+from llm_proxy.errors import ProxyFailure
+from llm_proxy.headers import is_credential
+from llm_proxy.routing import Operation, Target
+
+RETRY_AFTER = 30.0
+"""Seconds before a route whose credentials could not be found is looked up again."""
+
+_BEDROCK_OPERATIONS = (Operation.BEDROCK_INVOKE, Operation.BEDROCK_STREAM)
+
+CredentialLoader = Callable[[str | None, str | None, str | None, str | None], Credentials]
+
+
+class AwsCredentialsMissing(ProxyFailure):
+    """No usable AWS credentials or region for a route that must sign: a 500 in the client's dialect."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ProxyError(status=500, kind=ErrorKind.API_ERROR, message=message))
+
+
+def signs(route: Route, target: Target) -> bool:
+    """Whether requests of ``route`` for ``target`` are SigV4-signed by the proxy."""
+    if route.backend_api_key or route.is_mock:
+        return False
+    if route.translating:
+        return route.backend_dialect == "bedrock"
+    return target.operation in _BEDROCK_OPERATIONS
+
+
+def _profile_region(profile: str | None) -> str | None:
+    # AWS_REGION is what the newer AWS SDKs and CLI v2 read first; botocore itself knows only AWS_DEFAULT_REGION.
+    if os.environ.get("AWS_REGION"):
+        return os.environ["AWS_REGION"]
+    try:
+        region = Session(profile=profile).get_config_variable("region")
+    except BotoCoreError:  # e.g. ProfileNotFound: the credential lookup reports it better
+        return None
+    return region if isinstance(region, str) and region else None
+
+
+def route_region(route: Route) -> str | None:
+    """The signing region of ``route``: configured, else from the host, else from the AWS config/environment."""
+    if route.aws_region:
+        return route.aws_region
+    host = urlsplit(route.backend_base_url).hostname or ""
+    return region_from_host(host) or _profile_region(route.aws_profile)
+
+
+class UpstreamSigner:
+    """One ``AwsSigner`` per route index, built on the route's first signed request."""
+
+    __slots__ = ("_load", "_clock", "_signers", "_failures")
+
+    def __init__(
+        self, *, load: CredentialLoader = load_credentials, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._load = load
+        self._clock = clock
+        self._signers: dict[int, AwsSigner] = {}
+        self._failures: dict[int, tuple[float, str]] = {}
+
+    def prepare(
+        self, route: Route, target: Target, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> list[tuple[str, str]]:
+        """The headers to send: signed when ``signs(route, target)``, else unchanged."""
+        if not signs(route, target):
+            return list(headers)
+        return self.sign(route, method, url, headers, body)
+
+    def sign(
+        self, route: Route, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> list[tuple[str, str]]:
+        """``headers`` without any client credential or ``x-amz-*`` header, plus a SigV4 signature for ``url``.
+
+        ``url`` must be exactly the URL sent (percent-encoded path; ``upstream`` sends it with ``encoded=True``).
+        Repeated header names are joined with ", " so that what is signed is what is sent.
+        """
+        signer = self._signer(route)
+        kept: dict[str, str] = {}
+        for name, value in headers:
+            lowered = name.lower()
+            if is_credential(lowered):
+                continue
+            kept[lowered] = f"{kept[lowered]}, {value}" if lowered in kept else value
+        return list(signer.sign(method, url, kept, body).items())
+
+    def _signer(self, route: Route) -> AwsSigner:
+        signer = self._signers.get(route.index)
+        if signer is not None:
+            return signer
+        failed = self._failures.get(route.index)
+        if failed is not None and self._clock() < failed[0]:
+            raise AwsCredentialsMissing(failed[1])
+        try:
+            signer = self._build(route)
+        except AwsCredentialsMissing as exc:
+            self._failures[route.index] = (self._clock() + RETRY_AFTER, exc.error.message)
+            raise
+        self._failures.pop(route.index, None)
+        self._signers[route.index] = signer
+        return signer
+
+    def _build(self, route: Route) -> AwsSigner:
+        region = route_region(route)
+        if region is None:
+            raise AwsCredentialsMissing(f"no AWS region for route {route.label}: set aws_region")
+        try:
+            credentials = self._load(
+                route.aws_access_key_id, route.aws_secret_access_key, route.aws_session_token, route.aws_profile
+            )
+        except ValueError as exc:
+            raise AwsCredentialsMissing(f"no AWS credentials for route {route.label}: {exc}") from None
+        return AwsSigner(region, credentials)
