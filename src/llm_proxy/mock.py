@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from llm_proxy.aws_auth import verify_sigv4
 from llm_proxy.canonical import (
     BlockStart,
     BlockStop,
@@ -229,6 +228,8 @@ def _bedrock_auth_problem(
         return None if token.strip() in options.bedrock_api_keys else "mock: unknown Bedrock API key"
     if not options.aws_secrets:
         return "mock: a Bedrock API key (Authorization: Bearer) is required"
+    from llm_proxy.aws_auth import verify_sigv4  # botocore is loaded only when a test asks for SigV4
+
     problem = verify_sigv4(method, target, dict(headers), body, options.aws_secrets.get)
     return None if problem is None else f"mock: SigV4 rejected: {problem}"
 

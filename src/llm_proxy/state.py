@@ -29,9 +29,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 log = logging.getLogger("llm_proxy.state")
 
 _EMPTY_INTS: Mapping[str, int] = {}
@@ -224,6 +221,11 @@ class RedisStore:
         retry_after_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        # Imported here: a proxy without a Redis store never pays for loading the client.
+        import redis.asyncio as aioredis
+        from redis.exceptions import RedisError
+
+        self._errors: tuple[type[Exception], ...] = (RedisError, OSError)
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
@@ -241,7 +243,7 @@ class RedisStore:
         self._check_up()
         try:
             value = await self._redis.get(key)
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             raise self._failed(exc) from exc
         return value if isinstance(value, bytes | None) else value.encode()
 
@@ -249,14 +251,14 @@ class RedisStore:
         self._check_up()
         try:
             await self._redis.set(key, value, px=_millis(ttl_s))
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             raise self._failed(exc) from exc
 
     async def delete(self, key: str) -> None:
         self._check_up()
         try:
             await self._redis.delete(key)
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             raise self._failed(exc) from exc
 
     async def hupdate(
@@ -279,14 +281,14 @@ class RedisStore:
                     pipe.hsetnx(key, name, value)
                 pipe.pexpire(key, _millis(ttl_s))
                 await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             raise self._failed(exc) from exc
 
     async def hgetall(self, key: str) -> dict[str, str]:
         self._check_up()
         try:
             raw = await self._redis.hgetall(key)
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             raise self._failed(exc) from exc
         return {_text(name): _text(value) for name, value in raw.items()}
 
@@ -299,7 +301,7 @@ class RedisStore:
                     pipe.sadd(key, *items)
                 pipe.pexpire(key, _millis(ttl_s))
                 results = await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             raise self._failed(exc) from exc
         return int(results[0]) if items else 0
 
@@ -307,7 +309,7 @@ class RedisStore:
         self._check_up()
         try:
             raw = await self._redis.smembers(key)
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             raise self._failed(exc) from exc
         return frozenset(_text(member) for member in raw)
 
@@ -316,7 +318,7 @@ class RedisStore:
         self._check_up()
         try:
             await self._redis.ping()
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             raise self._failed(exc) from exc
 
     async def close(self) -> None:

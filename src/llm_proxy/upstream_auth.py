@@ -25,25 +25,26 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from botocore.credentials import Credentials
-from botocore.exceptions import BotoCoreError
-from botocore.session import Session
-
-from llm_proxy.aws_auth import AwsSigner, load_credentials, region_from_host
 from llm_proxy.canonical import ErrorKind, ProxyError
 from llm_proxy.config import Route
 from llm_proxy.errors import ProxyFailure
 from llm_proxy.headers import is_credential
 from llm_proxy.routing import Operation, Target
 
+if TYPE_CHECKING:  # botocore is imported on first use: most deployments never sign anything
+    from botocore.credentials import Credentials
+
+    from llm_proxy.aws_auth import AwsSigner
+
 RETRY_AFTER = 30.0
 """Seconds before a route whose credentials could not be found is looked up again."""
 
 _BEDROCK_OPERATIONS = (Operation.BEDROCK_INVOKE, Operation.BEDROCK_STREAM)
 
-CredentialLoader = Callable[[str | None, str | None, str | None, str | None], Credentials]
+CredentialLoader = Callable[[str | None, str | None, str | None, str | None], "Credentials"]
 
 
 class AwsCredentialsMissing(ProxyFailure):
@@ -66,6 +67,9 @@ def _profile_region(profile: str | None) -> str | None:
     # AWS_REGION is what the newer AWS SDKs and CLI v2 read first; botocore itself knows only AWS_DEFAULT_REGION.
     if os.environ.get("AWS_REGION"):
         return os.environ["AWS_REGION"]
+    from botocore.exceptions import BotoCoreError
+    from botocore.session import Session
+
     try:
         region = Session(profile=profile).get_config_variable("region")
     except BotoCoreError:  # e.g. ProfileNotFound: the credential lookup reports it better
@@ -77,6 +81,8 @@ def route_region(route: Route) -> str | None:
     """The signing region of ``route``: configured, else from the host, else from the AWS config/environment."""
     if route.aws_region:
         return route.aws_region
+    from llm_proxy.aws_auth import region_from_host
+
     host = urlsplit(route.backend_base_url).hostname or ""
     return region_from_host(host) or _profile_region(route.aws_profile)
 
@@ -86,9 +92,7 @@ class UpstreamSigner:
 
     __slots__ = ("_load", "_clock", "_signers", "_failures")
 
-    def __init__(
-        self, *, load: CredentialLoader = load_credentials, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, *, load: CredentialLoader | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._load = load
         self._clock = clock
         self._signers: dict[int, AwsSigner] = {}
@@ -136,11 +140,14 @@ class UpstreamSigner:
         return signer
 
     def _build(self, route: Route) -> AwsSigner:
+        from llm_proxy.aws_auth import AwsSigner, load_credentials
+
         region = route_region(route)
         if region is None:
             raise AwsCredentialsMissing(f"no AWS region for route {route.label}: set aws_region")
+        load = self._load or load_credentials
         try:
-            credentials = self._load(
+            credentials = load(
                 route.aws_access_key_id, route.aws_secret_access_key, route.aws_session_token, route.aws_profile
             )
         except ValueError as exc:
