@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -612,3 +613,16 @@ def test_count_tokens_forwarded_to_claude_backend(recording: tuple[RecordingUpst
         "model": "upstream-model",
         "messages": [{"role": "user", "content": "hi"}],
     }
+
+
+def test_unknown_operation_under_a_translation_prefix_is_404(claude_to_chat: ServerThread) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", claude_to_chat.port, timeout=5)
+    conn.request("HEAD", "/t")
+    assert conn.getresponse().status == 404
+    conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", claude_to_chat.port, timeout=5)
+    conn.request("POST", "/t/v1/embeddings", body=b'{"model":"client-model"}')
+    resp = conn.getresponse()
+    assert resp.status == 404
+    assert json.loads(resp.read())["error"]["message"] == "POST /t/v1/embeddings is not an operation served under /t"
+    conn.close()

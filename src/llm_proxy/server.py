@@ -133,6 +133,8 @@ class ProxyApp:
                 await self._list_models(ex, target)
                 return
             check_rest_path(target.rest, target.operation)
+            if target.operation is Operation.OTHER and self._all_translating(target.prefix):
+                raise RouteError(f"{ex.method} {ex.path} is not an operation served under {target.prefix or '/'}")
             doc, route = self._select(ex, target, body)
             ex.model, ex.backend_model = route.frontend_model_name, route.backend_model_name
             if route.translating:
@@ -220,6 +222,10 @@ class ProxyApp:
         rendered = get_dialect(dialect).encode_error(error)
         extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in rendered.headers]
         await ex.respond(rendered.status, rendered.content_type, rendered.body, extra)
+
+    def _all_translating(self, prefix: str) -> bool:
+        """Translation routes serve only their dialect's operations; other paths are unknown (404)."""
+        return all(route.translating for route in self.router.models(prefix).values())
 
     def _prefix_list(self) -> str:
         return ", ".join(p or "/" for p in sorted(self.router.prefixes))
