@@ -562,7 +562,7 @@ def test_encode_rejects_n_above_one() -> None:
 
 
 @pytest.mark.parametrize(
-    ("budget", "effort"), [(1024, "low"), (4095, "low"), (4096, "medium"), (16383, "medium"), (16384, "high")]
+    ("budget", "effort"), [(1024, "low"), (4096, "low"), (4097, "medium"), (16384, "medium"), (16385, "high")]
 )
 def test_effort_for_budget(budget: int, effort: str) -> None:
     assert effort_for_budget(budget) == effort

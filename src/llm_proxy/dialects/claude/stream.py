@@ -1,0 +1,440 @@
+"""Messages streams: ``ClaudeStreamDecoder`` (SSE or event objects -> canonical events) and
+``ClaudeStreamEncoder`` (canonical events -> event objects or SSE).
+
+Both are sans-IO: feed bytes or events, get events or bytes back. Each side numbers blocks consecutively
+whatever it was fed; the decoder holds freeform tool input and opaque server-tool blocks until their block
+stops. Bedrock reuses ``feed_event`` and ``encode_objects`` inside its own event-stream framing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import orjson
+
+from llm_proxy.canonical import (
+    JSON,
+    BlockStart,
+    BlockStop,
+    ErrorKind,
+    Finish,
+    MessageStart,
+    ProxyError,
+    Request,
+    SignatureDelta,
+    StopReason,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+    Usage,
+)
+from llm_proxy.dialects.base import drop
+from llm_proxy.dialects.claude.blocks import reasoning_signature
+from llm_proxy.dialects.claude.errors import decode_error_event, error_json
+from llm_proxy.dialects.claude.response import (
+    _custom_tool_names,
+    _merge_usage,
+    _stop_reason,
+    _unwrap_custom_json,
+    stop_reason_json,
+    usage_json,
+)
+from llm_proxy.dialects.claude.wire import (
+    _SYNTHETIC_ID,
+    NAME,
+    _dumps,
+    _index,
+    _Invalid,
+    _name,
+    _obj,
+    _opt_int,
+    _opt_str,
+    _str,
+    message_id,
+    tool_id,
+)
+from llm_proxy.sse import SSEParser, encode_event
+
+# ---------------------------------------------------------------------------------------------
+# Stream decoding: Anthropic SSE (or already-parsed event objects) -> canonical events
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _UpstreamBlock:
+    index: int
+    """The canonical index (consecutive, whatever the upstream numbered)."""
+    buffered: bool = False
+    """Input deltas are held until the block stops (freeform tools and opaque blocks)."""
+    parts: list[str] = field(default_factory=list)
+    raw: dict[str, JSON] | None = None
+    """The opaque block, emitted whole at its stop."""
+
+
+def _cut_error() -> StreamError:
+    message = "upstream closed the stream before it finished"
+    return StreamError(error=ProxyError(status=502, kind=ErrorKind.API_ERROR, message=message))
+
+
+class ClaudeStreamDecoder:
+    """Anthropic stream events -> canonical events. ``feed`` takes SSE bytes, ``feed_event`` parsed objects."""
+
+    def __init__(self, request: Request) -> None:
+        self._parser = SSEParser()
+        self._model = request.model
+        self._custom = _custom_tool_names(request)
+        self._started = False
+        self._done = False
+        self._next_index = 0
+        self._blocks: dict[int, _UpstreamBlock] = {}
+        self._usage = Usage()
+        self._stop_reason: StopReason | None = None
+        self._stop_sequence: str | None = None
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for sse in self._parser.feed(data):
+            try:
+                obj = orjson.loads(sse.data)
+            except orjson.JSONDecodeError:
+                obj = None
+            if not isinstance(obj, dict):
+                out.extend(self._fail("the upstream sent a stream event that is not a JSON object"))
+            elif sse.event == "error" and obj.get("type") != "error":
+                out.extend(self.feed_event({"type": "error", "error": obj.get("error", obj)}))
+            else:
+                out.extend(self.feed_event(obj))
+        return out
+
+    def close(self) -> list[StreamEvent]:
+        self._parser.close()
+        if self._done:
+            return []
+        self._done = True
+        return [_cut_error()]
+
+    def feed_event(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        """One Messages stream event object. Pings and unknown event types produce nothing."""
+        handler = self._HANDLERS.get(_name(obj.get("type")))
+        if self._done or handler is None:
+            return []
+        try:
+            return handler(self, obj)
+        except _Invalid as exc:
+            return self._fail(f"the upstream sent an invalid stream event ({exc.message})")
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _fail(self, message: str) -> list[StreamEvent]:
+        if self._done:
+            return []
+        self._done = True
+        return [StreamError(error=ProxyError(status=502, kind=ErrorKind.API_ERROR, message=message))]
+
+    def _start(self) -> list[StreamEvent]:
+        if self._started:
+            return []
+        self._started = True
+        return [MessageStart(id=_SYNTHETIC_ID, model=self._model)]
+
+    def _stop_block(self, block: _UpstreamBlock) -> list[StreamEvent]:
+        joined = "".join(block.parts)
+        if block.raw is not None:
+            raw = dict(block.raw)
+            if joined:
+                try:
+                    raw["input"] = orjson.loads(joined)
+                except orjson.JSONDecodeError:
+                    raw["input"] = {"_raw_arguments": joined}
+            return [BlockStart(index=block.index, kind="opaque", raw=raw), BlockStop(index=block.index)]
+        if block.buffered:
+            text = _unwrap_custom_json(joined)
+            return [ToolArgsDelta(index=block.index, partial_json=text), BlockStop(index=block.index)]
+        return [BlockStop(index=block.index)]
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    def _on_message_start(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        if self._started:
+            return []
+        self._started = True
+        message = _obj(obj.get("message"), "message")
+        self._usage = _merge_usage(Usage(), message.get("usage"))
+        msg_id, model = message.get("id"), message.get("model")
+        return [
+            MessageStart(
+                id=msg_id if isinstance(msg_id, str) else _SYNTHETIC_ID,
+                model=model if isinstance(model, str) else self._model,
+                usage=self._usage,
+            )
+        ]
+
+    def _on_block_start(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        out = self._start()
+        upstream = _opt_int(obj.get("index"), "index")
+        block = _obj(obj.get("content_block"), "content_block")
+        if upstream is None or upstream in self._blocks:
+            raise _Invalid("content_block_start needs a new index", "index")
+        state = _UpstreamBlock(index=self._next_index)
+        self._next_index += 1
+        self._blocks[upstream] = state
+        out.extend(self._open_block(state, block))
+        return out
+
+    def _open_block(self, state: _UpstreamBlock, block: dict[str, JSON]) -> list[StreamEvent]:
+        kind, index = block.get("type"), state.index
+        if kind == "text":
+            text = _str(block.get("text", ""), "content_block.text")
+            started: list[StreamEvent] = [BlockStart(index=index, kind="text")]
+            return started + ([TextDelta(index=index, text=text)] if text else [])
+        if kind == "tool_use":
+            return self._open_tool_use(state, block)
+        if kind == "thinking":
+            text = _str(block.get("thinking", ""), "content_block.thinking")
+            signature = _str(block.get("signature", ""), "content_block.signature")
+            out: list[StreamEvent] = [BlockStart(index=index, kind="thinking")]
+            out += [ThinkingDelta(index=index, text=text)] if text else []
+            return out + ([SignatureDelta(index=index, signature=signature)] if signature else [])
+        if kind == "redacted_thinking":
+            data = _str(block.get("data"), "content_block.data")
+            return [BlockStart(index=index, kind="redacted_thinking", data=data)]
+        state.raw, state.buffered = block, True  # server-tool and other blocks: emitted whole at their stop
+        return []
+
+    def _open_tool_use(self, state: _UpstreamBlock, block: dict[str, JSON]) -> list[StreamEvent]:
+        name = _str(block.get("name"), "content_block.name")
+        custom = name in self._custom
+        state.buffered = custom
+        start = BlockStart(
+            index=state.index,
+            kind="tool_call",
+            id=_str(block.get("id"), "content_block.id"),
+            name=name,
+            tool_kind="custom" if custom else "function",
+        )
+        arguments = block.get("input")
+        if isinstance(arguments, dict) and arguments:
+            # a tool_use that arrived whole rather than as input_json_delta fragments
+            text = _dumps(arguments, "content_block.input")
+            if custom:
+                state.parts.append(text)
+                return [start]
+            return [start, ToolArgsDelta(index=state.index, partial_json=text)]
+        return [start]
+
+    def _on_block_delta(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        block = self._blocks.get(_index(obj.get("index")))
+        delta = obj.get("delta")
+        if block is None or not isinstance(delta, dict):
+            return []  # a delta for a block that never started: nothing sensible to attach it to
+        kind, index = delta.get("type"), block.index
+        if kind == "text_delta":
+            return [TextDelta(index=index, text=_str(delta.get("text"), "delta.text"))]
+        if kind == "input_json_delta":
+            fragment = _str(delta.get("partial_json"), "delta.partial_json")
+            if block.buffered:
+                block.parts.append(fragment)
+                return []
+            return [ToolArgsDelta(index=index, partial_json=fragment)]
+        if kind == "thinking_delta":
+            return [ThinkingDelta(index=index, text=_str(delta.get("thinking"), "delta.thinking"))]
+        if kind == "signature_delta":
+            return [SignatureDelta(index=index, signature=_str(delta.get("signature"), "delta.signature"))]
+        return []  # citations_delta and future delta types have no canonical form
+
+    def _on_block_stop(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        block = self._blocks.pop(_index(obj.get("index")), None)
+        return [] if block is None else self._stop_block(block)
+
+    def _on_message_delta(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        delta = obj.get("delta")
+        if isinstance(delta, dict):
+            if "stop_reason" in delta:
+                self._stop_reason = _stop_reason(delta["stop_reason"])
+            if "stop_sequence" in delta:
+                self._stop_sequence = _opt_str(delta["stop_sequence"], "delta.stop_sequence")
+        self._usage = _merge_usage(self._usage, obj.get("usage"))  # cumulative: the latest values win
+        return self._start()
+
+    def _on_message_stop(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        out = self._start()
+        for upstream in sorted(self._blocks, key=lambda k: self._blocks[k].index):
+            out.extend(self._stop_block(self._blocks.pop(upstream)))
+        out.append(Finish(stop_reason=self._stop_reason, stop_sequence=self._stop_sequence, usage=self._usage))
+        self._done = True
+        return out
+
+    def _on_error(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        self._done = True
+        return [StreamError(error=decode_error_event(obj))]
+
+    _HANDLERS: dict[str, Callable[[ClaudeStreamDecoder, dict[str, JSON]], list[StreamEvent]]] = {
+        "message_start": _on_message_start,
+        "content_block_start": _on_block_start,
+        "content_block_delta": _on_block_delta,
+        "content_block_stop": _on_block_stop,
+        "message_delta": _on_message_delta,
+        "message_stop": _on_message_stop,
+        "error": _on_error,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Stream encoding: canonical events -> Anthropic event objects -> SSE
+# ---------------------------------------------------------------------------------------------
+
+_OPAQUE_SUFFIXES = ("_tool_use", "_tool_result")
+_DELTA_KINDS: dict[type, tuple[str, ...]] = {
+    TextDelta: ("text", "refusal"),
+    ToolArgsDelta: ("tool_call",),
+    ThinkingDelta: ("thinking", "reasoning"),
+    SignatureDelta: ("thinking", "reasoning"),
+}
+
+
+@dataclass(slots=True)
+class _ClientBlock:
+    index: int
+    """The index shown to the client."""
+    kind: str
+    custom: bool = False
+    item_id: str | None = None
+    signature: list[str] = field(default_factory=list)
+
+
+def _start_block_json(event: BlockStart) -> dict[str, JSON] | None:
+    if event.kind in ("text", "refusal"):
+        return {"type": "text", "text": ""}
+    if event.kind == "tool_call":
+        return {"type": "tool_use", "id": tool_id(event.id or ""), "name": event.name or "", "input": {}}
+    if event.kind in ("thinking", "reasoning"):
+        return {"type": "thinking", "thinking": "", "signature": ""}
+    if event.kind == "redacted_thinking":
+        return {"type": "redacted_thinking", "data": event.data or ""}
+    raw = event.raw
+    # only Claude's own server-tool blocks mean anything to a Claude client
+    if isinstance(raw, dict) and isinstance(raw.get("type"), str) and raw["type"].endswith(_OPAQUE_SUFFIXES):
+        return raw
+    drop(NAME, f"stream block {event.kind}")
+    return None
+
+
+def _delta(index: int, delta: dict[str, JSON]) -> dict[str, JSON]:
+    return {"type": "content_block_delta", "index": index, "delta": delta}
+
+
+class ClaudeStreamEncoder:
+    """Canonical events -> Anthropic stream events, as objects (``encode_objects``) or SSE (``encode``)."""
+
+    content_type = "text/event-stream"
+
+    def __init__(self, request: Request) -> None:
+        self._model = request.model
+        self._started = False
+        self._done = False
+        self._next_index = 0
+        self._open: dict[int, _ClientBlock] = {}
+        self._start_usage = Usage()
+
+    def encode(self, event: StreamEvent) -> bytes:
+        return b"".join(encode_event(orjson.dumps(obj), obj["type"]) for obj in self.encode_objects(event))
+
+    def close(self) -> bytes:
+        return b""  # Anthropic streams end with message_stop, which Finish already produced
+
+    def encode_objects(self, event: StreamEvent) -> list[dict[str, JSON]]:
+        if self._done:
+            return []
+        if isinstance(event, StreamError):
+            self._done = True
+            return [error_json(event.error)]
+        out: list[dict[str, JSON]] = []
+        if not self._started:
+            out.append(self._message_start(event if isinstance(event, MessageStart) else None))
+        if isinstance(event, BlockStart):
+            out.extend(self._block_start(event))
+        elif isinstance(event, BlockStop):
+            out.extend(self._block_stop(event.index))
+        elif isinstance(event, Finish):
+            out.extend(self._finish(event))
+        elif not isinstance(event, MessageStart):
+            out.extend(self._block_delta(event))
+        return out
+
+    def _message_start(self, event: MessageStart | None) -> dict[str, JSON]:
+        self._started = True
+        self._start_usage = event.usage if event is not None else Usage()
+        message: dict[str, JSON] = {
+            "id": message_id(event.id if event is not None else ""),
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage_json(self._start_usage),
+        }
+        return {"type": "message_start", "message": message}
+
+    def _block_start(self, event: BlockStart) -> list[dict[str, JSON]]:
+        block_json = _start_block_json(event)
+        if block_json is None or event.index in self._open:
+            return []
+        custom = event.kind == "tool_call" and event.tool_kind == "custom"
+        block = _ClientBlock(index=self._next_index, kind=event.kind, custom=custom, item_id=event.id)
+        self._next_index += 1
+        self._open[event.index] = block
+        out = [{"type": "content_block_start", "index": block.index, "content_block": block_json}]
+        if custom:  # freeform tool input travels as {"input": "<text>"}, streamed as escaped fragments
+            out.append(_delta(block.index, {"type": "input_json_delta", "partial_json": '{"input":"'}))
+        return out
+
+    def _block_delta(self, event: TextDelta | ToolArgsDelta | ThinkingDelta | SignatureDelta) -> list[dict[str, JSON]]:
+        block = self._open.get(event.index)
+        if block is None or block.kind not in _DELTA_KINDS[type(event)]:
+            return []
+        if isinstance(event, TextDelta):
+            return [_delta(block.index, {"type": "text_delta", "text": event.text})]
+        if isinstance(event, ThinkingDelta):
+            return [_delta(block.index, {"type": "thinking_delta", "thinking": event.text})]
+        if isinstance(event, SignatureDelta):
+            block.signature.append(event.signature)  # sent just before the block stops, as Anthropic does
+            return []
+        fragment = orjson.dumps(event.partial_json).decode()[1:-1] if block.custom else event.partial_json
+        return [_delta(block.index, {"type": "input_json_delta", "partial_json": fragment})]
+
+    def _block_stop(self, index: int) -> list[dict[str, JSON]]:
+        block = self._open.pop(index, None)
+        if block is None:
+            return []
+        out: list[dict[str, JSON]] = []
+        signature = "".join(block.signature)
+        if block.kind == "reasoning":
+            signature = reasoning_signature(block.item_id, signature or None)
+        if signature:
+            out.append(_delta(block.index, {"type": "signature_delta", "signature": signature}))
+        if block.custom:
+            out.append(_delta(block.index, {"type": "input_json_delta", "partial_json": '"}'}))
+        out.append({"type": "content_block_stop", "index": block.index})
+        return out
+
+    def _finish(self, event: Finish) -> list[dict[str, JSON]]:
+        out: list[dict[str, JSON]] = []
+        for index in list(self._open):
+            out.extend(self._block_stop(index))
+        start, usage = self._start_usage, event.usage
+        # Finish carries cumulative usage; an upstream that reported input only at the start still counts
+        usage = replace(
+            usage,
+            input_tokens=usage.input_tokens or start.input_tokens,
+            cache_read_tokens=usage.cache_read_tokens or start.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens or start.cache_write_tokens,
+        )
+        delta = {"stop_reason": stop_reason_json(event.stop_reason), "stop_sequence": event.stop_sequence}
+        out.append({"type": "message_delta", "delta": delta, "usage": usage_json(usage)})
+        out.append({"type": "message_stop"})
+        self._done = True
+        return out

@@ -1,0 +1,218 @@
+"""Decoding an upstream's Chat stream: ``data:`` chunks in, canonical stream events out.
+
+Deltas of one field open a canonical block (thinking, text, refusal, one per tool call) that stays open
+until a delta of another field arrives; the stream ends at ``data: [DONE]`` (or, leniently, at the end
+of the bytes after a ``finish_reason``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+
+from llm_proxy.canonical import (
+    JSON,
+    BlockKind,
+    BlockStart,
+    BlockStop,
+    ErrorKind,
+    Finish,
+    MessageStart,
+    ProxyError,
+    Request,
+    SignatureDelta,
+    StopReason,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+    Usage,
+)
+from llm_proxy.dialects.openai_chat.response import _decode_usage, _stop_reason
+from llm_proxy.dialects.openai_chat.wire import log
+from llm_proxy.dialects.openai_errors import CHAT_RULES, cut_short
+from llm_proxy.sse import SSEParser
+
+
+class ChatStreamDecoder:
+    """Chat ``data:`` chunks in, a well-formed canonical event sequence out (see the conventions)."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._sse = SSEParser()
+        self._started = False
+        self._message_id = ""
+        self._next_index = 0
+        self._open: tuple[int, BlockKind] | None = None
+        self._tools: dict[int, int] = {}
+        """Chat tool-call index -> canonical block index."""
+        self._stop: StopReason | None = None
+        self._saw_finish = False
+        self._usage = Usage()
+        self._done = False
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for event in self._sse.feed(data):
+            if self._done:
+                break
+            self._event(event.data, out)
+        return out
+
+    def close(self) -> list[StreamEvent]:
+        self._sse.close()
+        if self._done:
+            return []
+        out: list[StreamEvent] = []
+        if self._saw_finish:  # lenient: some servers end without [DONE]
+            self._finish(out)
+        else:
+            self._fail(out, cut_short())
+        return out
+
+    def _event(self, data: str, out: list[StreamEvent]) -> None:
+        if data.strip() == "[DONE]":
+            self._finish(out)
+            return
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            self._fail(
+                out, ProxyError(status=502, kind=ErrorKind.API_ERROR, message="upstream sent a chunk that is not JSON")
+            )
+            return
+        if not isinstance(chunk, dict):
+            return
+        if chunk.get("error") is not None:
+            self._fail(out, _stream_error(chunk["error"]))
+            return
+        self._start(out, chunk)
+        if isinstance(chunk.get("usage"), dict):
+            self._usage = _decode_usage(chunk["usage"])
+        for choice in chunk.get("choices") or ():
+            if isinstance(choice, dict) and choice.get("index", 0) == 0:
+                self._choice(choice, out)
+
+    def _start(self, out: list[StreamEvent], chunk: dict[str, JSON]) -> None:
+        if self._started:
+            return
+        self._started = True
+        chunk_id, model, created = chunk.get("id"), chunk.get("model"), chunk.get("created")
+        self._message_id = chunk_id if isinstance(chunk_id, str) and chunk_id else "chatcmpl-" + uuid.uuid4().hex
+        out.append(
+            MessageStart(
+                id=self._message_id,
+                model=model if isinstance(model, str) and model else self._request.model,
+                created=created if isinstance(created, int) and not isinstance(created, bool) else None,
+            )
+        )
+
+    def _choice(self, choice: dict[str, JSON], out: list[StreamEvent]) -> None:
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            self._delta(delta, out)
+        finish = choice.get("finish_reason")
+        if isinstance(finish, str):
+            self._stop, self._saw_finish = _stop_reason(finish), True
+
+    def _delta(self, delta: dict[str, JSON], out: list[StreamEvent]) -> None:
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")  # vLLM/OpenRouter say "reasoning"
+        if isinstance(reasoning, str) and reasoning:
+            self._ensure_open("thinking", out)
+            out.append(ThinkingDelta(index=self._index(), text=reasoning))
+        blocks = delta.get("thinking_blocks")
+        for block in blocks if isinstance(blocks, list) else ():
+            if isinstance(block, dict):
+                self._thinking_block(block, bool(reasoning), out)
+        text_kinds: tuple[tuple[str, BlockKind], ...] = (("content", "text"), ("refusal", "refusal"))
+        for key, kind in text_kinds:
+            text = delta.get(key)
+            if isinstance(text, str) and text:
+                self._ensure_open(kind, out)
+                out.append(TextDelta(index=self._index(), text=text))
+        calls = delta.get("tool_calls")
+        for fragment in calls if isinstance(calls, list) else ():
+            if isinstance(fragment, dict):
+                self._tool_fragment(fragment, out)
+
+    def _thinking_block(self, block: dict[str, JSON], streamed: bool, out: list[StreamEvent]) -> None:
+        """A ``thinking_blocks`` entry: the signature of the open thinking block, or a whole block."""
+        if block.get("type") == "redacted_thinking" and isinstance(block.get("data"), str):
+            self._open_block(out, "redacted_thinking", data=block["data"])
+            self._close_open(out)
+            return
+        if block.get("type") != "thinking":
+            return
+        text, signature = block.get("thinking"), block.get("signature")
+        if not self._is_open("thinking"):
+            self._ensure_open("thinking", out)
+            if isinstance(text, str) and text and not streamed:
+                out.append(ThinkingDelta(index=self._index(), text=text))
+        if isinstance(signature, str) and signature:
+            out.append(SignatureDelta(index=self._index(), signature=signature))
+            self._close_open(out)
+
+    def _tool_fragment(self, fragment: dict[str, JSON], out: list[StreamEvent]) -> None:
+        index = fragment.get("index")
+        if not isinstance(index, int):  # some servers omit it: a fragment with an id starts a new call
+            index = len(self._tools) if fragment.get("id") or not self._tools else max(self._tools)
+        fn = fragment.get("function")
+        fn = fn if isinstance(fn, dict) else {}
+        if index not in self._tools:
+            call_id, name = fragment.get("id"), fn.get("name")
+            self._open_block(
+                out,
+                "tool_call",
+                id=call_id if isinstance(call_id, str) and call_id else f"call_{self._message_id}_{index}",
+                name=name if isinstance(name, str) else "",
+            )
+            self._tools[index] = self._next_index - 1
+        elif self._open is None or self._open[0] != self._tools[index]:
+            # interleaved fragments of an earlier call: canonical blocks cannot reopen
+            log.debug("ignored a fragment of closed tool call %s", index)
+            return
+        arguments = fn.get("arguments")
+        if isinstance(arguments, str) and arguments:
+            out.append(ToolArgsDelta(index=self._tools[index], partial_json=arguments))
+
+    # -- block bookkeeping --------------------------------------------------------------------
+    def _index(self) -> int:
+        assert self._open is not None
+        return self._open[0]
+
+    def _is_open(self, kind: BlockKind) -> bool:
+        return self._open is not None and self._open[1] == kind
+
+    def _ensure_open(self, kind: BlockKind, out: list[StreamEvent]) -> None:
+        if not self._is_open(kind):
+            self._open_block(out, kind)
+
+    def _open_block(self, out: list[StreamEvent], kind: BlockKind, **fields: Any) -> None:
+        self._close_open(out)
+        out.append(BlockStart(index=self._next_index, kind=kind, **fields))
+        self._open = (self._next_index, kind)
+        self._next_index += 1
+
+    def _close_open(self, out: list[StreamEvent]) -> None:
+        if self._open is not None:
+            out.append(BlockStop(index=self._open[0]))
+            self._open = None
+
+    def _finish(self, out: list[StreamEvent]) -> None:
+        self._start(out, {})
+        self._close_open(out)
+        out.append(Finish(stop_reason=self._stop, usage=self._usage))
+        self._done = True
+
+    def _fail(self, out: list[StreamEvent], error: ProxyError) -> None:
+        out.append(StreamError(error=error))
+        self._done = True
+
+
+def _stream_error(raw: JSON) -> ProxyError:
+    if isinstance(raw, dict):
+        return CHAT_RULES.from_object(raw, None, None)
+    return ProxyError(status=500, kind=ErrorKind.API_ERROR, message=str(raw))

@@ -1,0 +1,151 @@
+"""Encoding canonical stream events as Chat chunks for the client, ending with ``data: [DONE]``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import orjson
+
+from llm_proxy.canonical import (
+    JSON,
+    BlockKind,
+    BlockStart,
+    BlockStop,
+    Finish,
+    MessageStart,
+    Request,
+    SignatureDelta,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+)
+from llm_proxy.dialects.openai_chat.response import _chat_id, _encode_usage, _finish_reason
+from llm_proxy.dialects.openai_chat.thinking import _carry_signature
+from llm_proxy.dialects.openai_errors import error_object
+from llm_proxy.sse import encode_event
+
+
+@dataclass
+class _OpenBlock:
+    kind: BlockKind
+    tool_index: int = -1
+    item_id: str | None = None
+    data: str | None = None
+    text: list[str] = field(default_factory=list)
+    signature: str | None = None
+
+
+class ChatStreamEncoder:
+    """Canonical events in, Chat chunk bytes out; ``close()`` writes ``data: [DONE]``."""
+
+    content_type = "text/event-stream"
+
+    def __init__(self, request: Request) -> None:
+        self._model = request.model
+        self._include_usage = request.include_usage is True
+        self._id = ""
+        self._created = 0
+        self._started = False
+        self._blocks: dict[int, _OpenBlock] = {}
+        self._tool_count = 0
+        self._ended = False
+        self._errored = False
+
+    def encode(self, event: StreamEvent) -> bytes:
+        if self._errored:
+            return b""
+        if isinstance(event, StreamError):
+            self._errored = True
+            return encode_event(orjson.dumps({"error": error_object(event.error)}))
+        if isinstance(event, MessageStart):
+            return self._start(event.id, event.created)
+        head = b"" if self._started else self._start("", None)
+        return head + self._body(event)
+
+    def close(self) -> bytes:
+        if self._errored or self._ended:
+            return b""
+        self._ended = True
+        return b"data: [DONE]\n\n"
+
+    def _start(self, message_id: str, created: int | None) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        self._id = _chat_id(message_id)
+        self._created = created if created is not None else int(time.time())
+        return self._chunk({"role": "assistant", "content": ""})
+
+    def _body(self, event: StreamEvent) -> bytes:
+        if isinstance(event, BlockStart):
+            return self._block_start(event)
+        if isinstance(event, Finish):
+            return self._finish(event)
+        block = self._blocks.get(getattr(event, "index", -1))
+        if block is None:
+            return b""
+        if isinstance(event, TextDelta):
+            key = "refusal" if block.kind == "refusal" else "content"
+            return self._chunk({key: event.text}) if block.kind in ("text", "refusal") else b""
+        if isinstance(event, ToolArgsDelta):
+            return self._chunk(
+                {"tool_calls": [{"index": block.tool_index, "function": {"arguments": event.partial_json}}]}
+            )
+        if isinstance(event, ThinkingDelta):
+            block.text.append(event.text)
+            return self._chunk({"reasoning_content": event.text})
+        if isinstance(event, SignatureDelta):
+            block.signature = event.signature
+            return b""
+        if isinstance(event, BlockStop):
+            del self._blocks[event.index]
+            return self._block_stop(block)
+        return b""
+
+    def _block_start(self, event: BlockStart) -> bytes:
+        block = _OpenBlock(kind=event.kind, item_id=event.id, data=event.data)
+        self._blocks[event.index] = block
+        if event.kind != "tool_call":
+            return b""
+        block.tool_index = self._tool_count
+        self._tool_count += 1
+        call = {
+            "index": block.tool_index,
+            "id": event.id,
+            "type": "function",
+            "function": {"name": event.name, "arguments": ""},
+        }
+        return self._chunk({"tool_calls": [call]})
+
+    def _block_stop(self, block: _OpenBlock) -> bytes:
+        """Thinking is carried whole at its end, once the signature is known."""
+        if block.kind == "redacted_thinking" and block.data is not None:
+            return self._chunk({"thinking_blocks": [{"type": "redacted_thinking", "data": block.data}]})
+        if block.kind == "reasoning":
+            signature = _carry_signature(block.item_id, block.signature)
+        elif block.kind == "thinking" and block.signature is not None:
+            signature = block.signature
+        else:
+            return b""
+        complete = {"type": "thinking", "thinking": "".join(block.text), "signature": signature}
+        return self._chunk({"thinking_blocks": [complete]})
+
+    def _finish(self, event: Finish) -> bytes:
+        out = self._chunk({}, _finish_reason(event.stop_reason))
+        if self._include_usage:
+            usage_chunk = {**self._envelope(), "choices": [], "usage": _encode_usage(event.usage)}
+            out += encode_event(orjson.dumps(usage_chunk))
+        return out
+
+    def _envelope(self) -> dict[str, JSON]:
+        return {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model}
+
+    def _chunk(self, delta: dict[str, JSON], finish_reason: str | None = None) -> bytes:
+        chunk = self._envelope()
+        chunk["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+        if self._include_usage:
+            chunk["usage"] = None  # as OpenAI does: null on every chunk but the usage chunk
+        return encode_event(orjson.dumps(chunk))

@@ -1,0 +1,97 @@
+"""The OpenAI Responses API (``POST /v1/responses``) as a dialect: the wire format of Codex CLI.
+
+A Responses conversation is a flat list of *items* (messages, function calls, function call outputs,
+reasoning, hosted-tool calls) rather than a list of turns. Decoding regroups the items into canonical
+turns: a run of model-side items (reasoning, function and custom tool calls, hosted-tool items and at
+most one assistant message) becomes ONE assistant ``Message``, so that a Claude upstream sees one
+assistant turn holding its thinking, text and ``tool_use`` blocks, exactly as it produced them.
+Encoding walks the parts of each turn back into items in order, which makes the same-dialect round
+trip exact (``docs/dialects/openai_responses.md`` lists the rules and the one exception).
+
+Claude thinking reaches a Responses client as a ``reasoning`` item whose ``encrypted_content`` is a
+``claude-thinking`` carry (``llm_proxy.carry``); the client echoes it back and the decoder restores
+the original block. Streams follow the event order of the Responses API (``event:`` lines, increasing
+``sequence_number``, one output item at a time, ``response.output_item.done`` carrying the complete
+item that Codex relies on).
+
+The codec is one module per concept: ``wire`` (names and typed access to JSON), ``request_decode``,
+``request_encode``, ``output`` (output items, status, usage), ``response``, ``stream_decoder`` and
+``stream_encoder``; errors are shared with the Chat codec in ``llm_proxy.dialects.openai_errors``.
+This module holds the ``Dialect`` object, ``DIALECT``, and re-exports the public names of the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from llm_proxy.canonical import JSON, ProxyError, Request, Response
+from llm_proxy.dialects.base import EncodeOptions, ErrorBody
+from llm_proxy.dialects.openai_errors import RESPONSES_RULES, encode_error
+from llm_proxy.dialects.openai_responses.output import custom_tool_input, decode_usage, encode_usage, response_id
+from llm_proxy.dialects.openai_responses.request_decode import _decode_request
+from llm_proxy.dialects.openai_responses.request_encode import _encode_request, effort_for_budget
+from llm_proxy.dialects.openai_responses.response import _decode_response, _encode_response
+from llm_proxy.dialects.openai_responses.stream_decoder import ResponsesStreamDecoder
+from llm_proxy.dialects.openai_responses.stream_encoder import ResponsesStreamEncoder
+from llm_proxy.dialects.openai_responses.wire import FAMILY, NAME, log
+
+__all__ = [
+    "DIALECT",
+    "FAMILY",
+    "NAME",
+    "ResponsesDialect",
+    "ResponsesStreamDecoder",
+    "ResponsesStreamEncoder",
+    "custom_tool_input",
+    "decode_usage",
+    "effort_for_budget",
+    "encode_usage",
+    "error_from_object",
+    "log",
+    "response_id",
+]
+
+error_from_object = RESPONSES_RULES.from_object
+"""A canonical error from an OpenAI error object, read with the Responses rules (``openai_errors``)."""
+
+
+class ResponsesDialect:
+    """``openai-responses``: see the module docstring and ``docs/dialects/openai_responses.md``."""
+
+    name = NAME
+
+    def decode_request(self, body: JSON, *, path_model: str | None = None) -> Request:
+        return _decode_request(body, path_model)
+
+    def encode_response(self, response: Response, request: Request) -> bytes:
+        return _encode_response(response, request)
+
+    def stream_encoder(self, request: Request) -> ResponsesStreamEncoder:
+        return ResponsesStreamEncoder(request)
+
+    def encode_error(self, error: ProxyError) -> ErrorBody:
+        return encode_error(error)
+
+    def response_headers(self, response: Response | None) -> dict[str, str]:
+        return {}
+
+    def encode_request(self, request: Request, options: EncodeOptions) -> JSON:
+        return _encode_request(request)
+
+    def upstream_path(self, request: Request) -> str:
+        return "/v1/responses"
+
+    def upstream_headers(self, request: Request, client_headers: Mapping[str, str]) -> dict[str, str]:
+        return {}
+
+    def decode_response(self, body: JSON, request: Request) -> Response:
+        return _decode_response(body, request)
+
+    def stream_decoder(self, request: Request) -> ResponsesStreamDecoder:
+        return ResponsesStreamDecoder(request)
+
+    def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
+        return RESPONSES_RULES.decode(status, body, headers)
+
+
+DIALECT = ResponsesDialect()

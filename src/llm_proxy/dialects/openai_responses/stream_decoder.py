@@ -1,0 +1,289 @@
+"""Decoding an upstream's Responses stream: SSE events in, canonical stream events out.
+
+Each reasoning item, content part and tool call becomes one canonical block; text sent again in a
+``.done`` event is used only when no delta carried it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+
+from llm_proxy.canonical import (
+    JSON,
+    BlockKind,
+    BlockStart,
+    BlockStop,
+    Finish,
+    MessageStart,
+    Request,
+    SignatureDelta,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+)
+from llm_proxy.dialects.openai_errors import RESPONSES_RULES, cut_short
+from llm_proxy.dialects.openai_responses.output import _stop_reason, decode_usage
+from llm_proxy.dialects.openai_responses.wire import log
+from llm_proxy.sse import SSEParser
+
+
+def _int(obj: Mapping[str, JSON], key: str) -> int:
+    value = obj.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _s(obj: Mapping[str, JSON], key: str) -> str:
+    value = obj.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _d(obj: Mapping[str, JSON], key: str) -> dict[str, JSON]:
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _l(obj: Mapping[str, JSON], key: str) -> list[JSON]:
+    value = obj.get(key)
+    return value if isinstance(value, list) else []
+
+
+@dataclass(slots=True)
+class _UpBlock:
+    index: int
+    streamed: bool = False
+    """A delta arrived for this block, so its text must not be repeated from the ``.done`` event."""
+
+
+_Key = tuple[int, int]
+"""(output_index, content_index); -1 stands for a whole item (reasoning, tool call)."""
+
+
+class ResponsesStreamDecoder:
+    """Responses SSE bytes -> canonical events (one canonical block per reasoning item, content part, call)."""
+
+    def __init__(self, request: Request) -> None:
+        self._parser = SSEParser()
+        self._model = request.model
+        self._started = False
+        self._done = False
+        self._next_index = 0
+        self._open: dict[_Key, _UpBlock] = {}
+        self._closed: set[_Key] = set()
+        self._has_call = False
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for sse in self._parser.feed(data):
+            if self._done:
+                continue
+            try:
+                obj = orjson.loads(sse.data)
+            except orjson.JSONDecodeError:
+                log.debug("ignored a stream event that is not JSON: %.80s", sse.data)
+                continue
+            if not isinstance(obj, dict):
+                continue
+            kind = obj.get("type") if isinstance(obj.get("type"), str) else sse.event
+            handler = self._HANDLERS.get(kind or "")
+            if handler is not None:
+                out.extend(handler(self, obj))
+        return out
+
+    def close(self) -> list[StreamEvent]:
+        self._parser.close()
+        if self._done:
+            return []
+        self._done = True
+        return [StreamError(error=cut_short())]
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _start(self, response: Mapping[str, JSON] | None = None) -> list[StreamEvent]:
+        if self._started:
+            return []
+        self._started = True
+        resp = response or {}
+        created = resp.get("created_at")
+        return [
+            MessageStart(
+                id=_s(resp, "id") or "resp_synthesized",
+                model=_s(resp, "model") or self._model,
+                created=int(created) if isinstance(created, int | float) and not isinstance(created, bool) else None,
+            )
+        ]
+
+    def _ensure(self, key: _Key, kind: BlockKind, **fields: JSON) -> tuple[list[StreamEvent], _UpBlock]:
+        out = self._start()
+        block = self._open.get(key)
+        if block is None:
+            block = _UpBlock(index=self._next_index)
+            self._next_index += 1
+            self._open[key] = block
+            out.append(BlockStart(index=block.index, kind=kind, **fields))
+        return out, block
+
+    def _stop(self, key: _Key) -> list[StreamEvent]:
+        block = self._open.pop(key, None)
+        self._closed.add(key)
+        return [BlockStop(index=block.index)] if block is not None else []
+
+    def _ensure_call(self, key: _Key, item: Mapping[str, JSON]) -> tuple[list[StreamEvent], _UpBlock]:
+        self._has_call = True
+        custom = item.get("type") == "custom_tool_call"
+        return self._ensure(
+            key,
+            "tool_call",
+            id=_s(item, "call_id") or _s(item, "id"),
+            name=_s(item, "name"),
+            tool_kind="custom" if custom else "function",
+        )
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    def _on_created(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        return self._start(_d(obj, "response"))
+
+    def _on_item_added(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        item, key = _d(obj, "item"), (_int(obj, "output_index"), -1)
+        kind = item.get("type")
+        if kind == "reasoning":
+            return self._ensure(key, "reasoning", id=_s(item, "id") or None)[0]
+        if kind not in ("function_call", "custom_tool_call"):
+            return self._start()
+        out, block = self._ensure_call(key, item)
+        initial = _s(item, "arguments" if kind == "function_call" else "input")
+        if initial:
+            block.streamed = True
+            out.append(ToolArgsDelta(index=block.index, partial_json=initial))
+        return out
+
+    def _on_summary_part(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        out, block = self._ensure((_int(obj, "output_index"), -1), "reasoning", id=_s(obj, "item_id") or None)
+        if _int(obj, "summary_index") > 0:
+            # Summary parts are separate paragraphs; canonical thinking text is one string.
+            block.streamed = True
+            out.append(ThinkingDelta(index=block.index, text="\n\n"))
+        return out
+
+    def _on_summary_delta(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        out, block = self._ensure((_int(obj, "output_index"), -1), "reasoning", id=_s(obj, "item_id") or None)
+        block.streamed = True
+        if _s(obj, "delta"):
+            out.append(ThinkingDelta(index=block.index, text=_s(obj, "delta")))
+        return out
+
+    def _on_content_added(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        part = _d(obj, "part")
+        kind: BlockKind = "refusal" if part.get("type") == "refusal" else "text"
+        out, block = self._ensure((_int(obj, "output_index"), _int(obj, "content_index")), kind)
+        initial = _s(part, "refusal" if kind == "refusal" else "text")
+        if initial:
+            block.streamed = True
+            out.append(TextDelta(index=block.index, text=initial))
+        return out
+
+    def _on_text_delta(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        kind: BlockKind = "refusal" if obj.get("type") == "response.refusal.delta" else "text"
+        out, block = self._ensure((_int(obj, "output_index"), _int(obj, "content_index")), kind)
+        block.streamed = True
+        if _s(obj, "delta"):
+            out.append(TextDelta(index=block.index, text=_s(obj, "delta")))
+        return out
+
+    def _on_content_done(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        key = (_int(obj, "output_index"), _int(obj, "content_index"))
+        return self._finish_part(key, _d(obj, "part")) if key not in self._closed else []
+
+    def _finish_part(self, key: _Key, part: Mapping[str, JSON]) -> list[StreamEvent]:
+        refusal = part.get("type") == "refusal"
+        out, block = self._ensure(key, "refusal" if refusal else "text")
+        text = _s(part, "refusal" if refusal else "text")
+        if text and not block.streamed:
+            out.append(TextDelta(index=block.index, text=text))
+        return out + self._stop(key)
+
+    def _on_args_delta(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        custom = obj.get("type") == "response.custom_tool_call_input.delta"
+        item = {"type": "custom_tool_call" if custom else "function_call", "id": obj.get("item_id")}
+        out, block = self._ensure_call((_int(obj, "output_index"), -1), item)
+        block.streamed = True
+        if _s(obj, "delta"):
+            out.append(ToolArgsDelta(index=block.index, partial_json=_s(obj, "delta")))
+        return out
+
+    def _on_item_done(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        item, oi = _d(obj, "item"), _int(obj, "output_index")
+        kind = item.get("type")
+        if kind == "message":
+            out: list[StreamEvent] = []
+            for ci, part in enumerate(_l(item, "content")):
+                if (oi, ci) not in self._closed and isinstance(part, dict):
+                    out.extend(self._finish_part((oi, ci), part))
+            return out or self._start()
+        if kind == "reasoning":
+            return self._finish_reasoning(oi, item)
+        if kind in ("function_call", "custom_tool_call"):
+            out, block = self._ensure_call((oi, -1), item)
+            value = _s(item, "arguments" if kind == "function_call" else "input")
+            if value and not block.streamed:
+                out.append(ToolArgsDelta(index=block.index, partial_json=value))
+            return out + self._stop((oi, -1))
+        # Hosted-tool items (web search, ...) pass whole, for Responses clients only.
+        out, _ = self._ensure((oi, -1), "opaque", raw=item)
+        return out + self._stop((oi, -1))
+
+    def _finish_reasoning(self, oi: int, item: Mapping[str, JSON]) -> list[StreamEvent]:
+        out, block = self._ensure((oi, -1), "reasoning", id=_s(item, "id") or None)
+        summary = [_s(s, "text") for s in _l(item, "summary") if isinstance(s, dict)]
+        text = "\n\n".join(summary)
+        if text and not block.streamed:
+            out.append(ThinkingDelta(index=block.index, text=text))
+        encrypted = _s(item, "encrypted_content")  # authoritative only here, per the API docs
+        if encrypted:
+            out.append(SignatureDelta(index=block.index, signature=encrypted))
+        return out + self._stop((oi, -1))
+
+    def _on_terminal(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        response = _d(obj, "response")
+        out = self._start(response)
+        for key in sorted(self._open, key=lambda k: self._open[k].index):
+            out.extend(self._stop(key))
+        status = "incomplete" if obj.get("type") == "response.incomplete" else response.get("status")
+        stop = _stop_reason(status, response.get("incomplete_details"), self._has_call)
+        out.append(Finish(stop_reason=stop, usage=decode_usage(response.get("usage"))))
+        self._done = True
+        return out
+
+    def _on_failed(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        self._done = True
+        error = _d(obj, "response").get("error") or {"message": "the upstream response failed"}
+        return [StreamError(error=RESPONSES_RULES.from_object(error))]
+
+    def _on_error(self, obj: dict[str, JSON]) -> list[StreamEvent]:
+        self._done = True
+        inner = obj.get("error")
+        return [StreamError(error=RESPONSES_RULES.from_object(inner if isinstance(inner, dict) else obj))]
+
+    _HANDLERS = {
+        "response.created": _on_created,
+        "response.in_progress": _on_created,
+        "response.output_item.added": _on_item_added,
+        "response.reasoning_summary_part.added": _on_summary_part,
+        "response.reasoning_summary_text.delta": _on_summary_delta,
+        "response.content_part.added": _on_content_added,
+        "response.output_text.delta": _on_text_delta,
+        "response.refusal.delta": _on_text_delta,
+        "response.content_part.done": _on_content_done,
+        "response.function_call_arguments.delta": _on_args_delta,
+        "response.custom_tool_call_input.delta": _on_args_delta,
+        "response.output_item.done": _on_item_done,
+        "response.completed": _on_terminal,
+        "response.incomplete": _on_terminal,
+        "response.failed": _on_failed,
+        "error": _on_error,
+    }
