@@ -10,22 +10,21 @@ aiohttp-sse-client) rather than being sans-IO.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
+class SSEEvent(NamedTuple):
     event: str | None
     data: str
 
 
 class SSEParser:
-    __slots__ = ("_buf", "_event", "_data", "_pending_cr")
+    """Bytes in, complete events out. Works a whole event block (up to its blank line) at a time."""
+
+    __slots__ = ("_buf", "_pending_cr")
 
     def __init__(self) -> None:
         self._buf = b""
-        self._event: str | None = None
-        self._data: list[str] = []
         self._pending_cr = False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
@@ -34,46 +33,58 @@ class SSEParser:
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]  # the \n of a \r\n pair split across chunks
         self._pending_cr = False
+        if b"\r" in chunk:
+            self._pending_cr = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buf = self._buf + chunk if self._buf else chunk
+        if buf.startswith(b"\n"):
+            buf = buf.lstrip(b"\n")  # blank lines between events dispatch nothing
+        end = buf.rfind(b"\n\n")
+        if end < 0:
+            self._buf = buf
+            return []
+        self._buf = buf[end + 2 :]
         out: list[SSEEvent] = []
-        if b"\r" in buf:
-            if buf.endswith(b"\r"):
-                self._pending_cr = True
-            lines = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-        else:
-            lines = buf.split(b"\n")
-        self._buf = lines.pop()
-        for raw in lines:
-            self._line(raw, out)
+        for block in buf[:end].split(b"\n\n"):
+            event = _parse_block(block)
+            if event is not None:
+                out.append(event)
         return out
 
     def close(self) -> list[SSEEvent]:
         """End of input: an event not ended by a blank line is discarded, as the SSE spec says."""
         self._buf = b""
-        self._event, self._data = None, []
         return []
 
     @property
     def has_partial(self) -> bool:
         """True when bytes of an unfinished event are buffered (the stream was cut mid-event)."""
-        return bool(self._buf) or bool(self._data)
+        return bool(self._buf.strip(b"\n"))
 
-    def _line(self, raw: bytes, out: list[SSEEvent]) -> None:
-        if not raw:
-            if self._data:
-                out.append(SSEEvent(self._event, "\n".join(self._data)))
-            self._event, self._data = None, []
-            return
-        line = raw.decode("utf-8", "replace")
-        if line[0] == ":":
-            return
-        name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
+
+def _parse_block(block: bytes) -> SSEEvent | None:
+    """One event's lines (no blank line inside, except leading ones): its ``event`` and joined ``data``."""
+    # The common shapes first: one `data:` line (OpenAI), or one `event:` line and one `data:` line (Anthropic).
+    newline = block.find(b"\n")
+    if newline < 0 and block.startswith(b"data: "):
+        return SSEEvent(None, block[6:].decode("utf-8", "replace"))
+    if block.startswith(b"event: ") and block.startswith(b"data: ", newline + 1) and block.find(b"\n", newline + 1) < 0:
+        return SSEEvent(block[7:newline].decode("utf-8", "replace"), block[newline + 7 :].decode("utf-8", "replace"))
+    name: str | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if not line or line.startswith(b":"):
+            continue
+        field, sep, value = line.partition(b":")
+        if sep and value.startswith(b" "):
             value = value[1:]
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
+        if field == b"data":
+            data.append(value)
+        elif field == b"event":
+            name = value.decode("utf-8", "replace")
+    if not data:
+        return None
+    return SSEEvent(name, b"\n".join(data).decode("utf-8", "replace"))
 
 
 def encode_event(data: bytes, event: str | None = None) -> bytes:
