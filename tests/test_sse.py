@@ -10,10 +10,10 @@ STREAM = (
     b"data: [DONE]\n\n"
 )
 EXPECTED = [
-    SSEEvent("message_start", '{"a":1}'),
-    SSEEvent(None, "line one\nline two"),
-    SSEEvent("x", "café"),
-    SSEEvent(None, "[DONE]"),
+    SSEEvent("message_start", b'{"a":1}'),
+    SSEEvent(None, b"line one\nline two"),
+    SSEEvent("x", "café".encode()),
+    SSEEvent(None, b"[DONE]"),
 ]
 
 

@@ -15,7 +15,8 @@ from typing import NamedTuple
 
 class SSEEvent(NamedTuple):
     event: str | None
-    data: str
+    data: bytes
+    """The joined ``data:`` lines, still UTF-8 bytes (``orjson.loads`` reads them as they are)."""
 
 
 class SSEParser:
@@ -67,9 +68,9 @@ def _parse_block(block: bytes) -> SSEEvent | None:
     # The common shapes first: one `data:` line (OpenAI), or one `event:` line and one `data:` line (Anthropic).
     newline = block.find(b"\n")
     if newline < 0 and block.startswith(b"data: "):
-        return SSEEvent(None, block[6:].decode("utf-8", "replace"))
+        return SSEEvent(None, block[6:])
     if block.startswith(b"event: ") and block.startswith(b"data: ", newline + 1) and block.find(b"\n", newline + 1) < 0:
-        return SSEEvent(block[7:newline].decode("utf-8", "replace"), block[newline + 7 :].decode("utf-8", "replace"))
+        return SSEEvent(block[7:newline].decode("utf-8", "replace"), block[newline + 7 :])
     name: str | None = None
     data: list[bytes] = []
     for line in block.split(b"\n"):
@@ -84,7 +85,7 @@ def _parse_block(block: bytes) -> SSEEvent | None:
             name = value.decode("utf-8", "replace")
     if not data:
         return None
-    return SSEEvent(name, b"\n".join(data).decode("utf-8", "replace"))
+    return SSEEvent(name, b"\n".join(data))
 
 
 def encode_event(data: bytes, event: str | None = None) -> bytes:

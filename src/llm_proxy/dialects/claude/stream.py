@@ -322,6 +322,12 @@ def _start_block_json(event: BlockStart) -> dict[str, JSON] | None:
     return None
 
 
+_TEXT_DELTA = (
+    b"event: content_block_delta\n"
+    b'data: {"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":%b}}\n\n'
+)
+
+
 def _delta(index: int, delta: dict[str, JSON]) -> dict[str, JSON]:
     return {"type": "content_block_delta", "index": index, "delta": delta}
 
@@ -340,6 +346,11 @@ class ClaudeStreamEncoder:
         self._start_usage = Usage()
 
     def encode(self, event: StreamEvent) -> bytes:
+        if type(event) is TextDelta and self._started and not self._done:
+            # Text deltas are most of a stream: the same bytes as the generic path, without building objects.
+            block = self._open.get(event.index)
+            if block is not None and block.kind in _DELTA_KINDS[TextDelta]:
+                return _TEXT_DELTA % (block.index, orjson.dumps(event.text))
         return b"".join(encode_event(orjson.dumps(obj), obj["type"]) for obj in self.encode_objects(event))
 
     def close(self) -> bytes:

@@ -73,8 +73,8 @@ class ChatStreamDecoder:
             self._fail(out, cut_short())
         return out
 
-    def _event(self, data: str, out: list[StreamEvent]) -> None:
-        if data.strip() == "[DONE]":
+    def _event(self, data: bytes, out: list[StreamEvent]) -> None:
+        if not data.startswith(b"{") and data.strip() == b"[DONE]":
             self._finish(out)
             return
         try:
@@ -119,6 +119,11 @@ class ChatStreamDecoder:
             self._stop, self._saw_finish = _stop_reason(finish), True
 
     def _delta(self, delta: dict[str, JSON], out: list[StreamEvent]) -> None:
+        if len(delta) == 1 and isinstance(delta.get("content"), str):  # most chunks: just text
+            if delta["content"]:
+                self._ensure_open("text", out)
+                out.append(TextDelta(index=self._index(), text=delta["content"]))
+            return
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")  # vLLM/OpenRouter say "reasoning"
         if isinstance(reasoning, str) and reasoning:
             self._ensure_open("thinking", out)
