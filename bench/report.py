@@ -1,0 +1,309 @@
+"""The Markdown report and its PNG charts, from a ``Results``.
+
+Every table shows absolute medians first, then ratios taken round by round (vs the direct upstream,
+nginx and LiteLLM). Cells that could not be measured read "n/a", with the reason listed below the table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.contenders import Contender
+from bench.results import Results
+from bench.scenarios import reference_kind
+from bench.settings import Settings
+
+REF_NGINX, REF_LITELLM, REF_DIRECT = "nginx", "litellm", "direct"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    settings: Settings
+    contenders: Sequence[Contender]
+    machine: Sequence[tuple[str, str]]
+    versions: Sequence[tuple[str, str]]
+    contender_versions: dict[str, str]
+    layout: str
+    load_client: str
+    started: str
+    elapsed_s: float
+    run_note: str
+
+
+def fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.2f}×"
+
+
+class Table:
+    def __init__(self, header: Sequence[str]) -> None:
+        self.rows: list[list[str]] = [list(header)]
+
+    def add(self, row: Sequence[str]) -> None:
+        self.rows.append(list(row))
+
+    def render(self) -> str:
+        lines = ["| " + " | ".join(self.rows[0]) + " |", "|" + "---|" * len(self.rows[0])]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows[1:]]
+        return "\n".join(lines)
+
+
+def _reasons(res: Results, cells: Sequence[str], contenders: Sequence[Contender]) -> str:
+    notes = []
+    for cell in cells:
+        for c in contenders:
+            reason = res.reason(cell, c.name)
+            if reason and res.median(cell, c.name, _any_metric(res, cell, c.name)) is None:
+                notes.append(f"- n/a `{c.name}` in `{cell}`: {reason.splitlines()[0][:240]}")
+    return "\n".join(dict.fromkeys(notes))
+
+
+def _any_metric(res: Results, cell: str, name: str) -> str:
+    rounds = res.samples.get(cell, {}).get(name, {})
+    for sample in rounds.values():
+        return next(iter(sample), "")
+    return ""
+
+
+def _vs(res: Results, cell: str, name: str, metric: str, ref: str, cell_b: str | None = None) -> str:
+    if name == ref:
+        return "—"
+    return fmt_ratio(res.ratio(cell, name, ref, metric, cell_b))
+
+
+def scenario1(res: Results, ctx: Context) -> str:
+    parts = [
+        "## 1. Non-streaming passthrough (~5 KB request, ~1 KB reply)\n",
+        f"wrk closed loop, {ctx.settings.duration:g} s per run; `added p50` is the contender's p50 minus the "
+        "direct upstream's p50 in the same round. `CPU µs/req`: the contender's own CPU time (all its "
+        "processes) per request. Ratios are requests/s.\n",
+    ]
+    for c in ctx.settings.concurrency:
+        cell = f"s1/c{c}"
+        table = Table(["contender", "req/s", "p50 ms", "p99 ms", "added p50 ms", "errors", "CPU µs/req",
+                       "vs direct", "vs nginx", "vs LiteLLM"])  # fmt: skip
+        for con in ctx.contenders:
+            n = con.name
+            added = res.ratio(cell, n, REF_DIRECT, "p50_ms", diff=True) if n != REF_DIRECT else None
+            table.add([
+                con.label, fmt(res.median(cell, n, "rps")), fmt(res.median(cell, n, "p50_ms"), 2),
+                fmt(res.median(cell, n, "p99_ms"), 2), "—" if n == REF_DIRECT else fmt(added, 2),
+                fmt(res.median(cell, n, "errors")), fmt(res.median(cell, n, "cpu_us_req")),
+                _vs(res, cell, n, "rps", REF_DIRECT),
+                _vs(res, cell, n, "rps", REF_NGINX), _vs(res, cell, n, "rps", REF_LITELLM),
+            ])  # fmt: skip
+        parts.append(f"### Concurrency {c}\n\n{table.render()}\n")
+    cells = [f"s1/c{c}" for c in ctx.settings.concurrency]
+    parts.append(_reasons(res, cells, ctx.contenders))
+    return "\n".join(parts)
+
+
+def _stream_table(res: Results, ctx: Context, cell: str, ref_cell: str | None) -> Table:
+    header = ["contender", "TTFB p50 ms", "TTFB added ms", "stream p50 ms", "deltas/s", "failed", "CPU µs/delta"]
+    header += ["deltas/s vs passthrough", "CPU capacity vs passthrough"] if ref_cell else ["vs direct", "vs nginx"]
+    header += ["vs LiteLLM"]
+    table = Table(header)
+    for con in ctx.contenders:
+        n = con.name
+        added = res.ratio(cell, n, REF_DIRECT, "ttfb_p50_ms", ref_cell or cell, diff=True)
+        row = [
+            con.label, fmt(res.median(cell, n, "ttfb_p50_ms"), 2),
+            "—" if n == REF_DIRECT and not ref_cell else fmt(added, 2),
+            fmt(res.median(cell, n, "stream_p50_ms"), 1), fmt(res.median(cell, n, "deltas_s")),
+            fmt(res.median(cell, n, "failed")), fmt(res.median(cell, n, "cpu_us_delta"), 1),
+        ]  # fmt: skip
+        if ref_cell:
+            row.append(fmt_ratio(res.ratio(cell, n, n, "deltas_s", ref_cell)))
+            row.append(fmt_ratio(res.ratio(ref_cell, n, n, "cpu_us_delta", cell)))
+        else:
+            row += [_vs(res, cell, n, "deltas_s", REF_DIRECT), _vs(res, cell, n, "deltas_s", REF_NGINX)]
+        row.append(_vs(res, cell, n, "deltas_s", REF_LITELLM))
+        table.add(row)
+    return table
+
+
+def scenario2(res: Results, ctx: Context) -> str:
+    s = ctx.settings
+    return "\n".join([
+        f"## 2. Streaming passthrough ({s.stream_events} events)\n",
+        f"TTFB and stream time: one stream at a time for {s.stream_duration:g} s; deltas/s: "
+        f"{s.stream_concurrency} concurrent streams back to back for {s.stream_duration:g} s "
+        f"(completed streams × {s.deltas_per_stream} / elapsed); `CPU µs/delta`: the contender's CPU time in that "
+        "run per delta delivered. `TTFB added` can be negative: the direct baseline's client shares CPU 0 "
+        "with the mock, whose many small writes each wake it, while a proxy in between coalesces them.\n",
+        _stream_table(res, ctx, "s2/chat", None).render(),
+        "",
+        _reasons(res, ["s2/chat"], ctx.contenders),
+    ])  # fmt: skip
+
+
+def scenario3(res: Results, ctx: Context) -> str:
+    parts = [
+        "## 3. Streaming translation (text then a tool call)\n",
+        "Each pair is compared with the passthrough of the same upstream stream through the same contender "
+        "(`deltas/s vs passthrough` = translated ÷ passthrough deltas/s, round by round). In these runs the "
+        "load core (mock + client) is often the bottleneck of a stream run, so deltas/s ratios sit near 1; "
+        "`CPU capacity vs passthrough` = passthrough CPU µs/delta ÷ translated CPU µs/delta is the throughput "
+        "ratio the contender would reach where it is the bottleneck. `TTFB added` is against the direct "
+        "upstream's passthrough of that stream.\n",
+    ]
+    cells = []
+    for pair in ctx.settings.pairs:
+        ref = reference_kind(pair)
+        cells += [f"s3/{pair}", f"s3/{ref}"]
+        table = _stream_table(res, ctx, f"s3/{pair}", f"s3/{ref}")
+        parts.append(f"### {pair.replace('->', ' → ')}\n\n{table.render()}\n")
+    for ref in sorted({reference_kind(p) for p in ctx.settings.pairs}):
+        parts.append(f"### passthrough reference: {ref[5:]} stream with a tool call\n")
+        parts.append(_stream_table(res, ctx, f"s3/{ref}", None).render() + "\n")
+    parts.append(_reasons(res, list(dict.fromkeys(cells)), ctx.contenders))
+    return "\n".join(parts)
+
+
+def scenario4(res: Results, ctx: Context) -> str:
+    s = ctx.settings
+    table = Table(["contender", "completed", "failed", "TTFB p50 ms", "TTFB p99 ms", "stream p99 s",
+                   "RSS at start MB", "peak RSS MB", "peak vs nginx", "peak vs LiteLLM"])  # fmt: skip
+    for con in ctx.contenders:
+        n = con.name
+        total = res.median("s4", n, "total_p99_ms")
+        table.add([
+            con.label, fmt(res.median("s4", n, "ok")), fmt(res.median("s4", n, "failed")),
+            fmt(res.median("s4", n, "ttfb_p50_ms"), 1), fmt(res.median("s4", n, "ttfb_p99_ms"), 1),
+            fmt(None if total is None else total / 1000, 2), fmt(res.median("s4", n, "start_rss_mb"), 1),
+            fmt(res.median("s4", n, "peak_rss_mb"), 1), _vs(res, "s4", n, "peak_rss_mb", REF_NGINX),
+            _vs(res, "s4", n, "peak_rss_mb", REF_LITELLM),
+        ])  # fmt: skip
+    return "\n".join([
+        f"## 4. {s.slow_streams:,} concurrent slow streams\n",
+        f"The slow mock sends {s.slow_events} events, one every {s.slow_delay_ms:g} ms "
+        f"(a stream lasts {s.slow_seconds:g} s); all streams start at once. RSS sums the contender's "
+        "processes (master and workers), sampled every 50 ms; the direct row has no process of its own.\n",
+        table.render(),
+        "",
+        _reasons(res, ["s4"], ctx.contenders),
+    ])  # fmt: skip
+
+
+def scenario5(res: Results, ctx: Context) -> str:
+    table = Table(["contender", "startup s", "idle RSS MB", "RSS vs nginx", "RSS vs LiteLLM"])
+    for con in ctx.contenders:
+        n = con.name
+        table.add([
+            con.label, fmt(res.median("s5", n, "startup_s"), 3), fmt(res.median("s5", n, "idle_rss_mb"), 1),
+            _vs(res, "s5", n, "idle_rss_mb", REF_NGINX), _vs(res, "s5", n, "idle_rss_mb", REF_LITELLM),
+        ])  # fmt: skip
+    return "\n".join([
+        "## 5. Startup and idle memory\n",
+        "Startup: from process spawn to the first 200 on its health path (`/healthz`; LiteLLM "
+        f"`/health/liveliness`). Idle RSS: {1:g} s after that.\n",
+        table.render(),
+        "",
+        _reasons(res, ["s5"], ctx.contenders),
+    ])  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    text: str
+    value: Callable[[Results], float | None]
+    ok: Callable[[float], bool]
+    shown: Callable[[float], str]
+
+
+def targets(ctx: Context) -> list[Target]:
+    proxy = "llm-proxy"
+    c64 = "s1/c64"
+    pair = "claude->openai-chat"
+    return [
+        Target("passthrough req/s at c=64 ≥ 15% of nginx's", lambda r: r.ratio(c64, proxy, REF_NGINX, "rps"),
+               lambda v: v >= 0.15, lambda v: f"{v:.0%} of nginx"),
+        Target("passthrough req/s at c=64 ≥ 20× LiteLLM's", lambda r: r.ratio(c64, proxy, REF_LITELLM, "rps"),
+               lambda v: v >= 20, lambda v: f"{v:.1f}×"),
+        Target("added p50 latency at c=1 ≤ 0.5 ms",
+               lambda r: r.ratio("s1/c1", proxy, REF_DIRECT, "p50_ms", diff=True),
+               lambda v: v <= 0.5, lambda v: f"{v:.2f} ms"),
+        Target("streamed claude → openai-chat ≥ 70% of streamed passthrough (CPU capacity)",
+               lambda r: r.ratio(f"s3/{reference_kind(pair)}", proxy, proxy, "cpu_us_delta", f"s3/{pair}"),
+               lambda v: v >= 0.7, lambda v: f"{v:.0%}"),
+        Target(f"{ctx.settings.slow_streams:,} concurrent streams: zero failures",
+               lambda r: r.median("s4", proxy, "failed"), lambda v: v == 0, lambda v: f"{v:.0f} failed"),
+        Target(f"{ctx.settings.slow_streams:,} concurrent streams in ≤ 120 MB RSS",
+               lambda r: r.median("s4", proxy, "peak_rss_mb"), lambda v: v <= 120, lambda v: f"{v:.1f} MB"),
+        Target("idle RSS ≤ 60 MB", lambda r: r.median("s5", proxy, "idle_rss_mb"), lambda v: v <= 60,
+               lambda v: f"{v:.1f} MB"),
+        Target("startup ≤ 1 s", lambda r: r.median("s5", proxy, "startup_s"), lambda v: v <= 1.0,
+               lambda v: f"{v:.3f} s"),
+    ]  # fmt: skip
+
+
+def targets_section(res: Results, ctx: Context) -> str:
+    table = Table(["target (llm-proxy, uvicorn)", "measured", "met"])
+    for t in targets(ctx):
+        value = t.value(res)
+        if value is None or math.isnan(value):
+            table.add([t.text, "n/a", "n/a"])
+        else:
+            table.add([t.text, t.shown(value), "yes" if t.ok(value) else "**no**"])
+    return "## Targets\n\n" + table.render() + "\n"
+
+
+def header(ctx: Context) -> str:
+    s = ctx.settings
+    lines = [
+        "# Benchmarks",
+        "",
+        "<!-- generated by `python -m bench`; do not edit by hand -->",
+        "",
+        f"{ctx.run_note} Mode `{s.mode}`: each figure is the median of {s.runs} run(s); ratios are taken "
+        f"pair by pair within a run, then their median. Started {ctx.started}, took {ctx.elapsed_s / 60:.1f} min.",
+        "",
+        "Regenerate with `python -m bench` (full, ~30 min) or `python -m bench --quick` (under 2 min; "
+        "1 run, short durations, fewer translation pairs).",
+        "",
+        "## Machine and method",
+        "",
+        *[f"- **{k}**: {v}" for k, v in ctx.machine],
+        f"- **Core layout**: {ctx.layout}. Every contender is pinned the same way (taskset).",
+        f"- **Load**: {ctx.load_client} for plain requests; an asyncio + aiohttp client for streams.",
+        "- **Upstream**: `llm-proxy mock-upstream` (one fast instance, one with a per-event delay for "
+        f"scenario 4), replies of {s.response_bytes} bytes of text; streamed replies in {s.stream_events} deltas.",
+        "- All contenders run with access logs off and warnings-only logging; everything binds to 127.0.0.1.",
+        "",
+        "### Versions",
+        "",
+        *[f"- {c.label}: {ctx.contender_versions.get(c.name, 'n/a')}" for c in ctx.contenders],
+        *[f"- {name}: {v}" for name, v in ctx.versions],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render(res: Results, ctx: Context, charts: Sequence[Path], out: Path) -> str:
+    chart_lines = [f"![{p.stem}]({_rel(p, out.parent)})" for p in charts]
+    sections = [
+        header(ctx),
+        targets_section(res, ctx),
+        scenario1(res, ctx),
+        scenario2(res, ctx),
+        scenario3(res, ctx),
+        scenario4(res, ctx),
+        scenario5(res, ctx),
+        "## Charts\n\n" + ("\n\n".join(chart_lines) if chart_lines else "(matplotlib not installed: no charts)"),
+    ]
+    return "\n\n".join(s.strip() for s in sections) + "\n"
+
+
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
