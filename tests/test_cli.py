@@ -177,3 +177,21 @@ def test_demo_config_readme_curl() -> None:
 def test_python_dash_m_and_console_script_agree() -> None:
     result = run_cli("--version", "--config", "x")
     assert result.returncode == 0 and result.stdout.startswith("llm-proxy ")
+
+
+def test_two_workers_serve_and_stop_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    entry = {"frontend_model_name": "m", "frontend_base_url": "/o", "backend_base_url": "mock://"}
+    path = write_config(tmp_path, [entry], {"workers": 2})
+    with process("--config", str(path), "--port", str(port), port=port) as proxy:
+        for _ in range(2):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+            conn.request("POST", "/o/v1/chat/completions", body=json.dumps(body))
+            resp = conn.getresponse()
+            assert (
+                resp.status == 200 and json.loads(resp.read())["choices"][0]["message"]["content"] == "mock reply: hi"
+            )
+            conn.close()
+        proxy.send_signal(signal.SIGTERM)
+        assert proxy.wait(15) == 0

@@ -58,6 +58,8 @@ def _serve(config: Config, host: str | None, port: int | None) -> int:
         port=config.server.port if port is None else port,
         grace=config.server.shutdown_grace_period,
         log_level=config.server.log_level,
+        workers=config.server.workers,
+        config_path=config.path,
     )
     return 0
 

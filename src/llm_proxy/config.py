@@ -41,6 +41,8 @@ class ServerConfig:
     state_store: str | None = None
     """None/``memory``: in-process; ``redis://host:port/db``: shared by replicas."""
     state_ttl: float = 86400.0
+    workers: int = 1
+    """Server processes sharing the port (uvicorn workers). With more than one, use a Redis state store."""
     log_level: str = "info"
     access_log: bool = True
 
@@ -234,6 +236,7 @@ def _parse_server(data: Any, name: str) -> ServerConfig:
         "max_connections": lambda v: _integer(v, 1, 100_000),
         "state_store": lambda v: _state_store(_string(v)),
         "state_ttl": _number,
+        "workers": lambda v: _integer(v, 1, 256),
         "log_level": lambda v: _choice(_string(v).lower(), ("debug", "info", "warning", "error")),
         "access_log": _boolean,
     }

@@ -8,20 +8,46 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator
 
 import uvicorn
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from llm_proxy.exchange import Exchange, Receive, Scope, Send
 from llm_proxy.mock import MockUpstream
 
+CONFIG_ENV = "LLM_PROXY_CONFIG"
+"""Worker processes find the config file here (uvicorn workers import the app by name)."""
 
-def run(app: object, *, host: str, port: int, grace: float, log_level: str = "info") -> None:
-    """Serve until SIGINT/SIGTERM; in-flight requests get ``grace`` seconds to finish."""
+
+def app_from_env() -> object:
+    """The proxy app for a worker process: built from the config file named by ``LLM_PROXY_CONFIG``."""
+    from llm_proxy.config import load_config
+    from llm_proxy.server import ProxyApp
+
+    config = load_config(os.environ[CONFIG_ENV])
+    if not config.server.access_log:
+        logging.getLogger("llm_proxy.access").setLevel(logging.WARNING)
+    return ProxyApp(config)
+
+
+def run(
+    app: object, *, host: str, port: int, grace: float, log_level: str = "info", workers: int = 1, config_path: str = ""
+) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight requests get ``grace`` seconds to finish.
+
+    With ``workers > 1``, uvicorn's supervisor runs that many processes on one socket, each building the
+    app from ``config_path`` (``app`` is then not used).
+    """
+    if workers > 1:
+        os.environ[CONFIG_ENV] = os.path.abspath(config_path)
     config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
+        "llm_proxy.serve:app_from_env" if workers > 1 else app,  # type: ignore[arg-type]
+        factory=workers > 1,
+        workers=workers,
         host=host,
         port=port,
         loop="uvloop",
@@ -36,7 +62,11 @@ def run(app: object, *, host: str, port: int, grace: float, log_level: str = "in
         server_header=False,
         proxy_headers=False,
     )
-    _Server(config).run()
+    if workers > 1:
+        sock = config.bind_socket()
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        _Server(config).run()
 
 
 class _Server(uvicorn.Server):
