@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from llm_proxy.canonical import Request
 from llm_proxy.config import Route
 from llm_proxy.editing import Progress, RequestEditor
 from llm_proxy.exchange import Exchange
@@ -32,6 +33,7 @@ async def handle(
     rename = isinstance(model, str) and model != route.backend_model_name
     dialect = OPERATION_DIALECT.get(target.operation)
     progress: Progress | None = None
+    request: Request | None = None
     edited = False
     if dialect is not None and isinstance(doc, dict) and editor.active(route):
         edited, progress, request = await editor.edit_raw(route, dialect, ex.headers, doc, target.path_model)
