@@ -89,9 +89,11 @@ class ChatStreamDecoder:
         if chunk.get("error") is not None:
             self._fail(out, _stream_error(chunk["error"]))
             return
-        self._start(out, chunk)
-        if isinstance(chunk.get("usage"), dict):
-            self._usage = _decode_usage(chunk["usage"])
+        if not self._started:
+            self._start(out, chunk)
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self._usage = _decode_usage(usage)
         for choice in chunk.get("choices") or ():
             if isinstance(choice, dict) and choice.get("index", 0) == 0:
                 self._choice(choice, out)
@@ -119,11 +121,16 @@ class ChatStreamDecoder:
             self._stop, self._saw_finish = _stop_reason(finish), True
 
     def _delta(self, delta: dict[str, JSON], out: list[StreamEvent]) -> None:
-        if len(delta) == 1 and isinstance(delta.get("content"), str):  # most chunks: just text
-            if delta["content"]:
-                self._ensure_open("text", out)
-                out.append(TextDelta(index=self._index(), text=delta["content"]))
-            return
+        if len(delta) == 1:  # most chunks carry just text
+            text = delta.get("content")
+            if isinstance(text, str):
+                if text:
+                    opened = self._open
+                    if opened is None or opened[1] != "text":
+                        self._open_block(out, "text")
+                        opened = self._open
+                    out.append(TextDelta(index=opened[0] if opened else 0, text=text))
+                return
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")  # vLLM/OpenRouter say "reasoning"
         if isinstance(reasoning, str) and reasoning:
             self._ensure_open("thinking", out)
