@@ -31,6 +31,7 @@ from llm_proxy.aws_auth import (
     region_from_host,
     verify_sigv4,
 )
+from tests.aws_env import isolate_aws_env
 
 FROZEN = datetime.datetime(2024, 5, 6, 7, 8, 9)
 AMZ_DATE = "20240506T070809Z"
@@ -42,32 +43,12 @@ MODEL_ARN = "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthrop
 ARN_ENCODED = (
     "arn%3Aaws%3Abedrock%3Aus-west-2%3A123456789012%3Ainference-profile%2Fus.anthropic.claude-3-5-haiku-20241022-v1%3A0"
 )
-_ENV_VARS = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "AWS_BEARER_TOKEN_BEDROCK",
-)
 
 
 @pytest.fixture(autouse=True)
 def isolated_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """No real AWS config, no IMDS, no container credentials; a fixed signing clock."""
-    for name in _ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    isolate_aws_env(monkeypatch, tmp_path)
 
     def no_network(*_: Any, **__: Any) -> Any:
         raise AssertionError("botocore tried to send an HTTP request (IMDS or an unhooked client call)")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -22,6 +21,7 @@ from botocore.exceptions import EventStreamError
 
 from llm_proxy.mock import MockOptions, MockResponse, MockUpstream
 from llm_proxy.serve import MockApp
+from tests.aws_env import isolate_aws_env
 from tests.servers import ServerThread, make_config, running_proxy, sdk_anthropic, sdk_openai
 from tests.test_cli import free_port, process, run_cli
 
@@ -38,21 +38,6 @@ WEATHER = {
     "description": "the weather in a city",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
-_AWS_ENV = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "AWS_BEARER_TOKEN_BEDROCK",
-)
 
 
 class RecordingMock(MockUpstream):
@@ -127,20 +112,10 @@ def _routes(mock_url: str) -> list[dict[str, Any]]:
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerThread, RecordingMock]]:
     home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as env:
-        _isolate_aws(env, home)
+        isolate_aws_env(env, home)
         mock = RecordingMock(MockOptions(aws_secrets={AKID: SECRET}, bedrock_api_keys=frozenset({API_KEY})))
         with ServerThread(MockApp(mock)) as upstream, running_proxy(make_config(_routes(upstream.url))) as proxy:
             yield proxy, mock
-
-
-def _isolate_aws(env: pytest.MonkeyPatch, home: Path) -> None:
-    """No AWS credentials, config, or instance metadata: the default chain must find nothing."""
-    for name in _AWS_ENV:
-        env.delenv(name, raising=False)
-    env.setenv("HOME", str(home))
-    env.setenv("AWS_CONFIG_FILE", str(home / "config"))
-    env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
-    env.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 @pytest.fixture
