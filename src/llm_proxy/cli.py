@@ -47,11 +47,7 @@ def _serve(config: Config, host: str | None, port: int | None) -> int:
     from llm_proxy.serve import configure_logging, run
     from llm_proxy.server import ProxyApp
 
-    configure_logging(config.server.log_level)
-    if not config.server.access_log:
-        import logging
-
-        logging.getLogger("llm_proxy.access").setLevel(logging.WARNING)
+    configure_logging(config.server.log_level, config.server.access_log)
     run(
         ProxyApp(config),
         host=host or config.server.host,

@@ -33,7 +33,7 @@ MAX_OBSERVED_BODY = 8 << 20
 class Progress:
     """One request's contribution to its session record."""
 
-    __slots__ = ("_tracker", "key", "observer", "_decoder", "_body", "_dialect", "_request")
+    __slots__ = ("_tracker", "key", "observer", "_decoder", "_body", "_body_size", "_dialect", "_request")
 
     def __init__(self, tracker: ProgressTracker, key: str) -> None:
         self._tracker = tracker
@@ -41,6 +41,7 @@ class Progress:
         self.observer = ResponseObserver()
         self._decoder: StreamDecoder | None = None
         self._body: list[bytes] | None = None
+        self._body_size = 0
         self._dialect = ""
         self._request: Request | None = None
 
@@ -64,7 +65,8 @@ class Progress:
             self.feed(self._decoder.feed(chunk))
         elif self._body is not None:
             self._body.append(chunk)
-            if sum(map(len, self._body)) > MAX_OBSERVED_BODY:
+            self._body_size += len(chunk)
+            if self._body_size > MAX_OBSERVED_BODY:
                 self._body = None
 
     async def finish(self) -> None:

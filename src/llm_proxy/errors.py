@@ -73,6 +73,11 @@ _KIND_BY_STATUS: dict[int, ErrorKind] = {
 }
 
 
+def stream_cut_short() -> ProxyError:
+    """The upstream closed a stream before its terminal event: every stream decoder reports this."""
+    return ProxyError(status=502, kind=ErrorKind.API_ERROR, message="upstream closed the stream before it finished")
+
+
 def kind_for_status(status: int) -> ErrorKind:
     if status in _KIND_BY_STATUS:
         return _KIND_BY_STATUS[status]

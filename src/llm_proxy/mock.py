@@ -61,9 +61,8 @@ from llm_proxy.canonical import (
 )
 from llm_proxy.dialects import get_dialect
 from llm_proxy.errors import ProxyFailure, kind_for_status
+from llm_proxy.headers import RawHeaders
 from llm_proxy.routing import OPERATION_DIALECT, Operation, classify
-
-RawHeaders = list[tuple[bytes, bytes]]
 
 _DIRECTIVE = re.compile(r"\[\[mock:(\w+)(?:[ \t]+([^\]\s{]+))?(?:[ \t]*(\{.*?\}))?[ \t]*\]\]", re.S)
 

@@ -16,9 +16,10 @@ from collections.abc import Iterator
 import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess
 
-from llm_proxy.exchange import Exchange, Receive, Scope, Send
+from llm_proxy.exchange import Exchange, Receive, Scope, Send, read_body
 from llm_proxy.mock import MockUpstream
 
+MOCK_MAX_BODY = 256 << 20
 CONFIG_ENV = "LLM_PROXY_CONFIG"
 """Worker processes find the config file here (uvicorn workers import the app by name)."""
 
@@ -29,8 +30,7 @@ def app_from_env() -> object:
     from llm_proxy.server import ProxyApp
 
     config = load_config(os.environ[CONFIG_ENV])
-    if not config.server.access_log:
-        logging.getLogger("llm_proxy.access").setLevel(logging.WARNING)
+    configure_logging(config.server.log_level, config.server.access_log)  # a spawned worker starts bare
     return ProxyApp(config)
 
 
@@ -85,11 +85,13 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, access_log: bool = True) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not access_log:
+        logging.getLogger("llm_proxy.access").setLevel(logging.WARNING)
 
 
 class MockApp:
@@ -115,17 +117,12 @@ class MockApp:
         if scope["path"] == "/healthz":
             await ex.respond(200, "text/plain", b"OK")
             return
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
+        body = await read_body(receive, MOCK_MAX_BODY)
+        if body is None:
+            return
         path = ex.path + ("?" + ex.query.decode("latin-1") if ex.query else "")
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in ex.raw_headers]
-        response = await self.mock.respond(ex.method, path, headers, b"".join(chunks))
+        response = await self.mock.respond(ex.method, path, headers, body)
         await ex.start(response.status, response.raw_headers)
         async for chunk in response.chunks():
             await ex.body(chunk)

@@ -22,7 +22,7 @@ from llm_proxy.config import Config, Route
 from llm_proxy.dialects import get_dialect
 from llm_proxy.editing import RequestEditor
 from llm_proxy.errors import ProxyFailure, RequestError, RouteError
-from llm_proxy.exchange import Exchange, Receive, Scope, Send
+from llm_proxy.exchange import Exchange, Receive, Scope, Send, read_body
 from llm_proxy.jsonbody import parse_body
 from llm_proxy.memory import ConversationStore, ThinkingMemory
 from llm_proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -87,7 +87,7 @@ class ProxyApp:
         target = self.router.match(ex.path)
         dialect = _path_dialect(target, ex)
         try:
-            body = await _read_body(receive, self._max_body)
+            body = await read_body(receive, self._max_body)
         except RequestError as failure:
             await self._fail(ex, failure.error, dialect)
             self._done(ex, False)
@@ -248,22 +248,3 @@ def _path_dialect(target: Target | None, ex: Exchange) -> str:
     if "anthropic-version" in ex.headers:
         return "claude"
     return "openai-chat"
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None if the client went away before sending it."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise RequestError(f"the request body is larger than {limit} bytes", status=413)
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

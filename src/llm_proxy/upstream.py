@@ -19,10 +19,9 @@ from yarl import URL
 
 from llm_proxy.config import MOCK_SCHEME, ServerConfig
 from llm_proxy.errors import RequestError, UpstreamUnavailable
+from llm_proxy.headers import RawHeaders
 from llm_proxy.mock import MockUpstream
 from llm_proxy.upstream_auth import UpstreamSigner
-
-RawHeaders = list[tuple[bytes, bytes]]
 
 
 class StreamInterrupted(Exception):

@@ -13,7 +13,7 @@ Reading is where the two codecs grew apart, and each keeps its own reading (an `
   "context window"; a generic ``server_error`` never overrides a real HTTP status; without a status the
   error is a 500 ``api_error``; a bare empty message becomes "upstream error".
 
-Stream failures also live here: ``cut_short`` (the upstream closed the stream early) and
+Stream failures also live here:
 ``response_failure`` (the ``error`` of a failed Responses stream, with the codes Codex reads).
 """
 
@@ -242,8 +242,3 @@ def encode_error(error: ProxyError) -> ErrorBody:
 def response_failure(error: ProxyError) -> dict[str, JSON]:
     """The ``error`` of a failed Responses stream (``response.failed``)."""
     return {"code": _STREAM_CODE_BY_KIND.get(error.kind, "server_error"), "message": error.message}
-
-
-def cut_short() -> ProxyError:
-    """The upstream closed its stream before the end."""
-    return ProxyError(status=502, kind=ErrorKind.API_ERROR, message="upstream closed the stream before it finished")

@@ -56,6 +56,7 @@ from llm_proxy.dialects.claude.wire import (
     message_id,
     tool_id,
 )
+from llm_proxy.errors import stream_cut_short
 from llm_proxy.sse import SSEParser, encode_event
 
 # ---------------------------------------------------------------------------------------------
@@ -72,11 +73,6 @@ class _UpstreamBlock:
     parts: list[str] = field(default_factory=list)
     raw: dict[str, JSON] | None = None
     """The opaque block, emitted whole at its stop."""
-
-
-def _cut_error() -> StreamError:
-    message = "upstream closed the stream before it finished"
-    return StreamError(error=ProxyError(status=502, kind=ErrorKind.API_ERROR, message=message))
 
 
 class ClaudeStreamDecoder:
@@ -114,7 +110,7 @@ class ClaudeStreamDecoder:
         if self._done:
             return []
         self._done = True
-        return [_cut_error()]
+        return [StreamError(error=stream_cut_short())]
 
     def feed_event(self, obj: dict[str, JSON]) -> list[StreamEvent]:
         """One Messages stream event object. Pings and unknown event types produce nothing."""

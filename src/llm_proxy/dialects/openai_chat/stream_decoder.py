@@ -33,7 +33,8 @@ from llm_proxy.canonical import (
 )
 from llm_proxy.dialects.openai_chat.response import _decode_usage, _stop_reason
 from llm_proxy.dialects.openai_chat.wire import log
-from llm_proxy.dialects.openai_errors import CHAT_RULES, cut_short
+from llm_proxy.dialects.openai_errors import CHAT_RULES
+from llm_proxy.errors import stream_cut_short
 from llm_proxy.sse import SSEParser
 
 
@@ -70,7 +71,7 @@ class ChatStreamDecoder:
         if self._saw_finish:  # lenient: some servers end without [DONE]
             self._finish(out)
         else:
-            self._fail(out, cut_short())
+            self._fail(out, stream_cut_short())
         return out
 
     def _event(self, data: bytes, out: list[StreamEvent]) -> None:

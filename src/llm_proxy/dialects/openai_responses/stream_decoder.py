@@ -26,9 +26,10 @@ from llm_proxy.canonical import (
     ThinkingDelta,
     ToolArgsDelta,
 )
-from llm_proxy.dialects.openai_errors import RESPONSES_RULES, cut_short
+from llm_proxy.dialects.openai_errors import RESPONSES_RULES
 from llm_proxy.dialects.openai_responses.output import _stop_reason, decode_usage
 from llm_proxy.dialects.openai_responses.wire import log
+from llm_proxy.errors import stream_cut_short
 from llm_proxy.sse import SSEParser
 
 
@@ -99,7 +100,7 @@ class ResponsesStreamDecoder:
         if self._done:
             return []
         self._done = True
-        return [StreamError(error=cut_short())]
+        return [StreamError(error=stream_cut_short())]
 
     # -- helpers ------------------------------------------------------------------------------
 
