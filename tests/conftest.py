@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.redis_server import disposable_redis, redis_server, redis_url
-from tests.servers import close_sdk_clients
+from tests.servers import RecordingUpstream, ServerThread, close_sdk_clients, running_upstream
 
 __all__ = ["disposable_redis", "redis_server", "redis_url"]
 
@@ -15,3 +15,11 @@ def _close_sdk_clients() -> Iterator[None]:
     """SDK clients made by the tests close their connections, so no socket is left to the garbage collector."""
     yield
     close_sdk_clients()
+
+
+@pytest.fixture
+def recording() -> Iterator[tuple[RecordingUpstream, ServerThread]]:
+    """A recording upstream on an ephemeral port (set ``.handler`` to script its answers)."""
+    fake = RecordingUpstream()
+    with running_upstream(fake) as server:
+        yield fake, server

@@ -19,7 +19,6 @@ from tests.servers import (
     ServerThread,
     make_config,
     running_proxy,
-    running_upstream,
     sdk_anthropic,
     sdk_openai,
 )
@@ -137,13 +136,6 @@ def test_previous_response_id_rebuilds_the_conversation(responses_proxy: ServerT
 # ------------------------------------------------------------------------------------------------
 # What upstreams receive (recording upstream)
 # ------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def recording() -> Iterator[tuple[RecordingUpstream, ServerThread]]:
-    fake = RecordingUpstream()
-    with running_upstream(fake) as server:
-        yield fake, server
 
 
 CLAUDE_THINKING_REPLY = {

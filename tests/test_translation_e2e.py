@@ -24,7 +24,6 @@ from tests.servers import (
     ServerThread,
     make_config,
     running_proxy,
-    running_upstream,
     sdk_anthropic,
     sdk_openai,
 )
@@ -291,13 +290,6 @@ def test_malformed_request_is_400_in_client_dialect(claude_to_chat: ServerThread
 # --------------------------------------------------------------------------------------------------
 # What the upstream receives: images, tool results, thinking carry (recording upstream)
 # --------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def recording() -> Iterator[tuple[RecordingUpstream, ServerThread]]:
-    fake = RecordingUpstream()
-    with running_upstream(fake) as server:
-        yield fake, server
 
 
 CLAUDE_REPLY = {
