@@ -36,7 +36,7 @@ def test_defaults_and_normalisation() -> None:
     assert route.backend_auth_header == "Authorization"
     assert route.backend_auth_schema == "Bearer"
     assert not route.translating
-    assert config.server.port == 8080 and config.server.host == "0.0.0.0"
+    assert config.server.port == 8080 and config.server.host == "127.0.0.1"
     assert config.server.read_timeout == 600.0
 
 
@@ -56,8 +56,8 @@ def test_env_expansion_with_and_without_default() -> None:
 def test_unset_variable_is_named() -> None:
     message = error_of([dict(BASE, backend_api_key="${OPENAI_KEY}")])
     assert message == (
-        "cfg.yaml: models[0] (gpt-x): field `backend_api_key`: environment variable OPENAI_KEY is not set "
-        "(write ${OPENAI_KEY:-default} for a default)"
+        "cfg.yaml: environment variable is not set: OPENAI_KEY (used in models[0] (gpt-x): field `backend_api_key`) "
+        "(write ${VAR:-default} for a default)"
     )
 
 
@@ -90,7 +90,11 @@ def test_unset_variable_is_named() -> None:
         ({"backend_base_url": "https://"}, "field `backend_base_url`: must be an http(s):// URL"),
         ({"inject_progress": "yes"}, "cfg.yaml: models[0] (gpt-x): field `inject_progress`: must be true or false"),
         ({"system_replacements": ["a"]}, "field `system_replacements`: must be a mapping of old text to new text"),
-        ({"backend_auth_header": "X Bad"}, "field `backend_auth_header`: not a valid HTTP header name: 'X Bad'"),
+        (
+            {"backend_auth_header": "X Bad"},
+            "cfg.yaml: models[0] (gpt-x): field `backend_auth_header`: not a valid HTTP header name (value not "
+            "shown; write only the name, e.g. x-api-key, and put the key in backend_api_key)",
+        ),
         ({"frontend_model_name": ""}, "cfg.yaml: models[0]: field `frontend_model_name`: is required"),
     ],
 )

@@ -8,6 +8,7 @@ llm-proxy mock-upstream --port N [options]          run the mock upstream on its
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -44,12 +45,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(config: Config, host: str | None, port: int | None) -> int:
+    from llm_proxy.config import exposure_warning
+    from llm_proxy.redact import Redactor
     from llm_proxy.serve import configure_logging, run
     from llm_proxy.server import ProxyApp
 
-    configure_logging(config.server.log_level, config.server.access_log)
+    redactor = Redactor(config.secrets)
+    configure_logging(config.server.log_level, config.server.access_log, redactor)
+    warning = exposure_warning(config, host or config.server.host)
+    if warning is not None:
+        logging.getLogger("llm_proxy").warning("%s", warning)
     run(
-        ProxyApp(config),
+        ProxyApp(config, redactor=redactor),
         host=host or config.server.host,
         port=config.server.port if port is None else port,
         grace=config.server.shutdown_grace_period,

@@ -27,7 +27,8 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerConfig:
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
+    """Loopback unless the config or ``--host`` says otherwise: a proxy holding keys is not exposed by accident."""
     port: int = 8080
     connect_timeout: float = 10.0
     """Seconds to open a connection to an upstream."""
@@ -89,12 +90,45 @@ class Route:
         """The value of ``backend_auth_header`` for ``key``."""
         return f"{self.backend_auth_schema} {key}" if self.backend_auth_schema else key
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The credentials this route holds (never to be logged or sent back to a client)."""
+        values = (self.backend_api_key, self.aws_secret_access_key, self.aws_session_token)
+        return tuple(v for v in values if v)
+
+    @property
+    def holds_credentials(self) -> bool:
+        """Whether requests on this route spend a credential of the proxy's own."""
+        return bool(self.backend_api_key or self.aws_access_key_id or self.aws_profile)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     server: ServerConfig
     routes: tuple[Route, ...]
     path: str = ""
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every credential in the config, for redaction."""
+        return tuple(secret for route in self.routes for secret in route.secrets)
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def exposure_warning(config: Config, host: str) -> str | None:
+    """A warning when the proxy listens beyond loopback while routes spend keys of its own, else None."""
+    if host in LOOPBACK_HOSTS or host.startswith("127."):
+        return None
+    spending = [r.label for r in config.routes if r.holds_credentials]
+    if not spending:
+        return None
+    return (
+        f"listening on {host}, beyond loopback: anyone who can reach this port can spend the keys of "
+        f"{len(spending)} route(s) ({', '.join(spending[:3])}{', ...' if len(spending) > 3 else ''}); "
+        "bind to 127.0.0.1 or restrict access to the port"
+    )
 
 
 def mask_key(key: str) -> str:
@@ -130,11 +164,19 @@ def parse_config(raw: Any, name: str, env: Mapping[str, str]) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{name}: the top level must be a mapping with `server` and `models`")
     _reject_unknown(raw, {"server", "models"}, f"{name}: top level")
-    server = _parse_server(_expand(raw.get("server") or {}, env, f"{name}: server"), name)
     models = raw.get("models")
     if not isinstance(models, list) or not models:
         raise ConfigError(f"{name}: `models` must be a non-empty list of model entries")
-    routes = tuple(_parse_route(i, entry, name, env) for i, entry in enumerate(models))
+    # Every ${VAR} of the whole file is expanded first, so that one run names every missing variable.
+    missing: dict[str, list[str]] = {}
+    server_raw = _expand(raw.get("server") or {}, env, "server", missing)
+    entries = [_expand(entry, env, _entry_label(i, entry), missing) for i, entry in enumerate(models)]
+    if missing:
+        listed = "; ".join(f"{var} (used in {', '.join(places)})" for var, places in missing.items())
+        noun = "variable is" if len(missing) == 1 else f"{len(missing)} variables are"
+        raise ConfigError(f"{name}: environment {noun} not set: {listed} (write ${{VAR:-default}} for a default)")
+    server = _parse_server(server_raw, name)
+    routes = tuple(_parse_route(i, entry, name) for i, entry in enumerate(entries))
     seen: dict[tuple[str, str], Route] = {}
     for route in routes:
         key = (route.frontend_base_url, route.frontend_model_name)
@@ -147,14 +189,19 @@ def parse_config(raw: Any, name: str, env: Mapping[str, str]) -> Config:
     return Config(server=server, routes=routes, path=name)
 
 
+def _entry_label(index: int, entry: Any) -> str:
+    model = entry.get("frontend_model_name") if isinstance(entry, dict) else None
+    return f"models[{index}]" + (f" ({model})" if model and isinstance(model, str) else "")
+
+
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else str(problem)
 
 
-def _expand(value: Any, env: Mapping[str, str], where: str) -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of ``value``."""
+def _expand(value: Any, env: Mapping[str, str], where: str, missing: dict[str, list[str]]) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of ``value``; record unset variables in ``missing``."""
     if isinstance(value, str):
 
         def sub(match: re.Match[str]) -> str:
@@ -163,17 +210,17 @@ def _expand(value: Any, env: Mapping[str, str], where: str) -> Any:
                 return env[var]
             if default is not None:
                 return default
-            raise ConfigError(
-                f"{where}: environment variable {var} is not set (write ${{{var}:-default}} for a default)"
-            )
+            places = missing.setdefault(var, [])
+            if where not in places:
+                places.append(where)
+            return ""
 
-        return _ENV_REF.sub(sub, value)
+        return _ENV_REF.sub(sub, value) if "${" in value else value
     if isinstance(value, dict):
-        return {
-            k: _expand(v, env, f"{where}: field `{k}`" if ": field" not in where else where) for k, v in value.items()
-        }
+        inside = ": field" in where
+        return {k: _expand(v, env, where if inside else f"{where}: field `{k}`", missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, env, where) for v in value]
+        return [_expand(v, env, where, missing) for v in value]
     return value
 
 
@@ -243,8 +290,8 @@ def _parse_server(data: Any, name: str) -> ServerConfig:
     _reject_unknown(data, set(parsers), where)
     values: dict[str, Any] = {}
     for key, value in data.items():
-        if value is None:
-            continue
+        if value is None or value == "":
+            continue  # "" is "not set", as in the models entries
         try:
             values[key] = parsers[key](value)
         except ValueError as exc:
@@ -287,13 +334,27 @@ _ROUTE_FIELDS = frozenset(_ROUTE_STRINGS) | {"system_replacements", "inject_prog
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
-def _parse_route(index: int, entry: Any, name: str, env: Mapping[str, str]) -> Route:
-    model = entry.get("frontend_model_name") if isinstance(entry, dict) else None
-    label = f"{name}: models[{index}]" + (f" ({model})" if model and isinstance(model, str) else "")
-    if not isinstance(entry, dict):
+_SECRET_FIELDS = frozenset(
+    {
+        "backend_api_key",
+        "backend_auth_header",
+        "backend_auth_schema",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+    }
+)
+"""Fields whose values are never printed, not even in a config error (a user may paste a key into any of them)."""
+_KEEP_EMPTY = frozenset({"backend_auth_schema"})
+"""String fields where ``""`` is a value (no schema: the raw key); in every other optional field ``""`` means unset."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _parse_route(index: int, data: Any, name: str) -> Route:
+    label = f"{name}: {_entry_label(index, data)}"
+    if not isinstance(data, dict):
         raise ConfigError(f"{label}: must be a mapping of fields")
-    _reject_unknown(entry, _ROUTE_FIELDS, label)
-    data = _expand(entry, env, label)
+    _reject_unknown(data, _ROUTE_FIELDS, label)
 
     def fail(field_name: str, problem: str) -> ConfigError:
         return ConfigError(f"{label}: field `{field_name}`: {problem}")
@@ -301,11 +362,14 @@ def _parse_route(index: int, entry: Any, name: str, env: Mapping[str, str]) -> R
     values: dict[str, Any] = {}
     for key in _ROUTE_STRINGS:
         value = data.get(key)
-        if value is None:
-            continue
+        if value is None or (value == "" and key not in _KEEP_EMPTY):
+            continue  # the seed's template writes every optional field, empty: "" is "not set"
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise fail(key, "must be a string")
-        values[key] = str(value)
+        text = str(value)
+        if key in _SECRET_FIELDS and _CONTROL.search(text):
+            raise fail(key, "must not contain line breaks or other control characters (value not shown)")
+        values[key] = text
     for required in ("frontend_model_name", "frontend_base_url", "backend_base_url"):
         if not values.get(required):
             raise fail(required, "is required")
@@ -321,13 +385,17 @@ def _parse_route(index: int, entry: Any, name: str, env: Mapping[str, str]) -> R
     backend = values["backend_base_url"]
     is_http = backend.startswith(("http://", "https://")) and bool(backend.split("://", 1)[1].strip("/"))
     if not is_http and backend != MOCK_SCHEME:
-        raise fail("backend_base_url", f"must be an http(s):// URL or exactly {MOCK_SCHEME} (got {backend!r})")
+        shown = "" if "@" in backend else f" (got {backend!r})"  # user:password@host is a credential
+        raise fail("backend_base_url", f"must be an http(s):// URL or exactly {MOCK_SCHEME}{shown}")
     values["backend_base_url"] = backend if backend == MOCK_SCHEME else backend.rstrip("/")
 
     _check_dialects(values, fail)
-    header = values.get("backend_auth_header", "Authorization")
-    if not _HEADER_NAME.match(header):
-        raise fail("backend_auth_header", f"not a valid HTTP header name: {header!r}")
+    if not _HEADER_NAME.match(values.get("backend_auth_header", "Authorization")):
+        raise fail(
+            "backend_auth_header",
+            "not a valid HTTP header name (value not shown; write only the name, e.g. x-api-key, "
+            "and put the key in backend_api_key)",
+        )
     values.update(_route_options(data, fail))
     return Route(index=index, **values)
 

@@ -39,6 +39,7 @@ class Exchange:
         "model",
         "backend_model",
         "note",
+        "aborted",
     )
 
     def __init__(self, scope: Scope, send: Send) -> None:
@@ -63,6 +64,7 @@ class Exchange:
         self.model = "-"
         self.backend_model = "-"
         self.note = ""
+        self.aborted = False
 
     async def start(self, status: int, headers: RawHeaders) -> None:
         self.status = status
@@ -77,6 +79,16 @@ class Exchange:
         self.sent += len(chunk)
         self.finished = True
         await self._send({"type": "http.response.body", "body": chunk, "more_body": False})
+
+    def abort(self) -> None:
+        """Give up on a response already started: the server closes the connection without ending the body.
+
+        The handler returns without the final body message; the ASGI server then closes the connection,
+        so a client reading a chunked body or a stream sees it cut (an error), never a clean end. A
+        response not yet finished is all this applies to.
+        """
+        if self.started and not self.finished:
+            self.aborted = True
 
     async def respond(self, status: int, content_type: str, body: bytes, extra: RawHeaders | None = None) -> None:
         headers: RawHeaders = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]

@@ -8,6 +8,7 @@ because JSON libraries parse to values and lose the byte positions this needs.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -15,17 +16,45 @@ import orjson
 
 from llm_proxy.errors import RequestError
 
+log = logging.getLogger("llm_proxy.request")
+
 # A JSON string token, or a structural character that changes nesting depth.
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]]', re.S)
 _COLON = re.compile(rb"\s*:\s*")
 
 
+MAX_DEPTH = 128
+"""Deepest nesting of arrays and objects accepted in a request body (documented in the README).
+
+orjson parses 1024 levels but serialises only about 255, and the proxy re-serialises bodies (translation,
+prompt edits) inside envelopes of its own; real requests (tool schemas included) stay far below 128.
+"""
+
+
 def parse_body(body: bytes) -> Any:
-    """Parse a request body. Malformed JSON is the client's error (400)."""
+    """Parse a request body. Malformed or too deeply nested JSON is the client's error (400)."""
     try:
-        return orjson.loads(body)
+        doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise RequestError(f"the request body is not valid JSON: {exc}") from None
+    # Nesting deeper than MAX_DEPTH needs at least that many brackets: most bodies are cleared by two counts.
+    container = type(doc) is dict or type(doc) is list
+    if container and body.count(b"[") + body.count(b"{") > MAX_DEPTH and _too_deep(doc, MAX_DEPTH):
+        log.warning("request refused: JSON nested deeper than %d levels", MAX_DEPTH)
+        raise RequestError(f"the request body is nested deeper than {MAX_DEPTH} levels of arrays and objects")
+    return doc
+
+
+def _too_deep(value: Any, room: int) -> bool:
+    """Whether the container ``value`` holds containers nested more than ``room`` levels deep (itself included)."""
+    if room == 0:
+        return True
+    room -= 1
+    for item in value.values() if type(value) is dict else value:
+        kind = type(item)
+        if (kind is dict or kind is list) and _too_deep(item, room):
+            return True
+    return False
 
 
 def replace_model(body: bytes, current: str, new_model: str) -> bytes:

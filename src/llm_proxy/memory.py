@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 from collections.abc import Sequence
 
 import orjson
@@ -85,8 +86,22 @@ class ThinkingMemory:
         return dataclasses.replace(request, messages=tuple(messages)) if changed else request
 
 
+def new_response_id() -> str:
+    """A fresh ``resp_`` id minted by the proxy: 200 random bits, never derived from an upstream's ids.
+
+    Upstream ids cannot be trusted to be unique (some OpenAI-compatible servers return a constant id or
+    restart a counter), and a stored conversation is found by this id alone.
+    """
+    return "resp_" + secrets.token_hex(25)
+
+
 class ConversationStore:
-    """``previous_response_id`` for Responses clients whose upstream keeps no state."""
+    """``previous_response_id`` for Responses clients whose upstream keeps no state.
+
+    Conversations are stored under the route's scope (its prefix, later also the client key) and the
+    proxy's own response id, so an id presented on another route finds nothing, and a save never
+    replaces another conversation (the write happens only if the key is free).
+    """
 
     PREFIX = "llmp:resp:"
 
@@ -94,13 +109,16 @@ class ConversationStore:
         self.store = store
         self.ttl_s = ttl_s
 
-    async def expand(self, request: Request) -> Request:
+    def _key(self, scope: str, response_id: str) -> str:
+        return f"{self.PREFIX}{scope}:{response_id}"
+
+    async def expand(self, request: Request, scope: str) -> Request:
         """``request`` with the stored conversation of its ``previous_response_id`` put before its input."""
         previous = request.previous_response_id
         if not previous:
             return request
         try:
-            raw = await self.store.get(self.PREFIX + previous)
+            raw = await self.store.get(self._key(scope, previous))
         except StateUnavailable as exc:
             raise ProxyFailure(
                 ProxyError(
@@ -119,7 +137,7 @@ class ConversationStore:
             )
         return dataclasses.replace(request, messages=load_messages(raw) + request.messages, previous_response_id=None)
 
-    async def save(self, response_id: str, request: Request, response: Response) -> None:
+    async def save(self, scope: str, response_id: str, request: Request, response: Response) -> None:
         """Keep the conversation up to and including ``response`` (unless the client said ``store: false``)."""
         if request.store is False:
             return
@@ -129,9 +147,12 @@ class ConversationStore:
             log.info("conversation of %s not kept: %d bytes is over the limit", response_id, len(data))
             return
         try:
-            await self.store.set(self.PREFIX + response_id, data, self.ttl_s)
+            written = await self.store.add(self._key(scope, response_id), data, self.ttl_s)
         except StateUnavailable as exc:
             log.warning("conversation of %s not kept (state store unavailable): %s", response_id, exc)
+            return
+        if not written:
+            log.warning("conversation of %s not kept: the id is taken (never overwritten)", response_id)
 
 
 def _thinking_json(part: Thinking | RedactedThinking) -> dict[str, str] | None:

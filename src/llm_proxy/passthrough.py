@@ -8,22 +8,34 @@ the upstream read instead of growing memory.
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import orjson
 
-from llm_proxy.canonical import Request
+from llm_proxy.canonical import ProxyError, Request
 from llm_proxy.config import Route
 from llm_proxy.editing import Progress, RequestEditor
+from llm_proxy.errors import UpstreamError, kind_for_status
 from llm_proxy.exchange import Exchange
 from llm_proxy.headers import proxy_request_headers, response_headers
 from llm_proxy.jsonbody import replace_model
+from llm_proxy.redact import Redactor
 from llm_proxy.routing import OPERATION_DIALECT, Operation, Target, bedrock_path
-from llm_proxy.upstream import Upstream
+from llm_proxy.upstream import Upstream, UpstreamResponse
+
+MAX_ERROR_BODY = 1 << 20
 
 
 async def handle(
-    ex: Exchange, route: Route, target: Target, body: bytes, doc: Any, upstream: Upstream, editor: RequestEditor
+    ex: Exchange,
+    route: Route,
+    target: Target,
+    body: bytes,
+    doc: Any,
+    upstream: Upstream,
+    editor: RequestEditor,
+    redactor: Redactor,
 ) -> None:
     rest = target.rest
     bedrock = target.operation in (Operation.BEDROCK_INVOKE, Operation.BEDROCK_STREAM)
@@ -50,10 +62,13 @@ async def handle(
     headers = upstream.signer.prepare(route, target, ex.method, url, proxy_request_headers(ex.raw_headers, route), body)
     response = await upstream.send(ex.method, url, headers, body)
     try:
+        if response.status >= 400 and redactor.active:
+            await _relay_error(ex, response, redactor)
+            return
         if progress is not None and request is not None and dialect is not None and response.status == 200:
             if response.header("content-encoding") in (None, "identity"):
                 progress.tap(dialect, request, response.header("content-type") or "")
-        await ex.start(response.status, response_headers(response.raw_headers))
+        await ex.start(response.status, redactor.headers(response_headers(response.raw_headers)))
         async for chunk in response.chunks():
             await ex.body(chunk)
             if progress is not None:
@@ -63,3 +78,46 @@ async def handle(
             await progress.finish()
     finally:
         response.close()
+
+
+async def _relay_error(ex: Exchange, response: UpstreamResponse, redactor: Redactor) -> None:
+    """An upstream error answer, relayed with every configured secret masked (some upstreams echo the key).
+
+    The body is read whole (error bodies are small) so it can be checked; a compressed body is checked
+    decompressed and, if it held a secret, sent decompressed. A body in an encoding the proxy cannot read
+    is withheld rather than relayed unchecked.
+    """
+    body = await response.read(MAX_ERROR_BODY)
+    headers = redactor.headers(response_headers(response.raw_headers))
+    encoding = (response.header("content-encoding") or "identity").strip().lower()
+    plain = body if encoding == "identity" else _decompress(body, encoding)
+    if plain is None:
+        raise UpstreamError(
+            ProxyError(
+                status=response.status,
+                kind=kind_for_status(response.status),
+                message=f"the upstream answered HTTP {response.status} (its {encoding}-encoded body is withheld)",
+            )
+        )
+    if redactor.found_in(plain):
+        body = redactor.data(plain)
+        dropped = {b"content-length", b"content-encoding"}
+        headers = [(k, v) for k, v in headers if k.lower() not in dropped]
+    else:
+        headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await ex.start(response.status, headers)
+    await ex.end(body)
+
+
+def _decompress(body: bytes, encoding: str) -> bytes | None:
+    """``body`` decoded from a gzip or deflate ``Content-Encoding``, or None for any other or a broken one."""
+    wbits = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}.get(encoding)
+    if wbits is None:
+        return None
+    try:
+        decoder = zlib.decompressobj(wbits)
+        plain = decoder.decompress(body, MAX_ERROR_BODY)
+    except zlib.error:
+        return None
+    return None if decoder.unconsumed_tail else plain

@@ -71,7 +71,8 @@ def classify(rest: str) -> tuple[Operation, str | None]:
         return op, None
     parts = rest.split("/")
     # ["", "model", "<id>", "invoke" | "invoke-with-response-stream"]
-    if len(parts) == 4 and parts[1] == "model" and parts[2]:
+    # An empty id (``/model//invoke``) is still a Bedrock path: the error then comes in Bedrock's shape.
+    if len(parts) == 4 and parts[1] == "model":
         if parts[3] == "invoke":
             return Operation.BEDROCK_INVOKE, unquote(parts[2])
         if parts[3] == "invoke-with-response-stream":

@@ -18,6 +18,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 
 from llm_proxy.exchange import Exchange, Receive, Scope, Send, read_body
 from llm_proxy.mock import MockUpstream
+from llm_proxy.redact import RedactingFormatter, Redactor
 
 MOCK_MAX_BODY = 256 << 20
 CONFIG_ENV = "LLM_PROXY_CONFIG"
@@ -30,8 +31,9 @@ def app_from_env() -> object:
     from llm_proxy.server import ProxyApp
 
     config = load_config(os.environ[CONFIG_ENV])
-    configure_logging(config.server.log_level, config.server.access_log)  # a spawned worker starts bare
-    return ProxyApp(config)
+    redactor = Redactor(config.secrets)
+    configure_logging(config.server.log_level, config.server.access_log, redactor)  # a spawned worker starts bare
+    return ProxyApp(config, redactor=redactor)
 
 
 def run(
@@ -85,13 +87,28 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def configure_logging(level: str, access_log: bool = True) -> None:
+def configure_logging(level: str, access_log: bool = True, redactor: Redactor | None = None) -> None:
+    """Log lines to stderr; with a ``redactor``, every line has the configured secrets masked."""
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
     )
+    for handler in logging.getLogger().handlers:
+        if redactor is not None:
+            handler.setFormatter(RedactingFormatter(redactor, LOG_FORMAT))
+    logging.getLogger("uvicorn.error").addFilter(_quiet_aborts)
     if not access_log:
         logging.getLogger("llm_proxy.access").setLevel(logging.WARNING)
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _quiet_aborts(record: logging.LogRecord) -> bool:
+    # The proxy aborts a response on purpose when its upstream fails mid-stream (``Exchange.abort``): it
+    # returns without ending the body, uvicorn closes the connection and says so. The proxy has already
+    # logged the reason in one warning line.
+    return record.getMessage() != "ASGI callable returned without completing response."
 
 
 class MockApp:

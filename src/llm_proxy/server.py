@@ -11,6 +11,7 @@ The app is plain ASGI so that the server underneath (uvicorn or granian) can be 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -28,6 +29,7 @@ from llm_proxy.memory import ConversationStore, ThinkingMemory
 from llm_proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from llm_proxy.metrics import Metrics
 from llm_proxy.mock import MockUpstream
+from llm_proxy.redact import Redactor
 from llm_proxy.routing import OPERATION_DIALECT, Operation, Router, Target, check_rest_path
 from llm_proxy.state import open_store
 from llm_proxy.upstream import StreamInterrupted, Upstream
@@ -45,16 +47,18 @@ _ROUTE_DIALECT_OPERATIONS: dict[str, tuple[Operation, ...]] = {
 class ProxyApp:
     """The proxy as an ASGI 3 application."""
 
-    def __init__(self, config: Config, *, mock: MockUpstream | None = None) -> None:
+    def __init__(self, config: Config, *, mock: MockUpstream | None = None, redactor: Redactor | None = None) -> None:
         self.config = config
         self.router = Router(config.routes)
+        self.redactor = redactor or Redactor(config.secrets)
+        """Configured secrets, masked in every error body, relayed header and log line (see ``redact``)."""
         self.upstream = Upstream(config.server, mock)
         store = open_store(config.server.state_store)
         ttl = config.server.state_ttl
         self.editor = RequestEditor(store, ttl)
         self.metrics = Metrics(lambda: float(store.failures))
         self.services = translate.Services(
-            self.upstream, self.editor, ThinkingMemory(store, ttl), ConversationStore(store, ttl)
+            self.upstream, self.editor, ThinkingMemory(store, ttl), ConversationStore(store, ttl), self.redactor
         )
         self._max_body = config.server.max_body_size
 
@@ -146,17 +150,20 @@ class ProxyApp:
                     )
                 await translate.handle(ex, route, target, doc, self.services)
             else:
-                await passthrough.handle(ex, route, target, body, doc, self.upstream, self.editor)
+                await passthrough.handle(ex, route, target, body, doc, self.upstream, self.editor, self.redactor)
         except ProxyFailure as failure:
             await self._fail(ex, failure.error, dialect)
         except StreamInterrupted as exc:
-            # Proxy mode, after the response started: nothing valid can be appended; end the body.
             ex.note = str(exc)
             log.warning("upstream stream interrupted: %s", exc)
-            if ex.started and not ex.finished:
-                await ex.end()
-            elif not ex.started:
-                await self._fail(ex, ProxyError(status=502, kind=ErrorKind.API_ERROR, message=str(exc)), dialect)
+            if ex.started:
+                # Proxy mode, after the response started: nothing valid can be appended, and a clean end
+                # would pass a truncated answer as whole. Abort the connection so that the client raises.
+                ex.abort()
+            else:
+                kind = ErrorKind.TIMEOUT if exc.timeout else ErrorKind.API_ERROR
+                error = ProxyError(status=504 if exc.timeout else 502, kind=kind, message=str(exc))
+                await self._fail(ex, error, dialect)
         except Exception:  # a bug: log it with its traceback, but still answer in the client's dialect
             log.exception("unexpected error handling %s %s", ex.method, ex.path)
             await self._fail(
@@ -179,8 +186,8 @@ class ProxyApp:
             if named is not None and not isinstance(named, str):
                 raise RequestError("`model` must be a string", param="model")
             model = named
-        if model is None:
-            if target.operation is Operation.OTHER and len(models) == 1:
+        if not model:
+            if target.operation is Operation.OTHER and len(models) == 1 and model is None:
                 return doc, next(iter(models.values()))
             raise RequestError(f"the request names no model; models under {target.prefix or '/'}: {_names(models)}")
         route = models.get(model)
@@ -213,11 +220,12 @@ class ProxyApp:
         await ex.respond(200, "application/json", orjson.dumps(doc))
 
     async def _fail(self, ex: Exchange, error: ProxyError, dialect: str) -> None:
+        if self.redactor.active:
+            error = dataclasses.replace(error, message=self.redactor.text(error.message))
         ex.note = ex.note or error.message[:200]
         if ex.started:
             log.warning("error after the response started (%s): %s", ex.path, error.message)
-            if not ex.finished:
-                await ex.end()
+            ex.abort()  # never a clean end after a failure: the client must see the answer is incomplete
             return
         rendered = get_dialect(dialect).encode_error(error)
         extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in rendered.headers]

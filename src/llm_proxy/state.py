@@ -53,6 +53,10 @@ class StateStore(Protocol):
         """Store ``value`` under ``key`` for ``ttl_s`` seconds (replacing any value)."""
         ...
 
+    async def add(self, key: str, value: bytes, ttl_s: float) -> bool:
+        """Store ``value`` under ``key`` only if the key holds nothing; False (nothing written) if it does."""
+        ...
+
     async def delete(self, key: str) -> None: ...
 
     async def hupdate(
@@ -117,6 +121,12 @@ class MemoryStore:
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         self._write(key, bytes(value), ttl_s)
+
+    async def add(self, key: str, value: bytes, ttl_s: float) -> bool:
+        if self._read(key) is not None:
+            return False
+        self._write(key, bytes(value), ttl_s)
+        return True
 
     async def delete(self, key: str) -> None:
         self._data.pop(key, None)
@@ -253,6 +263,14 @@ class RedisStore:
             await self._redis.set(key, value, px=_millis(ttl_s))
         except self._errors as exc:
             raise self._failed(exc) from exc
+
+    async def add(self, key: str, value: bytes, ttl_s: float) -> bool:
+        self._check_up()
+        try:
+            written = await self._redis.set(key, value, px=_millis(ttl_s), nx=True)
+        except self._errors as exc:
+            raise self._failed(exc) from exc
+        return bool(written)
 
     async def delete(self, key: str) -> None:
         self._check_up()

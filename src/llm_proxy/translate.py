@@ -15,17 +15,17 @@ from typing import Any
 import orjson
 
 from llm_proxy.assemble import ResponseAssembler
-from llm_proxy.canonical import ErrorKind, ProxyError, Request, StreamError, StreamEvent
+from llm_proxy.canonical import ErrorKind, MessageStart, ProxyError, Request, StreamError, StreamEvent
 from llm_proxy.config import Route
 from llm_proxy.dialects import get_dialect
 from llm_proxy.dialects.base import Dialect, EncodeOptions, StreamEncoder
-from llm_proxy.dialects.openai_responses import response_id
 from llm_proxy.editing import Progress, RequestEditor
 from llm_proxy.errors import RequestError, UpstreamError
 from llm_proxy.exchange import Exchange
 from llm_proxy.headers import translated_request_headers
-from llm_proxy.memory import ConversationStore, ThinkingMemory
+from llm_proxy.memory import ConversationStore, ThinkingMemory, new_response_id
 from llm_proxy.prompt import edit_request
+from llm_proxy.redact import Redactor
 from llm_proxy.routing import Operation, Target
 from llm_proxy.tokens import estimate_input_tokens
 from llm_proxy.upstream import StreamInterrupted, Upstream, UpstreamResponse
@@ -49,6 +49,7 @@ class Services:
     editor: RequestEditor
     thinking: ThinkingMemory
     conversations: ConversationStore
+    redactor: Redactor
 
 
 async def handle(ex: Exchange, route: Route, target: Target, doc: Any, services: Services) -> None:
@@ -63,8 +64,10 @@ async def handle(ex: Exchange, route: Route, target: Target, doc: Any, services:
     if target.operation is Operation.BEDROCK_STREAM and not request.stream:
         request = dataclasses.replace(request, stream=True)
     conversations = services.conversations if _keeps_conversations(route) else None
+    minted: str | None = None
     if conversations is not None:
-        request = await conversations.expand(request)
+        request = await conversations.expand(request, route.frontend_base_url)
+        minted = new_response_id()
     progress: Progress | None = None
     edited = request
     if services.editor.active(route):
@@ -86,15 +89,15 @@ async def handle(ex: Exchange, route: Route, target: Target, doc: Any, services:
         if request.stream:
             assembler = ResponseAssembler() if memory or conversations else None
             watchers: list[Callable[[list[StreamEvent]], None]] = []
-            if progress is not None:
-                watchers.append(progress.feed)
-            if assembler is not None:
-                watchers.append(assembler.feed)
-            await _stream(ex, response, backend, client, request, upstream_request, watchers)
+            watchers += [w.feed for w in (progress, assembler) if w is not None]
+            pair = _Pair(backend, client, request, upstream_request)
+            await _stream(ex, response, pair, watchers, minted, services.redactor)
             answer = assembler.response() if assembler is not None and assembler.complete else None
         else:
             body = await response.read(MAX_RESPONSE_BODY)
             answer = backend.decode_response(parse_upstream(body), upstream_request)
+            if minted is not None:
+                answer = dataclasses.replace(answer, id=minted)
             extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in client.response_headers(answer).items()]
             await ex.respond(200, "application/json", client.encode_response(answer, request), extra)
             if progress is not None:
@@ -103,23 +106,34 @@ async def handle(ex: Exchange, route: Route, target: Target, doc: Any, services:
             await progress.finish()
         if answer is not None and memory is not None:
             await memory.remember(answer.content)
-        if answer is not None and conversations is not None:
-            await conversations.save(response_id(answer.id), request, answer)
+        if answer is not None and conversations is not None and minted is not None:
+            await conversations.save(route.frontend_base_url, minted, request, answer)
     finally:
         response.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    """The two dialects of a translated exchange, with the request as each side sees it."""
+
+    backend: Dialect
+    client: Dialect
+    request: Request
+    upstream_request: Request
 
 
 async def _stream(
     ex: Exchange,
     response: UpstreamResponse,
-    backend: Dialect,
-    client: Dialect,
-    request: Request,
-    upstream_request: Request,
+    pair: _Pair,
     watchers: list[Callable[[list[StreamEvent]], None]],
+    minted: str | None,
+    redactor: Redactor,
 ) -> None:
-    decoder = backend.stream_decoder(upstream_request)
-    encoder = client.stream_encoder(request)
+    """Translate the upstream stream event by event; ``minted`` replaces the upstream's message id."""
+    client = pair.client
+    decoder = pair.backend.stream_decoder(pair.upstream_request)
+    encoder = client.stream_encoder(pair.request)
     headers = [(b"content-type", encoder.content_type.encode()), (b"cache-control", b"no-cache")]
     headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in client.response_headers(None).items()]
     await ex.start(200, headers)
@@ -127,6 +141,10 @@ async def _stream(
         async for chunk in response.chunks():
             events = decoder.feed(chunk)
             if events:
+                if minted is not None:
+                    events = _with_id(events, minted)
+                if redactor.active:
+                    events = _redacted(events, redactor)
                 for watch in watchers:
                     watch(events)
                 out = _encode(encoder, events)
@@ -137,6 +155,8 @@ async def _stream(
         kind = ErrorKind.TIMEOUT if exc.timeout else ErrorKind.API_ERROR
         tail = [StreamError(error=ProxyError(status=504 if exc.timeout else 502, kind=kind, message=str(exc)))]
         ex.note = str(exc)
+    if redactor.active:
+        tail = _redacted(tail, redactor)
     for watch in watchers:
         watch(tail)
     await ex.end(_encode(encoder, tail) + encoder.close())
@@ -170,6 +190,20 @@ async def _count_tokens(ex: Exchange, route: Route, request: Request, backend: D
 def _keeps_conversations(route: Route) -> bool:
     """``previous_response_id`` is served by the proxy when the upstream is not a Responses API."""
     return route.frontend_dialect == "openai-responses" and route.backend_dialect != "openai-responses"
+
+
+def _redacted(events: list[StreamEvent], redactor: Redactor) -> list[StreamEvent]:
+    """In-stream errors carry upstream text, which may echo a configured key."""
+    return [
+        dataclasses.replace(e, error=dataclasses.replace(e.error, message=redactor.text(e.error.message)))
+        if isinstance(e, StreamError)
+        else e
+        for e in events
+    ]
+
+
+def _with_id(events: list[StreamEvent], message_id: str) -> list[StreamEvent]:
+    return [dataclasses.replace(e, id=message_id) if isinstance(e, MessageStart) else e for e in events]
 
 
 def _encode(encoder: StreamEncoder, events: list[StreamEvent]) -> bytes:

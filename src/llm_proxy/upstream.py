@@ -11,6 +11,7 @@ rest of the proxy does not know the difference.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable
 from typing import Protocol
 
@@ -131,16 +132,24 @@ class Upstream:
 
     async def send(self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes) -> UpstreamResponse:
         """Send one request; the response's status and headers have arrived when this returns."""
+        header_list = list(headers)
+        check_header_values(header_list)
         if url.startswith(MOCK_SCHEME):
-            return await self._mock.respond(method, url[len(MOCK_SCHEME) :] or "/", list(headers), body)
+            return await self._mock.respond(method, url[len(MOCK_SCHEME) :] or "/", header_list, body)
         try:
             target = URL(url, encoded=True)
         except ValueError as exc:
             raise RequestError("the request path cannot be joined to the upstream URL") from exc
         try:
             resp = await self.session.request(
-                method, target, headers=list(headers), data=body or None, allow_redirects=False
+                method, target, headers=header_list, data=body or None, allow_redirects=False
             )
+        except aiohttp.ConnectionTimeoutError as exc:  # before TimeoutError: it is one, but a connect failure
+            raise UpstreamUnavailable(
+                f"the upstream at {target.host} cannot be reached (no connection within "
+                f"{self._server.connect_timeout:g} s)",
+                timeout=False,
+            ) from exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise UpstreamUnavailable(f"the upstream at {target.host} did not answer in time", timeout=True) from exc
         except aiohttp.ClientError as exc:
@@ -148,3 +157,19 @@ class Upstream:
                 f"the upstream at {target.host} cannot be reached ({type(exc).__name__})", timeout=False
             ) from exc
         return _AiohttpResponse(resp)
+
+
+_FORBIDDEN_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def check_header_values(headers: list[tuple[str, str]]) -> None:
+    """Refuse header values with line breaks or control characters (a 400, never a failed send).
+
+    Some values come from request bodies (a Bedrock body's ``anthropic_beta`` becomes ``anthropic-beta``);
+    a CR/LF there would otherwise split the header block or make the HTTP client raise.
+    """
+    if _FORBIDDEN_IN_HEADER.search("".join([name + value for name, value in headers])) is None:
+        return
+    for name, value in headers:
+        if _FORBIDDEN_IN_HEADER.search(name + value):
+            raise RequestError(f"a value sent as header {name!r} contains line breaks or control characters")

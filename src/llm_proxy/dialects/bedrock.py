@@ -15,6 +15,7 @@ not a codec concern: see ``llm_proxy.upstream_auth``. Mapping tables: ``docs/dia
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -198,6 +199,8 @@ def stream_exception_error(exception_type: str, payload: bytes) -> ProxyError:
 
 # -- requests ----------------------------------------------------------------------------------
 
+_BETA_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
 
 def _check_envelope(body: dict[str, JSON]) -> None:
     version = body.get("anthropic_version")
@@ -206,6 +209,11 @@ def _check_envelope(body: dict[str, JSON]) -> None:
     betas = body.get("anthropic_beta")
     if betas is not None and not (isinstance(betas, list) and all(isinstance(b, str) for b in betas)):
         raise RequestError("anthropic_beta must be a list of strings", param="anthropic_beta")
+    # The names become the anthropic-beta header toward Anthropic: one token each, no spaces, commas or line breaks.
+    if isinstance(betas, list) and not all(_BETA_NAME.fullmatch(str(b)) for b in betas):
+        raise RequestError(
+            "anthropic_beta entries must be beta names (letters, digits, '-', '_', '.')", param="anthropic_beta"
+        )
 
 
 def decode_request(body: JSON, path_model: str | None) -> Request:

@@ -61,7 +61,13 @@ def custom_tool_input(arguments: str) -> str:
 
 
 def response_id(upstream_id: str) -> str:
-    """A ``resp_`` id for the client, derived from the upstream's message id (stable, no randomness)."""
+    """The ``resp_`` id for the client: a Responses upstream's own id, else one derived from ``upstream_id``.
+
+    The derived form keeps the codec pure and its output reproducible. It never names a stored
+    conversation: wherever the proxy stores one (``previous_response_id`` over a non-Responses upstream),
+    the shell mints a random ``resp_`` id first (``llm_proxy.memory.new_response_id``) and that id passes
+    through here unchanged, because upstream ids are not guaranteed unique.
+    """
     if upstream_id.startswith("resp_"):
         return upstream_id
     for prefix in ("msg_", "chatcmpl-"):

@@ -1,0 +1,73 @@
+"""Redaction of the configured secrets from everything the proxy emits.
+
+The proxy holds credentials (``backend_api_key``, AWS secret keys and session tokens) that must never
+leave toward anyone but their own upstream. An upstream can echo the credential it received (some
+servers put the presented key into a 401 body), and that text would otherwise reach the client (an
+error body relayed in proxy mode, an error message translated into the client's dialect) and the
+log. Every such path runs through one ``Redactor`` built from the config: error bodies and response
+headers on their way to the client, translated error messages, and every formatted log line.
+
+Matching is exact substring matching (a compiled alternation, longest first), in text and in bytes.
+Values shorter than ``MIN_SECRET_LENGTH`` are not treated as secrets: replacing every occurrence of
+a two-letter "key" would mangle unrelated text, and no real credential is that short.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+MASK = "[redacted]"
+MIN_SECRET_LENGTH = 6
+
+
+class Redactor:
+    """Replaces every known secret with ``[redacted]``. Empty (matches nothing) until given secrets."""
+
+    __slots__ = ("_text", "_bytes")
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._text: re.Pattern[str] | None = None
+        self._bytes: re.Pattern[bytes] | None = None
+        self.update(secrets)
+
+    def update(self, secrets: Iterable[str]) -> None:
+        """Replace the set of secrets (a reloaded config brings new keys)."""
+        unique = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        if not unique:
+            self._text = self._bytes = None
+            return
+        self._text = re.compile("|".join(re.escape(s) for s in unique))
+        self._bytes = re.compile(b"|".join(re.escape(s.encode("utf-8")) for s in unique))
+
+    @property
+    def active(self) -> bool:
+        return self._text is not None
+
+    def text(self, value: str) -> str:
+        return value if self._text is None else self._text.sub(MASK, value)
+
+    def data(self, value: bytes) -> bytes:
+        return value if self._bytes is None else self._bytes.sub(MASK.encode(), value)
+
+    def found_in(self, value: bytes) -> bool:
+        return self._bytes is not None and self._bytes.search(value) is not None
+
+    def headers(self, raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """Response headers with secrets masked in their values (the list itself when none holds one)."""
+        pattern = self._bytes
+        if pattern is None or not any(pattern.search(v) for _, v in raw):
+            return raw
+        return [(k, pattern.sub(MASK.encode(), v)) for k, v in raw]
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter whose every line (message, arguments and traceback alike) has the secrets masked."""
+
+    def __init__(self, redactor: Redactor, fmt: str | None = None) -> None:
+        super().__init__(fmt)
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor.text(super().format(record))
