@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from llm_proxy.canonical import Image, Message, Request, Text, ToolResult
-from llm_proxy.prompt import SystemEdit, edit_raw, edit_request
+from llm_proxy.editing import edit_raw
+from llm_proxy.prompt import SystemEdit, edit_request
 from tests.fixtures import load_request
 
 EDIT = SystemEdit(replacements=(("Claude", "Model"), ("Model agent", "assistant")), append="Be brief.")
@@ -232,7 +233,6 @@ def test_bedrock_blocks_same_as_claude() -> None:
         ("openai-chat", {"messages": "not a list"}),
         ("openai-chat", {"messages": [{"role": "system", "content": None}, {"role": "user", "content": "Claude"}]}),
         ("openai-chat", {"messages": [{"role": "system", "content": {"odd": 1}}]}),
-        ("unknown-kind", {"system": "Claude"}),
     ],
 )
 def test_non_text_system_is_left_alone(kind: str, body: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:

@@ -1,10 +1,16 @@
+"""Routing: prefixes, the endpoint table built from the dialect registry, model ids in paths, path escapes."""
+
 from __future__ import annotations
 
 import pytest
 
+from llm_proxy.dialects import get_spec, specs
+from llm_proxy.dialects.base import DialectSpec, Endpoint
 from llm_proxy.errors import RequestError
-from llm_proxy.routing import Operation, Router, bedrock_path, check_rest_path, classify
+from llm_proxy.routing import EndpointTable, Router, check_rest_path, is_models_list
 from tests.servers import make_config
+
+TABLE = EndpointTable(specs())
 
 
 def router() -> Router:
@@ -19,43 +25,69 @@ def router() -> Router:
 def test_longest_prefix_on_segment_boundary() -> None:
     r = router()
     target = r.match("/openai/special/v1/chat/completions")
-    assert target is not None and target.prefix == "/openai/special" and target.operation is Operation.CHAT
+    assert target is not None and target.prefix == "/openai/special" and target.dialect == "openai-chat"
+    assert target.endpoint == Endpoint("/chat/completions")
     target = r.match("/openai/v1/chat/completions")
     assert target is not None and target.prefix == "/openai" and target.rest == "/v1/chat/completions"
     assert r.match("/openaiX/v1/chat/completions") is None
     assert r.match("/elsewhere") is None
     assert sorted(r.models("/openai")) == ["a", "c"]
+    listing = r.match("/openai/v1/models")
+    assert listing is not None and listing.models_list and listing.endpoint is None and listing.dialect is None
 
 
 @pytest.mark.parametrize(
-    ("rest", "operation"),
+    ("rest", "dialect", "path", "action"),
     [
-        ("/v1/chat/completions", Operation.CHAT),
-        ("/chat/completions", Operation.CHAT),
-        ("/v1/responses", Operation.RESPONSES),
-        ("/responses", Operation.RESPONSES),
-        ("/v1/messages", Operation.MESSAGES),
-        ("/v1/messages/count_tokens", Operation.COUNT_TOKENS),
-        ("/v1/models", Operation.MODELS),
-        ("/models", Operation.MODELS),
-        ("/v1/embeddings", Operation.OTHER),
-        ("", Operation.OTHER),
+        ("/v1/chat/completions", "openai-chat", "/chat/completions", "generate"),
+        ("/chat/completions", "openai-chat", "/chat/completions", "generate"),
+        ("/chat/completions/", "openai-chat", "/chat/completions", "generate"),
+        ("/v1/responses", "openai-responses", "/responses", "generate"),
+        ("/responses", "openai-responses", "/responses", "generate"),
+        ("/v1/messages", "claude", "/messages", "generate"),
+        ("/v1/messages/count_tokens", "claude", "/messages/count_tokens", "count_tokens"),
     ],
 )
-def test_operations_with_and_without_v1(rest: str, operation: Operation) -> None:
-    assert classify(rest) == (operation, None)
+def test_endpoints_with_and_without_v1(rest: str, dialect: str, path: str, action: str) -> None:
+    found_dialect, endpoint, model = TABLE.classify(rest)
+    assert (found_dialect, model) == (dialect, None)
+    assert endpoint is not None and (endpoint.path, endpoint.action) == (path, action)
 
 
-def test_bedrock_paths_decode_model_ids() -> None:
-    assert classify("/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke") == (
-        Operation.BEDROCK_INVOKE,
-        "anthropic.claude-3-haiku-20240307-v1:0",
-    )
+@pytest.mark.parametrize("rest", ["/v1/embeddings", "", "/", "/v1/models", "/v1/model/x/invoke", "/model/x/other"])
+def test_other_paths_are_no_endpoint(rest: str) -> None:
+    assert TABLE.classify(rest) == (None, None, None)
+
+
+def test_model_lists() -> None:
+    assert [is_models_list(p) for p in ("/v1/models", "/models", "/models/", "/v1/models/x", "")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_model_in_path_endpoints_decode_model_ids() -> None:
+    dialect, endpoint, model = TABLE.classify("/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke")
+    assert (dialect, model) == ("bedrock", "anthropic.claude-3-haiku-20240307-v1:0")
+    assert endpoint is not None and not endpoint.streaming and endpoint.model_segment == 2
     arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-x-v1:0"
     encoded = "arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2Fus.anthropic.claude-x-v1%3A0"
-    assert classify(f"/model/{encoded}/invoke-with-response-stream") == (Operation.BEDROCK_STREAM, arn)
-    assert bedrock_path(arn, True) == f"/model/{encoded}/invoke-with-response-stream"
-    assert bedrock_path("us.anthropic.claude-y-v1:0", False) == "/model/us.anthropic.claude-y-v1%3A0/invoke"
+    dialect, endpoint, model = TABLE.classify(f"/model/{encoded}/invoke-with-response-stream")
+    assert (dialect, model) == ("bedrock", arn)
+    assert endpoint is not None and endpoint.streaming
+    assert endpoint.path_for(arn) == f"/model/{encoded}/invoke-with-response-stream"
+    invoke = get_spec("bedrock").endpoints[0]
+    assert invoke.path_for("us.anthropic.claude-y-v1:0") == "/model/us.anthropic.claude-y-v1%3A0/invoke"
+    assert TABLE.classify("/model//invoke") == ("bedrock", invoke, "")
+
+
+def test_two_dialects_cannot_claim_one_path() -> None:
+    clash = DialectSpec(name="clash", endpoints=(Endpoint("/messages"),))
+    with pytest.raises(ValueError, match="endpoint /messages is declared by claude and clash"):
+        EndpointTable((*specs(), clash))
 
 
 @pytest.mark.parametrize(
@@ -64,10 +96,13 @@ def test_bedrock_paths_decode_model_ids() -> None:
 )
 def test_escaping_paths_refused(rest: str) -> None:
     with pytest.raises(RequestError):
-        check_rest_path(rest, Operation.OTHER)
+        check_rest_path(rest, None)
 
 
-def test_bedrock_arn_segment_allowed_and_normal_paths_pass() -> None:
-    check_rest_path("/model/arn%3Aaws%3Abedrock%3Ax%2Fy/invoke", Operation.BEDROCK_INVOKE)
-    check_rest_path("/v1/chat/completions", Operation.CHAT)
-    check_rest_path("/v1/files/file-abc:content", Operation.OTHER)
+def test_model_id_segment_allowed_and_normal_paths_pass() -> None:
+    invoke = get_spec("bedrock").endpoints[0]
+    check_rest_path("/model/arn%3Aaws%3Abedrock%3Ax%2Fy/invoke", invoke)
+    check_rest_path("/v1/chat/completions", get_spec("openai-chat").endpoints[0])
+    check_rest_path("/v1/files/file-abc:content", None)
+    with pytest.raises(RequestError):
+        check_rest_path("/model/a%2Fb/invoke", None)  # not an endpoint: the segment is not a model id

@@ -12,13 +12,14 @@ from botocore.credentials import Credentials
 
 from llm_proxy.aws_auth import verify_sigv4
 from llm_proxy.config import Route
-from llm_proxy.routing import Operation, Target
+from llm_proxy.dialects import get_spec
+from llm_proxy.routing import Target
 from llm_proxy.upstream_auth import RETRY_AFTER, AwsCredentialsMissing, UpstreamSigner, route_region, signs
 
 AKID, SECRET = "AKIDUNIT", "unit/secret"
 URL = "https://bedrock-runtime.eu-central-1.amazonaws.com/model/us.anthropic.claude-v1%3A0/invoke"
-INVOKE = Target(prefix="/b", rest="/model/x/invoke", operation=Operation.BEDROCK_INVOKE, path_model="x")
-CHAT = Target(prefix="/b", rest="/v1/chat/completions", operation=Operation.CHAT)
+INVOKE = Target("/b", "/model/x/invoke", get_spec("bedrock").endpoints[0], "bedrock", "x")
+CHAT = Target("/b", "/v1/chat/completions", get_spec("openai-chat").endpoints[0], "openai-chat")
 
 
 def route(**fields: object) -> Route:

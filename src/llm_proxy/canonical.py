@@ -29,10 +29,6 @@ JSON: TypeAlias = Any
 Extra: TypeAlias = dict[str, JSON]
 """Wire fields with no canonical equivalent, kept for a lossless round trip into the same dialect."""
 
-DialectName = Literal["openai-chat", "openai-responses", "claude", "bedrock"]
-DIALECT_NAMES: tuple[DialectName, ...] = ("openai-chat", "openai-responses", "claude", "bedrock")
-
-
 # ---------------------------------------------------------------------------------------------
 # Content parts
 # ---------------------------------------------------------------------------------------------

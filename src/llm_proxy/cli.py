@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from llm_proxy import __version__
 from llm_proxy.aws_auth import region_from_host
 from llm_proxy.config import Config, Route, load_config, mask_key
+from llm_proxy.dialects import get_spec
 from llm_proxy.errors import ConfigError
 
 EXIT_CONFIG = 2
@@ -99,7 +100,7 @@ def _auth_label(route: Route) -> str:
         sigv4 = f"SigV4 (key {mask_key(route.aws_access_key_id)})"
     else:
         sigv4 = f"SigV4 (profile {route.aws_profile})" if route.aws_profile else "SigV4 (default AWS credential chain)"
-    if route.backend_dialect == "bedrock":
+    if route.backend_dialect is not None and get_spec(route.backend_dialect).sigv4:
         return sigv4
     host = urlsplit(route.backend_base_url).hostname or ""
     if not route.translating and (region_from_host(host) or route.aws_access_key_id or route.aws_profile):

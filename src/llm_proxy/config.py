@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from llm_proxy.canonical import DIALECT_NAMES
+from llm_proxy.dialects import names as dialect_names
 from llm_proxy.errors import ConfigError
 
 MOCK_SCHEME = "mock://"
@@ -421,8 +421,8 @@ def _route_options(data: dict[str, Any], fail: Callable[[str, str], ConfigError]
 def _check_dialects(values: dict[str, Any], fail: Callable[[str, str], ConfigError]) -> None:
     front, back = values.get("frontend_dialect"), values.get("backend_dialect")
     for key, dialect in (("frontend_dialect", front), ("backend_dialect", back)):
-        if dialect is not None and dialect not in DIALECT_NAMES:
-            raise fail(key, f"unknown dialect {dialect!r} (known: {', '.join(DIALECT_NAMES)})")
+        if dialect is not None and dialect not in dialect_names():
+            raise fail(key, f"unknown dialect {dialect!r} (known: {', '.join(dialect_names())})")
     if (front is None) != (back is None):
         missing = "backend_dialect" if back is None else "frontend_dialect"
         raise fail(missing, "set both frontend_dialect and backend_dialect (translation mode) or neither (proxy mode)")

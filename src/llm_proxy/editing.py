@@ -21,7 +21,7 @@ from llm_proxy.dialects import get_dialect
 from llm_proxy.dialects.base import StreamDecoder
 from llm_proxy.errors import ProxyFailure
 from llm_proxy.progress import ProgressTracker, ResponseObserver, session_key
-from llm_proxy.prompt import SystemEdit, edit_raw, edit_request
+from llm_proxy.prompt import SystemEdit, edit_request
 from llm_proxy.state import StateStore
 
 log = logging.getLogger("llm_proxy.editing")
@@ -79,6 +79,11 @@ class Progress:
             except (ProxyFailure, orjson.JSONDecodeError, ValueError) as exc:
                 log.debug("response not readable for session progress: %s", exc)
         await self._tracker.record_response(self.key, self.observer.delta())
+
+
+def edit_raw(dialect: str, body: dict[str, Any], edit: SystemEdit, extra_text: str | None = None) -> bool:
+    """Proxy mode: edit the system prompt of a parsed body of ``dialect`` in place; whether anything changed."""
+    return get_dialect(dialect).edit_system_raw(body, edit, edit.tail(extra_text))
 
 
 class RequestEditor:

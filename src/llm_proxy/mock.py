@@ -59,10 +59,11 @@ from llm_proxy.canonical import (
     ToolResult,
     Usage,
 )
-from llm_proxy.dialects import get_dialect
+from llm_proxy.dialects import get_dialect, get_spec, specs
+from llm_proxy.dialects.base import DialectSpec
 from llm_proxy.errors import ProxyFailure, kind_for_status
 from llm_proxy.headers import RawHeaders
-from llm_proxy.routing import OPERATION_DIALECT, Operation, classify
+from llm_proxy.routing import EndpointTable, is_models_list
 
 _DIRECTIVE = re.compile(r"\[\[mock:(\w+)(?:[ \t]+([^\]\s{]+))?(?:[ \t]*(\{.*?\}))?[ \t]*\]\]", re.S)
 
@@ -128,6 +129,7 @@ class MockResponse:
 class MockUpstream:
     def __init__(self, options: MockOptions | None = None) -> None:
         self.options = options or MockOptions()
+        self._endpoints = EndpointTable(specs())
 
     async def respond(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> MockResponse:
         return self.answer(method, path, headers, body)
@@ -135,17 +137,17 @@ class MockUpstream:
     def answer(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> MockResponse:
         target = path
         path = path.split("?", 1)[0]
-        operation, path_model = classify(path)
-        if operation is Operation.MODELS:
+        dialect_name, endpoint, path_model = self._endpoints.classify(path)
+        if is_models_list(path):
             listing = {
                 "object": "list",
                 "data": [{"id": "mock-model", "object": "model", "created": 0, "owned_by": "mock"}],
             }
             return MockResponse(200, "application/json", [orjson.dumps(listing)])
-        dialect_name = OPERATION_DIALECT.get(operation)
-        if dialect_name is None or method != "POST":
+        if dialect_name is None or endpoint is None or method != "POST":
             return _plain_error(404, f"the mock upstream has no {method} {path}")
-        refused = _bedrock_auth_problem(self.options, operation, method, target, headers, body)
+        spec = get_spec(dialect_name)
+        refused = _sigv4_auth_problem(self.options, spec, method, target, headers, body)
         if refused is not None:
             return self._error(dialect_name, ProxyError(status=403, kind=ErrorKind.PERMISSION, message=refused))
         dialect = get_dialect(dialect_name)
@@ -156,19 +158,19 @@ class MockUpstream:
             return self._error(dialect_name, ProxyError(status=400, kind=ErrorKind.INVALID_REQUEST, message="bad JSON"))
         except ProxyFailure as failure:
             return self._error(dialect_name, failure.error)
-        if operation is Operation.COUNT_TOKENS:
+        if endpoint.action == "count_tokens":
             return MockResponse(200, "application/json", [orjson.dumps({"input_tokens": _input_tokens(request)})])
         plan = self._plan(request)
         if plan.error is not None:
             error = ProxyError(status=plan.error, kind=kind_for_status(plan.error), message=f"mock error {plan.error}")
             return self._error(dialect_name, error)
-        streaming = request.stream or operation is Operation.BEDROCK_STREAM
+        streaming = request.stream or endpoint.streaming
         if not streaming:
-            response = _response(request, plan, dialect_name)
+            response = _response(request, plan, spec)
             reply = MockResponse(200, "application/json", [dialect.encode_response(response, request)])
             return _with_headers(reply, dialect.response_headers(response))
         encoder = dialect.stream_encoder(request)
-        chunks = [encoder.encode(event) for event in _events(request, plan, dialect_name, self.options.events)]
+        chunks = [encoder.encode(event) for event in _events(request, plan, spec, self.options.events)]
         if plan.mid_stream != "cut":
             tail = encoder.close()
             if tail:
@@ -213,11 +215,11 @@ def _with_headers(response: MockResponse, headers: dict[str, str]) -> MockRespon
     return response
 
 
-def _bedrock_auth_problem(
-    options: MockOptions, operation: Operation, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+def _sigv4_auth_problem(
+    options: MockOptions, spec: DialectSpec, method: str, target: str, headers: list[tuple[str, str]], body: bytes
 ) -> str | None:
-    """Why a Bedrock-path request is refused (None: accepted). Checked only when the mock was given secrets/keys."""
-    if operation not in (Operation.BEDROCK_INVOKE, Operation.BEDROCK_STREAM):
+    """Why a request to an AWS dialect is refused (None: accepted). Checked only when the mock was given keys."""
+    if not spec.sigv4:
         return None
     if not options.aws_secrets and not options.bedrock_api_keys:
         return None
@@ -315,20 +317,20 @@ def _usage(request: Request, plan: _Plan) -> Usage:
     return Usage(input_tokens=_input_tokens(request), output_tokens=out)
 
 
-def _thinking(request: Request, dialect_name: str) -> Part:
+def _thinking(request: Request, spec: DialectSpec) -> Part:
     seed = hashlib.sha256(request.model.encode()).hexdigest()[:16]
-    if dialect_name == "openai-responses":
+    if spec.thinking == "encrypted":
         return Reasoning(
             id=f"rs_{seed}", summary=("Thinking about the request.",), encrypted_content=f"mock-enc-{seed}"
         )
-    signature = f"mock-signature-{seed}" if dialect_name in ("claude", "bedrock") else None
+    signature = f"mock-signature-{seed}" if spec.thinking == "signed" else None
     return Thinking(thinking="Thinking about the request.", signature=signature)
 
 
-def _response(request: Request, plan: _Plan, dialect_name: str) -> Response:
+def _response(request: Request, plan: _Plan, spec: DialectSpec) -> Response:
     parts: list[Part] = []
     if plan.think:
-        parts.append(_thinking(request, dialect_name))
+        parts.append(_thinking(request, spec))
     if plan.text:
         parts.append(Text(text=plan.text))
     parts.extend(plan.tool_calls)
@@ -346,7 +348,7 @@ def _split(text: str, n: int | None) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def _events(request: Request, plan: _Plan, dialect_name: str, n_events: int | None) -> list[StreamEvent]:
+def _events(request: Request, plan: _Plan, spec: DialectSpec, n_events: int | None) -> list[StreamEvent]:
     usage = _usage(request, plan)
     rid = hashlib.sha256(orjson.dumps([request.model, plan.text])).hexdigest()[:24]
     events: list[StreamEvent] = [
@@ -354,7 +356,7 @@ def _events(request: Request, plan: _Plan, dialect_name: str, n_events: int | No
     ]
     index = 0
     if plan.think:
-        part = _thinking(request, dialect_name)
+        part = _thinking(request, spec)
         if isinstance(part, Reasoning):
             events += [
                 BlockStart(index=index, kind="reasoning", id=part.id),

@@ -21,7 +21,7 @@ from llm_proxy.exchange import Exchange
 from llm_proxy.headers import proxy_request_headers, response_headers
 from llm_proxy.jsonbody import replace_model
 from llm_proxy.redact import Redactor
-from llm_proxy.routing import OPERATION_DIALECT, Operation, Target, bedrock_path
+from llm_proxy.routing import Target
 from llm_proxy.upstream import Upstream, UpstreamResponse
 
 MAX_ERROR_BODY = 1 << 20
@@ -38,12 +38,13 @@ async def handle(
     redactor: Redactor,
 ) -> None:
     rest = target.rest
-    bedrock = target.operation in (Operation.BEDROCK_INVOKE, Operation.BEDROCK_STREAM)
-    if bedrock:
-        rest = bedrock_path(route.backend_model_name, target.streaming_path)
-    model = doc.get("model") if isinstance(doc, dict) and not bedrock else None
+    endpoint = target.endpoint
+    model_in_path = endpoint is not None and endpoint.model_in_path
+    if endpoint is not None and model_in_path:
+        rest = endpoint.path_for(route.backend_model_name)
+    model = doc.get("model") if isinstance(doc, dict) and not model_in_path else None
     rename = isinstance(model, str) and model != route.backend_model_name
-    dialect = OPERATION_DIALECT.get(target.operation)
+    dialect = target.dialect
     progress: Progress | None = None
     request: Request | None = None
     edited = False

@@ -5,8 +5,8 @@ then its ``system_append``, then the progress section (``progress.py``) are appl
 prompt, wherever the dialect keeps it. Two entry points, one rule set:
 
 * ``edit_request`` edits a canonical ``Request`` (translation mode: decode -> edit -> encode);
-* ``edit_raw`` edits a parsed JSON body in place (proxy mode: the body is forwarded as it came, with
-  only the system prompt changed).
+* each dialect's ``edit_system_raw`` edits a parsed JSON body in place (proxy mode: the body is forwarded
+  as it came, with only the system prompt changed), with the helpers at the end of this module.
 
 What counts as the system prompt:
 
@@ -144,134 +144,34 @@ def _append_to_message(message: Message, tail: str) -> Message:
 
 
 # ---------------------------------------------------------------------------------------------
-# Proxy mode: the parsed JSON body, edited in place
+# Proxy mode: helpers for the dialects' raw editors (``Dialect.edit_system_raw``)
 # ---------------------------------------------------------------------------------------------
 
-RAW_KINDS = ("openai-chat", "openai-responses", "claude", "bedrock")
 
-
-def edit_raw(kind: str, body: dict[str, Any], edit: SystemEdit, extra_text: str | None = None) -> bool:
-    """Edit the system prompt of a parsed request body of dialect ``kind`` in place.
-
-    Returns whether anything changed (the caller re-serializes only then). Unknown kinds and bodies of
-    an unexpected shape are left alone.
-    """
-    if kind == "openai-chat":
-        return _edit_chat(body, edit, edit.tail(extra_text))
-    if kind == "openai-responses":
-        return _edit_responses(body, edit, edit.tail(extra_text))
-    if kind in ("claude", "bedrock"):
-        return _edit_claude(body, edit, edit.tail(extra_text))
-    log.debug("system prompt edit: unknown dialect %r, body left as is", kind)
-    return False
-
-
-def _edit_chat(body: dict[str, Any], edit: SystemEdit, tail: str | None) -> bool:
-    messages = body.get("messages")
-    if messages is None:
-        return _create_chat_system(body, tail)
-    if not isinstance(messages, list):
-        log.debug("system prompt edit: chat messages is not a list, body left as is")
-        return False
-    changed = _replace_in_raw_messages(messages, edit, _CHAT_TEXT_TYPES)
-    if tail is None:
-        return changed
-    target = _raw_leading_system_end(messages)
-    if target is None:
-        messages.insert(0, {"role": "system", "content": tail})
-        return True
-    return _append_to_raw_content(messages[target], tail, "text") or changed
-
-
-def _create_chat_system(body: dict[str, Any], tail: str | None) -> bool:
-    if tail is None:
-        return False
-    body["messages"] = [{"role": "system", "content": tail}]
-    return True
-
-
-def _edit_responses(body: dict[str, Any], edit: SystemEdit, tail: str | None) -> bool:
-    changed = False
-    instructions = body.get("instructions")
-    if isinstance(instructions, str):
-        new = edit.replace_text(instructions)
-        changed = new != instructions
-        body["instructions"] = new
-    elif instructions is not None:
-        log.debug("system prompt edit: non-text instructions left as is")
-        return False
-    items = body.get("input")
-    if isinstance(items, list):
-        changed = _replace_in_raw_messages(items, edit, _RESPONSES_TEXT_TYPES) or changed
-    if tail is None:
-        return changed
-    if isinstance(instructions, str):
-        body["instructions"] = _joined(body["instructions"], tail)
-        return True
-    if isinstance(items, list) and (target := _raw_leading_system_end(items)) is not None:
-        return _append_to_raw_content(items[target], tail, "input_text") or changed
-    body["instructions"] = tail
-    return True
-
-
-def _edit_claude(body: dict[str, Any], edit: SystemEdit, tail: str | None) -> bool:
-    changed = False
-    messages = body.get("messages")
-    if isinstance(messages, list):
-        # Claude Code's mid-conversation {"role": "system"} messages.
-        changed = _replace_in_raw_messages(messages, edit, _CLAUDE_TEXT_TYPES)
-    system = body.get("system")
-    if system is None:
-        if tail is None:
-            return changed
-        body["system"] = tail
-        return True
-    if isinstance(system, str):
-        new = edit.replace_text(system)
-        if tail is not None:
-            new = _joined(new, tail)
-        body["system"] = new
-        return new != system or changed
-    if not isinstance(system, list):
-        log.debug("system prompt edit: non-text claude system (%s) left as is", type(system).__name__)
-        return changed
-    changed = _replace_in_blocks(system, edit, _CLAUDE_TEXT_TYPES) or changed
-    if tail is not None:
-        # A new last block without cache_control: the cached blocks before it stay byte-identical.
-        system.append({"type": "text", "text": tail})
-        changed = True
-    return changed
-
-
-_CHAT_TEXT_TYPES = frozenset({"text"})
-_RESPONSES_TEXT_TYPES = frozenset({"input_text", "text"})
-_CLAUDE_TEXT_TYPES = frozenset({"text"})
-
-
-def _joined(text: str, tail: str) -> str:
+def joined(text: str, tail: str) -> str:
     return text + SEPARATOR + tail if text else tail
 
 
-def _is_system_item(item: Any) -> bool:
+def is_system_item(item: Any) -> bool:
     # Responses input items may omit "type" for messages; chat/claude messages never have one.
     return isinstance(item, dict) and item.get("role") in _SYSTEM_ROLES and item.get("type", "message") == "message"
 
 
-def _raw_leading_system_end(messages: list[Any]) -> int | None:
+def raw_leading_system_end(messages: list[Any]) -> int | None:
     last = None
     for i, message in enumerate(messages):
-        if not _is_system_item(message):
+        if not is_system_item(message):
             break
         last = i
     return last
 
 
-def _replace_in_raw_messages(messages: list[Any], edit: SystemEdit, text_types: frozenset[str]) -> bool:
+def replace_in_raw_messages(messages: list[Any], edit: SystemEdit, text_types: frozenset[str]) -> bool:
     if not edit.replacements:
         return False
     changed = False
     for message in messages:
-        if not _is_system_item(message):
+        if not is_system_item(message):
             continue
         content = message.get("content")
         if isinstance(content, str):
@@ -279,13 +179,13 @@ def _replace_in_raw_messages(messages: list[Any], edit: SystemEdit, text_types: 
             changed = changed or new != content
             message["content"] = new
         elif isinstance(content, list):
-            changed = _replace_in_blocks(content, edit, text_types) or changed
+            changed = replace_in_blocks(content, edit, text_types) or changed
         else:
             log.debug("system prompt edit: non-text %s message content left as is", message.get("role"))
     return changed
 
 
-def _replace_in_blocks(blocks: list[Any], edit: SystemEdit, text_types: frozenset[str]) -> bool:
+def replace_in_blocks(blocks: list[Any], edit: SystemEdit, text_types: frozenset[str]) -> bool:
     if not edit.replacements:
         return False
     changed = False
@@ -300,10 +200,10 @@ def _replace_in_blocks(blocks: list[Any], edit: SystemEdit, text_types: frozense
     return changed
 
 
-def _append_to_raw_content(message: dict[str, Any], tail: str, part_type: str) -> bool:
+def append_to_raw_content(message: dict[str, Any], tail: str, part_type: str) -> bool:
     content = message.get("content")
     if isinstance(content, str):
-        message["content"] = _joined(content, tail)
+        message["content"] = joined(content, tail)
         return True
     if isinstance(content, list):
         content.append({"type": part_type, "text": tail})

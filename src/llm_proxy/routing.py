@@ -1,8 +1,10 @@
-"""From a request path to a route prefix, an operation, and (for Bedrock paths) the model id.
+"""From a request path to a route prefix, a dialect endpoint, and (for model-in-path endpoints) the model id.
 
 Each distinct ``frontend_base_url`` owns everything under it; the longest matching prefix wins and
-matches only on a path-segment boundary. Under a prefix, operations are recognised with or without
-the leading ``/v1`` (the OpenAI SDK's ``base_url`` may or may not end in ``/v1``).
+matches only on a path-segment boundary. Below the prefix, the path is looked up in the endpoint table
+built from the dialect registry (``dialects.specs()``): every dialect declares its endpoints, so this
+module names none. Versioned endpoints are recognised with or without the leading ``/v1`` (the OpenAI
+SDK's ``base_url`` may or may not end in ``/v1``).
 
 Paths are handled in their raw, percent-encoded form so that a Bedrock ARN's ``%2F`` is not mistaken
 for a separator, and so that what reaches the upstream is exactly what the client sent.
@@ -10,43 +12,16 @@ for a separator, and so that what reaches the upstream is exactly what the clien
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from llm_proxy.config import Route
+from llm_proxy.dialects import specs
+from llm_proxy.dialects.base import DialectSpec, Endpoint
 from llm_proxy.errors import RequestError
 
-
-class Operation(enum.Enum):
-    CHAT = "chat"
-    RESPONSES = "responses"
-    MESSAGES = "messages"
-    COUNT_TOKENS = "count_tokens"
-    MODELS = "models"
-    BEDROCK_INVOKE = "bedrock_invoke"
-    BEDROCK_STREAM = "bedrock_stream"
-    OTHER = "other"
-
-
-OPERATION_DIALECT: dict[Operation, str] = {
-    Operation.CHAT: "openai-chat",
-    Operation.RESPONSES: "openai-responses",
-    Operation.MESSAGES: "claude",
-    Operation.COUNT_TOKENS: "claude",
-    Operation.BEDROCK_INVOKE: "bedrock",
-    Operation.BEDROCK_STREAM: "bedrock",
-}
-"""The dialect a path implies (for translation and for the shape of error bodies)."""
-
-_FIXED: dict[str, Operation] = {
-    "/chat/completions": Operation.CHAT,
-    "/responses": Operation.RESPONSES,
-    "/messages": Operation.MESSAGES,
-    "/messages/count_tokens": Operation.COUNT_TOKENS,
-    "/models": Operation.MODELS,
-}
+MODELS_PATH = "/models"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,47 +29,70 @@ class Target:
     prefix: str
     rest: str
     """The raw path after the prefix (starts with ``/`` or is empty)."""
-    operation: Operation
+    endpoint: Endpoint | None = None
+    """The dialect operation the path names; None for model lists and any other path."""
+    dialect: str | None = None
+    """The dialect whose endpoint the path is (for translation and for the shape of error bodies)."""
     path_model: str | None = None
-    """The URL-decoded model id of a Bedrock path."""
-
-    @property
-    def streaming_path(self) -> bool:
-        return self.operation is Operation.BEDROCK_STREAM
+    """The URL-decoded model id of a model-in-path endpoint (may be empty: the client sent none)."""
+    models_list: bool = False
+    """``.../models``: the list of models served under the prefix."""
 
 
-def classify(rest: str) -> tuple[Operation, str | None]:
-    """The operation of a raw path below a prefix, and the model id for Bedrock paths."""
-    path = rest[3:] if rest.startswith("/v1/") else rest
-    op = _FIXED.get(path.rstrip("/") if len(path) > 1 else path)
-    if op is not None:
-        return op, None
-    parts = rest.split("/")
-    # ["", "model", "<id>", "invoke" | "invoke-with-response-stream"]
-    # An empty id (``/model//invoke``) is still a Bedrock path: the error then comes in Bedrock's shape.
-    if len(parts) == 4 and parts[1] == "model":
-        if parts[3] == "invoke":
-            return Operation.BEDROCK_INVOKE, unquote(parts[2])
-        if parts[3] == "invoke-with-response-stream":
-            return Operation.BEDROCK_STREAM, unquote(parts[2])
-    return Operation.OTHER, None
+class EndpointTable:
+    """Every dialect's endpoints, looked up by path: fixed paths in a dict, model-in-path ones by segments."""
+
+    __slots__ = ("_fixed", "_templated")
+
+    def __init__(self, dialects: Iterable[DialectSpec]) -> None:
+        self._fixed: dict[str, tuple[str, Endpoint]] = {}
+        self._templated: list[tuple[list[str], str, Endpoint]] = []
+        for spec in dialects:
+            for endpoint in spec.endpoints:
+                if endpoint.model_in_path:
+                    self._templated.append((endpoint.path.split("/"), spec.name, endpoint))
+                    continue
+                paths = [endpoint.path, "/v1" + endpoint.path] if endpoint.versioned else [endpoint.path]
+                for path in paths:
+                    if path in self._fixed:
+                        raise ValueError(f"endpoint {path} is declared by {self._fixed[path][0]} and {spec.name}")
+                    self._fixed[path] = (spec.name, endpoint)
+
+    def classify(self, rest: str) -> tuple[str | None, Endpoint | None, str | None]:
+        """(dialect, endpoint, model id in the path) of a raw path below a prefix; Nones for other paths."""
+        path = rest.rstrip("/") if len(rest) > 1 else rest
+        found = self._fixed.get(path)
+        if found is not None:
+            return found[0], found[1], None
+        segments = rest.split("/")
+        for pattern, dialect, endpoint in self._templated:
+            if len(pattern) != len(segments):
+                continue
+            model = None
+            for want, got in zip(pattern, segments, strict=True):
+                if want == "{model}":
+                    model = unquote(got)
+                elif want != got:
+                    break
+            else:
+                return dialect, endpoint, model
+        return None, None, None
 
 
-def bedrock_path(model_id: str, streaming: bool) -> str:
-    """``/model/{id}/invoke[-with-response-stream]`` with the id percent-encoded as AWS clients do."""
-    action = "invoke-with-response-stream" if streaming else "invoke"
-    return f"/model/{quote(model_id, safe='')}/{action}"
+def is_models_list(rest: str) -> bool:
+    path = rest.rstrip("/") if len(rest) > 1 else rest
+    return path in (MODELS_PATH, "/v1" + MODELS_PATH)
 
 
-def check_rest_path(rest: str, operation: Operation) -> None:
+def check_rest_path(rest: str, endpoint: Endpoint | None) -> None:
     """Refuse paths that could leave ``backend_base_url`` once joined to it.
 
     Rejected: ``.``/``..`` segments (also percent-encoded), encoded slashes or backslashes (an
-    upstream may decode them into separators), backslashes, and absolute URLs. A Bedrock model id
-    segment may hold an encoded slash (ARNs): the proxy re-encodes that id itself.
+    upstream may decode them into separators), backslashes, and absolute URLs. A model id segment
+    may hold an encoded slash (Bedrock ARNs): the proxy re-encodes that id itself.
     """
     segments = rest.split("/")
-    skip = 2 if operation in (Operation.BEDROCK_INVOKE, Operation.BEDROCK_STREAM) else -1
+    skip = endpoint.model_segment if endpoint is not None else -1
     for i, raw in enumerate(segments):
         if i == skip:
             continue
@@ -106,23 +104,26 @@ def check_rest_path(rest: str, operation: Operation) -> None:
 
 
 class Router:
-    """Prefix lookup, then model lookup within the prefix."""
+    """Prefix lookup, then endpoint lookup below the prefix, then model lookup within the prefix."""
 
-    __slots__ = ("_prefixes", "_by_prefix")
+    __slots__ = ("_prefixes", "_by_prefix", "endpoints")
 
-    def __init__(self, routes: Iterable[Route]) -> None:
+    def __init__(self, routes: Iterable[Route], endpoints: EndpointTable | None = None) -> None:
         by_prefix: dict[str, dict[str, Route]] = {}
         for route in routes:
             by_prefix.setdefault(route.frontend_base_url, {})[route.frontend_model_name] = route
         self._by_prefix = by_prefix
         self._prefixes = sorted(by_prefix, key=len, reverse=True)
+        self.endpoints = endpoints or EndpointTable(specs())
 
     def match(self, raw_path: str) -> Target | None:
         for prefix in self._prefixes:
             if raw_path == prefix or raw_path.startswith(prefix + "/") or prefix == "":
                 rest = raw_path[len(prefix) :]
-                operation, model = classify(rest)
-                return Target(prefix, rest, operation, model)
+                dialect, endpoint, model = self.endpoints.classify(rest)
+                if endpoint is None:
+                    return Target(prefix, rest, models_list=is_models_list(rest))
+                return Target(prefix, rest, endpoint, dialect, model)
         return None
 
     def models(self, prefix: str) -> dict[str, Route]:

@@ -15,12 +15,10 @@ import dataclasses
 import logging
 from typing import Any
 
-import orjson
-
 from llm_proxy import passthrough, translate
 from llm_proxy.canonical import ErrorKind, ProxyError
 from llm_proxy.config import Config, Route
-from llm_proxy.dialects import get_dialect
+from llm_proxy.dialects import DEFAULT_DIALECT, detect, get_dialect
 from llm_proxy.editing import RequestEditor
 from llm_proxy.errors import ProxyFailure, RequestError, RouteError
 from llm_proxy.exchange import Exchange, Receive, Scope, Send, read_body
@@ -30,18 +28,11 @@ from llm_proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from llm_proxy.metrics import Metrics
 from llm_proxy.mock import MockUpstream
 from llm_proxy.redact import Redactor
-from llm_proxy.routing import OPERATION_DIALECT, Operation, Router, Target, check_rest_path
+from llm_proxy.routing import Router, Target, check_rest_path
 from llm_proxy.state import open_store
 from llm_proxy.upstream import StreamInterrupted, Upstream
 
 log = logging.getLogger("llm_proxy.server")
-
-_ROUTE_DIALECT_OPERATIONS: dict[str, tuple[Operation, ...]] = {
-    "openai-chat": (Operation.CHAT,),
-    "openai-responses": (Operation.RESPONSES,),
-    "claude": (Operation.MESSAGES, Operation.COUNT_TOKENS),
-    "bedrock": (Operation.BEDROCK_INVOKE, Operation.BEDROCK_STREAM),
-}
 
 
 class ProxyApp:
@@ -133,17 +124,16 @@ class ProxyApp:
             if target is None:
                 raise RouteError(f"no route for path {ex.path!r}; configured prefixes: {self._prefix_list()}")
             ex.prefix = target.prefix
-            if target.operation is Operation.MODELS and ex.method == "GET":
+            if target.models_list and ex.method == "GET":
                 await self._list_models(ex, target)
                 return
-            check_rest_path(target.rest, target.operation)
-            if target.operation is Operation.OTHER and self._all_translating(target.prefix):
+            check_rest_path(target.rest, target.endpoint)
+            if target.endpoint is None and self._all_translating(target.prefix):
                 raise RouteError(f"{ex.method} {ex.path} is not an operation served under {target.prefix or '/'}")
             doc, route = self._select(ex, target, body)
             ex.model, ex.backend_model = route.frontend_model_name, route.backend_model_name
             if route.translating:
-                allowed = _ROUTE_DIALECT_OPERATIONS[route.frontend_dialect or ""]
-                if target.operation not in allowed:
+                if target.dialect != route.frontend_dialect:
                     raise RequestError(
                         f"model {route.frontend_model_name!r} under {target.prefix or '/'} speaks "
                         f"{route.frontend_dialect}; this path is not one of its operations"
@@ -175,19 +165,20 @@ class ProxyApp:
         models = self.router.models(target.prefix)
         doc: Any = None
         model = target.path_model
-        if target.operation in (Operation.BEDROCK_INVOKE, Operation.BEDROCK_STREAM):
+        endpoint = target.endpoint
+        if endpoint is not None and endpoint.model_in_path:
             if body:
                 doc = parse_body(body)
-        elif body and (target.operation is not Operation.OTHER or _is_json(ex)):
+        elif body and (endpoint is not None or _is_json(ex)):
             doc = parse_body(body)
-            if target.operation is not Operation.OTHER and not isinstance(doc, dict):
+            if endpoint is not None and not isinstance(doc, dict):
                 raise RequestError("the request body must be a JSON object")
             named = doc.get("model") if isinstance(doc, dict) else None
             if named is not None and not isinstance(named, str):
                 raise RequestError("`model` must be a string", param="model")
             model = named
         if not model:
-            if target.operation is Operation.OTHER and len(models) == 1 and model is None:
+            if endpoint is None and len(models) == 1 and model is None:
                 return doc, next(iter(models.values()))
             raise RequestError(f"the request names no model; models under {target.prefix or '/'}: {_names(models)}")
         route = models.get(model)
@@ -199,25 +190,11 @@ class ProxyApp:
         return doc, route
 
     async def _list_models(self, ex: Exchange, target: Target) -> None:
-        models = self.router.models(target.prefix)
-        if "anthropic-version" in ex.headers:
-            data = [
-                {"type": "model", "id": name, "display_name": name, "created_at": "1970-01-01T00:00:00Z"}
-                for name in models
-            ]
-            names = list(models)
-            doc: dict[str, Any] = {
-                "data": data,
-                "has_more": False,
-                "first_id": names[0] if names else None,
-                "last_id": names[-1] if names else None,
-            }
-        else:
-            doc = {
-                "object": "list",
-                "data": [{"id": name, "object": "model", "created": 0, "owned_by": "llm-proxy"} for name in models],
-            }
-        await ex.respond(200, "application/json", orjson.dumps(doc))
+        names = list(self.router.models(target.prefix))
+        body = get_dialect(detect(ex.headers)).encode_model_list(names)
+        if body is None:
+            body = get_dialect(DEFAULT_DIALECT).encode_model_list(names) or b"{}"
+        await ex.respond(200, "application/json", body)
 
     async def _fail(self, ex: Exchange, error: ProxyError, dialect: str) -> None:
         if self.redactor.active:
@@ -248,11 +225,7 @@ def _is_json(ex: Exchange) -> bool:
 
 
 def _path_dialect(target: Target | None, ex: Exchange) -> str:
-    """The dialect in which to render errors for this request."""
-    if target is not None:
-        dialect = OPERATION_DIALECT.get(target.operation)
-        if dialect is not None:
-            return dialect
-    if "anthropic-version" in ex.headers:
-        return "claude"
-    return "openai-chat"
+    """The dialect in which to render errors for this request: the path's, else the one its headers reveal."""
+    if target is not None and target.dialect is not None:
+        return target.dialect
+    return detect(ex.headers)

@@ -17,7 +17,7 @@ import orjson
 from llm_proxy.assemble import ResponseAssembler
 from llm_proxy.canonical import ErrorKind, MessageStart, ProxyError, Request, StreamError, StreamEvent
 from llm_proxy.config import Route
-from llm_proxy.dialects import get_dialect
+from llm_proxy.dialects import get_dialect, get_spec
 from llm_proxy.dialects.base import Dialect, EncodeOptions, StreamEncoder
 from llm_proxy.editing import Progress, RequestEditor
 from llm_proxy.errors import RequestError, UpstreamError
@@ -26,7 +26,7 @@ from llm_proxy.headers import translated_request_headers
 from llm_proxy.memory import ConversationStore, ThinkingMemory, new_response_id
 from llm_proxy.prompt import edit_request
 from llm_proxy.redact import Redactor
-from llm_proxy.routing import Operation, Target
+from llm_proxy.routing import Target
 from llm_proxy.tokens import estimate_input_tokens
 from llm_proxy.upstream import StreamInterrupted, Upstream, UpstreamResponse
 
@@ -58,10 +58,11 @@ async def handle(ex: Exchange, route: Route, target: Target, doc: Any, services:
     if not isinstance(doc, dict):
         raise RequestError("the request body must be a JSON object")
     request = client.decode_request(doc, path_model=target.path_model)
-    if target.operation is Operation.COUNT_TOKENS:
+    endpoint = target.endpoint
+    if endpoint is not None and endpoint.action == "count_tokens":
         await _count_tokens(ex, route, request, backend, services)
         return
-    if target.operation is Operation.BEDROCK_STREAM and not request.stream:
+    if endpoint is not None and endpoint.streaming and not request.stream:
         request = dataclasses.replace(request, stream=True)
     conversations = services.conversations if _keeps_conversations(route) else None
     minted: str | None = None
@@ -167,7 +168,8 @@ async def _count_tokens(ex: Exchange, route: Route, request: Request, backend: D
     edit = services.editor.system_edit(route)
     if edit is not None:
         request = edit_request(request, edit)
-    if route.backend_dialect != "claude":
+    path = get_spec(route.backend_dialect or "").count_tokens_path
+    if path is None:
         body = orjson.dumps({"input_tokens": estimate_input_tokens(request)})
         await ex.respond(200, "application/json", body, [(b"x-llm-proxy-token-count", b"estimate")])
         return
@@ -175,7 +177,7 @@ async def _count_tokens(ex: Exchange, route: Route, request: Request, backend: D
     payload = backend.encode_request(upstream_request, EncodeOptions(default_max_tokens=route.default_max_tokens))
     payload.pop("max_tokens", None)
     payload.pop("stream", None)
-    url = join_url(route.backend_base_url, "/v1/messages/count_tokens")
+    url = join_url(route.backend_base_url, path)
     headers = translated_request_headers(ex.headers, route, backend.upstream_headers(upstream_request, ex.headers))
     response = await services.upstream.send("POST", url, headers, orjson.dumps(payload))
     try:
@@ -188,8 +190,10 @@ async def _count_tokens(ex: Exchange, route: Route, request: Request, backend: D
 
 
 def _keeps_conversations(route: Route) -> bool:
-    """``previous_response_id`` is served by the proxy when the upstream is not a Responses API."""
-    return route.frontend_dialect == "openai-responses" and route.backend_dialect != "openai-responses"
+    """``previous_response_id`` is served by the proxy when the client's API keeps conversations and the upstream's
+    does not."""
+    front, back = get_spec(route.frontend_dialect or ""), get_spec(route.backend_dialect or "")
+    return front.server_side_conversations and not back.server_side_conversations
 
 
 def _redacted(events: list[StreamEvent], redactor: Redactor) -> list[StreamEvent]:
@@ -213,8 +217,10 @@ def _encode(encoder: StreamEncoder, events: list[StreamEvent]) -> bytes:
 
 
 def _needs_thinking_memory(route: Route, request: Request) -> bool:
-    """Chat clients may drop Claude's signed thinking when they echo a tool-use turn (see ThinkingMemory)."""
-    if route.frontend_dialect != "openai-chat" or route.backend_dialect not in ("claude", "bedrock"):
+    """Clients whose dialect keeps no reasoning may drop an upstream's signed thinking when they echo a tool-use turn
+    (see ThinkingMemory)."""
+    front, back = get_spec(route.frontend_dialect or ""), get_spec(route.backend_dialect or "")
+    if front.thinking != "plain" or back.thinking != "signed":
         return False
     reasoning = request.reasoning
     return reasoning is not None and reasoning.effort != "none" and reasoning.mode != "disabled"

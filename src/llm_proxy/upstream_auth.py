@@ -30,9 +30,10 @@ from urllib.parse import urlsplit
 
 from llm_proxy.canonical import ErrorKind, ProxyError
 from llm_proxy.config import Route
+from llm_proxy.dialects import get_spec
 from llm_proxy.errors import ProxyFailure
 from llm_proxy.headers import is_credential
-from llm_proxy.routing import Operation, Target
+from llm_proxy.routing import Target
 
 if TYPE_CHECKING:  # botocore is imported on first use: most deployments never sign anything
     from botocore.credentials import Credentials
@@ -41,8 +42,6 @@ if TYPE_CHECKING:  # botocore is imported on first use: most deployments never s
 
 RETRY_AFTER = 30.0
 """Seconds before a route whose credentials could not be found is looked up again."""
-
-_BEDROCK_OPERATIONS = (Operation.BEDROCK_INVOKE, Operation.BEDROCK_STREAM)
 
 CredentialLoader = Callable[[str | None, str | None, str | None, str | None], "Credentials"]
 
@@ -59,8 +58,8 @@ def signs(route: Route, target: Target) -> bool:
     if route.backend_api_key or route.is_mock:
         return False
     if route.translating:
-        return route.backend_dialect == "bedrock"
-    return target.operation in _BEDROCK_OPERATIONS
+        return get_spec(route.backend_dialect or "").sigv4
+    return target.dialect is not None and get_spec(target.dialect).sigv4
 
 
 def _profile_region(profile: str | None) -> str | None:

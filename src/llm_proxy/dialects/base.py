@@ -15,11 +15,73 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+from urllib.parse import quote
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response, StreamEvent
 
+if TYPE_CHECKING:
+    from llm_proxy.prompt import SystemEdit
+
 log = logging.getLogger("llm_proxy.translate")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One operation a dialect serves to clients, by the path below a route prefix.
+
+    ``path`` may hold one ``{model}`` segment: the model id then lives in the path, percent-encoded
+    (Bedrock's ``/model/{model}/invoke``); otherwise it lives in the body's ``model``.
+    """
+
+    path: str
+    action: Literal["generate", "count_tokens"] = "generate"
+    streaming: bool = False
+    """The path itself asks for a stream (Bedrock's ``invoke-with-response-stream``)."""
+    versioned: bool = True
+    """Also recognised with a leading ``/v1`` (OpenAI SDK base URLs may or may not end in ``/v1``)."""
+
+    @property
+    def model_in_path(self) -> bool:
+        return "{model}" in self.path
+
+    @property
+    def model_segment(self) -> int:
+        """Index of the ``{model}`` segment in ``path.split("/")`` (-1 when the model is in the body)."""
+        segments = self.path.split("/")
+        return segments.index("{model}") if "{model}" in segments else -1
+
+    def path_for(self, model: str) -> str:
+        """The path with ``model`` put in, percent-encoded as AWS clients do (no ``/`` left unescaped)."""
+        return self.path.replace("{model}", quote(model, safe=""))
+
+
+ThinkingStyle = Literal["signed", "encrypted", "plain"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialectSpec:
+    """What the rest of the proxy needs to know about a dialect without importing its codec.
+
+    Routing, error rendering for unrouted paths, upstream authentication and the session features
+    read this; the codec (``Dialect``) is imported on first use only.
+    """
+
+    name: str
+    endpoints: tuple[Endpoint, ...]
+    detect_header: str | None = None
+    """A request header only clients of this dialect send (``anthropic-version``): it decides the shape of
+    errors and model lists on paths no endpoint claims."""
+    sigv4: bool = False
+    """Upstream requests are SigV4-signed by the proxy unless the route holds an API key (AWS)."""
+    thinking: ThinkingStyle = "plain"
+    """How the dialect's reasoning survives a turn: a signature that must come back (``signed``), an opaque
+    blob (``encrypted``), or nothing to keep (``plain``: clients may drop it when they echo a turn)."""
+    server_side_conversations: bool = False
+    """The API keeps conversations itself (``previous_response_id``); a proxy in front of another upstream
+    must keep them instead."""
+    count_tokens_path: str | None = None
+    """Upstream path of a token-counting operation, if the API has one (else the proxy estimates)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +164,18 @@ class Dialect(Protocol):
     def stream_decoder(self, request: Request) -> StreamDecoder: ...
 
     def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError: ...
+
+    # -- proxy mode and listings -------------------------------------------------------------
+    def edit_system_raw(self, body: dict[str, Any], edit: SystemEdit, tail: str | None) -> bool:
+        """Edit the system prompt of a parsed request body in place (proxy mode); whether anything changed.
+
+        Bodies of an unexpected shape are left alone (the upstream judges them).
+        """
+        ...
+
+    def encode_model_list(self, names: list[str]) -> bytes | None:
+        """The body of ``GET .../models`` listing ``names`` in this dialect, or None when it has no such list."""
+        ...
 
 
 def drop(dialect: str, what: str) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 import orjson
 
@@ -40,6 +41,7 @@ from llm_proxy.dialects.claude.errors import (
     decode_error_event,
     error_json,
 )
+from llm_proxy.dialects.claude.raw_edit import edit_system_raw
 from llm_proxy.dialects.claude.request import decode_body, encode_body
 from llm_proxy.dialects.claude.response import decode_message, encode_message, stop_reason_json, usage_json
 from llm_proxy.dialects.claude.stream import ClaudeStreamDecoder, ClaudeStreamEncoder
@@ -57,6 +59,7 @@ from llm_proxy.dialects.claude.wire import (
     tool_id,
 )
 from llm_proxy.errors import RequestError
+from llm_proxy.prompt import SystemEdit
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -77,6 +80,7 @@ __all__ = [
     "decode_error_event",
     "decode_message",
     "encode_body",
+    "edit_system_raw",
     "encode_message",
     "error_json",
     "message_id",
@@ -158,6 +162,14 @@ class ClaudeDialect:
             message=message,
             retry_after=_header(headers, "retry-after"),
         )
+
+    def edit_system_raw(self, body: dict[str, Any], edit: SystemEdit, tail: str | None) -> bool:
+        return edit_system_raw(body, edit, tail)
+
+    def encode_model_list(self, names: list[str]) -> bytes | None:
+        data = [{"type": "model", "id": n, "display_name": n, "created_at": "1970-01-01T00:00:00Z"} for n in names]
+        first, last = (names[0], names[-1]) if names else (None, None)
+        return orjson.dumps({"data": data, "has_more": False, "first_id": first, "last_id": last})
 
 
 def _bedrock_betas(request: Request) -> str | None:

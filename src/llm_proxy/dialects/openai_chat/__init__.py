@@ -28,9 +28,11 @@ This module holds the ``Dialect`` object, ``DIALECT``, and re-exports the public
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
 from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody
+from llm_proxy.dialects.openai_chat.raw_edit import edit_system_raw
 from llm_proxy.dialects.openai_chat.request_decode import decode_request
 from llm_proxy.dialects.openai_chat.request_encode import encode_request
 from llm_proxy.dialects.openai_chat.response import decode_response, encode_response
@@ -38,6 +40,8 @@ from llm_proxy.dialects.openai_chat.stream_decoder import ChatStreamDecoder
 from llm_proxy.dialects.openai_chat.stream_encoder import ChatStreamEncoder
 from llm_proxy.dialects.openai_chat.wire import NAME, log
 from llm_proxy.dialects.openai_errors import CHAT_RULES, encode_error
+from llm_proxy.dialects.openai_models import encode_model_list
+from llm_proxy.prompt import SystemEdit
 
 __all__ = [
     "DIALECT",
@@ -95,6 +99,12 @@ class OpenAIChatDialect:
 
     def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
         return decode_error(status, body, headers)
+
+    def edit_system_raw(self, body: dict[str, Any], edit: SystemEdit, tail: str | None) -> bool:
+        return edit_system_raw(body, edit, tail)
+
+    def encode_model_list(self, names: list[str]) -> bytes | None:
+        return encode_model_list(names)
 
 
 DIALECT: Dialect = OpenAIChatDialect()

@@ -23,17 +23,21 @@ This module holds the ``Dialect`` object, ``DIALECT``, and re-exports the public
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
 from llm_proxy.dialects.base import EncodeOptions, ErrorBody
 from llm_proxy.dialects.openai_errors import RESPONSES_RULES, encode_error
+from llm_proxy.dialects.openai_models import encode_model_list
 from llm_proxy.dialects.openai_responses.output import custom_tool_input, decode_usage, encode_usage, response_id
+from llm_proxy.dialects.openai_responses.raw_edit import edit_system_raw
 from llm_proxy.dialects.openai_responses.request_decode import _decode_request
 from llm_proxy.dialects.openai_responses.request_encode import _encode_request, effort_for_budget
 from llm_proxy.dialects.openai_responses.response import _decode_response, _encode_response
 from llm_proxy.dialects.openai_responses.stream_decoder import ResponsesStreamDecoder
 from llm_proxy.dialects.openai_responses.stream_encoder import ResponsesStreamEncoder
 from llm_proxy.dialects.openai_responses.wire import FAMILY, NAME, log
+from llm_proxy.prompt import SystemEdit
 
 __all__ = [
     "DIALECT",
@@ -92,6 +96,12 @@ class ResponsesDialect:
 
     def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
         return RESPONSES_RULES.decode(status, body, headers)
+
+    def edit_system_raw(self, body: dict[str, Any], edit: SystemEdit, tail: str | None) -> bool:
+        return edit_system_raw(body, edit, tail)
+
+    def encode_model_list(self, names: list[str]) -> bytes | None:
+        return encode_model_list(names)
 
 
 DIALECT = ResponsesDialect()

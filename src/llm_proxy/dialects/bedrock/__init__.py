@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -33,6 +34,7 @@ from llm_proxy.canonical import (
 )
 from llm_proxy.dialects import claude
 from llm_proxy.dialects.base import EncodeOptions, ErrorBody
+from llm_proxy.dialects.bedrock.spec import SPEC
 from llm_proxy.errors import RequestError, kind_for_status
 from llm_proxy.eventstream import (
     EVENTSTREAM_CONTENT_TYPE,
@@ -44,7 +46,7 @@ from llm_proxy.eventstream import (
     chunk_frame,
     exception_frame,
 )
-from llm_proxy.routing import bedrock_path
+from llm_proxy.prompt import SystemEdit
 
 NAME = "bedrock"
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
@@ -395,7 +397,7 @@ class BedrockDialect:
         return encode_request(request, options)
 
     def upstream_path(self, request: Request) -> str:
-        return bedrock_path(request.model, request.stream)
+        return SPEC.endpoints[1 if request.stream else 0].path_for(request.model)
 
     def upstream_headers(self, request: Request, client_headers: Mapping[str, str]) -> dict[str, str]:
         if request.stream:
@@ -410,6 +412,12 @@ class BedrockDialect:
 
     def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
         return decode_error(status, body, headers)
+
+    def edit_system_raw(self, body: dict[str, Any], edit: SystemEdit, tail: str | None) -> bool:
+        return claude.edit_system_raw(body, edit, tail)
+
+    def encode_model_list(self, names: list[str]) -> bytes | None:
+        return None  # Bedrock lists models in another service (ListFoundationModels), not under the runtime
 
 
 DIALECT = BedrockDialect()
