@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from bench.processes import Layout, Proc, Processes, free_port, wait_ready
-from llm_proxy.serve import CONFIG_ENV
+from llm_proxy.app.serve import CONFIG_ENV
 
 _LITELLM_KEY = "sk-bench-7f3a9c2e41b84d0e9a6c5f1b2d8e4a70"
 _OPERATION_PATH = {"openai-chat": "/v1/chat/completions", "claude": "/v1/messages", "openai-responses": "/v1/responses"}
@@ -202,14 +202,14 @@ class LlmProxy(Contender):
 
 
 class LlmProxyWorkers(LlmProxy):
-    """The same app under ``uvicorn --workers 2``, built by the proxy's own worker factory (``llm_proxy.serve``)."""
+    """The same app under ``uvicorn --workers 2``, built by the proxy's own worker factory (``llm_proxy.app.serve``)."""
 
     name = "llm-proxy-2w"
     label = "llm-proxy (uvicorn, 2 workers, bench shim)"
 
     def argv(self, config: Path, port: int) -> list[str]:
         return [
-            sys.executable, "-m", "uvicorn", "llm_proxy.serve:app_from_env", "--factory", "--host", "127.0.0.1",
+            sys.executable, "-m", "uvicorn", "llm_proxy.app.serve:app_from_env", "--factory", "--host", "127.0.0.1",
             "--port", str(port), "--workers", "2", "--loop", "uvloop", "--http", "httptools", "--ws", "none",
             "--no-access-log", "--backlog", "4096", "--log-level", "warning", "--no-server-header",
         ]  # fmt: skip
@@ -234,7 +234,7 @@ class LlmProxyGranian(LlmProxyWorkers):
         return [
             "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port", str(port),
             "--workers", "1", "--loop", "uvloop", "--no-ws", "--backlog", "4096", "--backpressure", "4096",
-            "--log-level", "warning", "--no-access-log", "llm_proxy.serve:app_from_env",
+            "--log-level", "warning", "--no-access-log", "llm_proxy.app.serve:app_from_env",
         ]  # fmt: skip
 
 

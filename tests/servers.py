@@ -20,9 +20,9 @@ import openai
 import uvicorn
 import yaml
 
+from llm_proxy.app.exchange import Message, Receive, Scope, Send
+from llm_proxy.app.server import ProxyApp
 from llm_proxy.config import Config, parse_config
-from llm_proxy.exchange import Message, Receive, Scope, Send
-from llm_proxy.server import ProxyApp
 
 
 class ServerThread:

@@ -24,7 +24,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.credentials import Credentials
 
-from llm_proxy.aws_auth import (
+from llm_proxy.upstream.sigv4 import (
     AwsSigner,
     load_credentials,
     quote_model_id,

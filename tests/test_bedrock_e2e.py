@@ -19,8 +19,8 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import EventStreamError
 
-from llm_proxy.mock import MockOptions, MockResponse, MockUpstream
-from llm_proxy.serve import MockApp
+from llm_proxy.app.serve import MockApp
+from llm_proxy.upstream.mock import MockOptions, MockResponse, MockUpstream
 from tests.aws_env import isolate_aws_env
 from tests.servers import ServerThread, make_config, running_proxy, sdk_anthropic, sdk_openai
 from tests.test_cli import free_port, process, run_cli

@@ -21,8 +21,8 @@ from bench.load import parse_wrk, percentile
 from bench.payloads import chat_request
 from bench.results import Results
 
-from llm_proxy.mock import MockOptions, MockUpstream
-from llm_proxy.serve import MockApp
+from llm_proxy.app.serve import MockApp
+from llm_proxy.upstream.mock import MockOptions, MockUpstream
 from tests.servers import ServerThread
 
 REPO = Path(__file__).resolve().parents[1]

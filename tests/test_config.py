@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_proxy.cli import route_table
+from llm_proxy.app.cli import route_table
 from llm_proxy.config import load_config, mask_key, parse_config
 from llm_proxy.errors import ConfigError
 

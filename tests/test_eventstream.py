@@ -19,7 +19,7 @@ from botocore import eventstream as bes
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EventStreamError as BotoEventStreamError
 
-from llm_proxy.eventstream import (
+from llm_proxy.framing.eventstream import (
     CHUNK_PADDING,
     EVENTSTREAM_CONTENT_TYPE,
     EventStreamDecoder,

@@ -32,7 +32,8 @@ from llm_proxy.canonical import (
     ToolResult,
     Usage,
 )
-from llm_proxy.progress import (
+from llm_proxy.prompt import SystemEdit, edit_request
+from llm_proxy.session.progress import (
     MAX_ARGS_BYTES,
     MAX_CHARS,
     ProgressDelta,
@@ -43,8 +44,7 @@ from llm_proxy.progress import (
     request_text,
     session_key,
 )
-from llm_proxy.prompt import SystemEdit, edit_request
-from llm_proxy.state import MemoryStore, RedisStore, StateStore
+from llm_proxy.session.store import MemoryStore, RedisStore, StateStore
 from tests.fixtures import load_request
 
 HEADER = "## Session progress (added by llm-proxy)"

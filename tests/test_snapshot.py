@@ -12,7 +12,7 @@ from llm_proxy.canonical import (
     ToolCall,
     ToolResult,
 )
-from llm_proxy.snapshot import dump_messages, load_messages
+from llm_proxy.session.snapshot import dump_messages, load_messages
 
 
 def test_every_part_type_round_trips_exactly() -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from llm_proxy.sse import SSEEvent, SSEParser, encode_event
+from llm_proxy.framing.sse import SSEEvent, SSEParser, encode_event
 
 STREAM = (
     b": keepalive comment\r\n"

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from llm_proxy.canonical import Message, Request, Text
-from llm_proxy.progress import ProgressDelta, ProgressTracker
-from llm_proxy.state import MemoryStore, RedisStore, StateStore, StateUnavailable, open_store
+from llm_proxy.session.progress import ProgressDelta, ProgressTracker
+from llm_proxy.session.store import MemoryStore, RedisStore, StateStore, StateUnavailable, open_store
 from tests.redis_server import RedisServer
 
 
@@ -166,7 +166,7 @@ async def test_tracker_degrades_when_redis_dies(
             "Last stop reason: end_turn"
         )
         disposable_redis.kill()
-        with caplog.at_level(logging.DEBUG, logger="llm_proxy.progress"):
+        with caplog.at_level(logging.DEBUG, logger="llm_proxy.session.progress"):
             assert await tracker.render("s1") is None
             await tracker.record_request("s1", request)  # no exception: the request goes on
             await tracker.record_response("s1", ProgressDelta(output_tokens=1))

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from botocore.credentials import Credentials
 
-from llm_proxy.aws_auth import verify_sigv4
 from llm_proxy.config import Route
 from llm_proxy.dialects import get_spec
 from llm_proxy.routing import Target
-from llm_proxy.upstream_auth import RETRY_AFTER, AwsCredentialsMissing, UpstreamSigner, route_region, signs
+from llm_proxy.upstream.auth import RETRY_AFTER, AwsCredentialsMissing, UpstreamSigner, route_region, signs
+from llm_proxy.upstream.sigv4 import verify_sigv4
 
 AKID, SECRET = "AKIDUNIT", "unit/secret"
 URL = "https://bedrock-runtime.eu-central-1.amazonaws.com/model/us.anthropic.claude-v1%3A0/invoke"

@@ -39,7 +39,7 @@ from llm_proxy.dialects.bedrock import DIALECT, METRICS_KEY, BedrockStreamDecode
 from llm_proxy.dialects.claude import DIALECT as CLAUDE
 from llm_proxy.dialects.openai_chat import DIALECT as CHAT
 from llm_proxy.errors import RequestError, UpstreamError
-from llm_proxy.eventstream import EventStreamDecoder, chunk_frame, exception_frame
+from llm_proxy.framing.eventstream import EventStreamDecoder, chunk_frame, exception_frame
 from tests.fixtures import load_request, request_names
 
 OPTIONS = EncodeOptions()
@@ -377,7 +377,7 @@ def test_corrupted_crc_is_a_stream_error_and_nothing_follows() -> None:
     data = bytearray(encoded_stream(EVENTS))
     first_len = int.from_bytes(data[:4], "big")
     data[first_len + 20] ^= 0x01  # inside the second frame
-    # Byte by byte, the intact first frame is delivered before the failure. (Fed whole, llm_proxy.eventstream
+    # Byte by byte, the intact first frame is delivered before the failure. (Fed whole, llm_proxy.framing.eventstream
     # reports the error without the frames completed earlier in the same chunk: the stream fails either way.)
     for cuts in (list(range(1, len(data))), [first_len], []):
         events = decode_split(bytes(data), cuts)
@@ -397,7 +397,7 @@ def test_chunk_that_is_not_an_event_object_is_a_stream_error() -> None:
 
 
 def test_unknown_event_frames_are_ignored() -> None:
-    from llm_proxy.eventstream import encode_message
+    from llm_proxy.framing.eventstream import encode_message
 
     other = encode_message([(":message-type", "event"), (":event-type", "somethingNew")], b"{}")
     data = other + encoded_stream(EVENTS) + other
@@ -553,7 +553,7 @@ def test_error_round_trip_keeps_the_kind() -> None:
 
 
 def test_mock_answers_bedrock_with_bedrock_headers() -> None:
-    from llm_proxy.mock import MockUpstream
+    from llm_proxy.upstream.mock import MockUpstream
 
     body = orjson.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, "messages": BODY["messages"][:1]})
     reply = MockUpstream().answer("POST", "/model/us.anthropic.x-v1%3A0/invoke", [], body)

@@ -41,10 +41,10 @@ from llm_proxy.canonical import (
     ToolResult,
     Usage,
 )
-from llm_proxy.carry import encode_carry
 from llm_proxy.dialects.base import EncodeOptions
 from llm_proxy.dialects.claude import DIALECT, ClaudeStreamDecoder, ClaudeStreamEncoder, reasoning_signature
 from llm_proxy.errors import RequestError, UpstreamError
+from llm_proxy.framing.carry import encode_carry
 from tests.fixtures import load_request, request_names
 
 OPTIONS = EncodeOptions()

@@ -9,7 +9,6 @@ import orjson
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from llm_proxy import carry
 from llm_proxy.canonical import (
     BlockStart,
     BlockStop,
@@ -47,6 +46,7 @@ from llm_proxy.dialects import get_dialect
 from llm_proxy.dialects.base import EncodeOptions
 from llm_proxy.dialects.openai_chat import DIALECT
 from llm_proxy.errors import RequestError, UpstreamError
+from llm_proxy.framing import carry
 
 OPTIONS = EncodeOptions()
 CHAT = frozenset({"openai-chat"})

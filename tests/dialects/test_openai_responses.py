@@ -47,11 +47,11 @@ from llm_proxy.canonical import (
     ToolResult,
     Usage,
 )
-from llm_proxy.carry import decode_carry, encode_carry
 from llm_proxy.dialects.base import EncodeOptions
 from llm_proxy.dialects.openai_responses import DIALECT, custom_tool_input, effort_for_budget
 from llm_proxy.errors import RequestError, UpstreamError
-from llm_proxy.sse import SSEParser, encode_event
+from llm_proxy.framing.carry import decode_carry, encode_carry
+from llm_proxy.framing.sse import SSEParser, encode_event
 from tests.fixtures import load_request, request_names
 
 OPTIONS = EncodeOptions()

@@ -23,7 +23,7 @@ from llm_proxy.canonical import JSON, ProxyError, Request, Response, StreamEvent
 if TYPE_CHECKING:
     from llm_proxy.prompt import SystemEdit
 
-log = logging.getLogger("llm_proxy.translate")
+log = logging.getLogger("llm_proxy.modes.translate")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ So this module only handles the envelope and delegates everything else to the cl
 
 Errors are Bedrock's: ``{"message": ...}`` with the type in the ``x-amzn-ErrorType`` header over HTTP,
 exception frames (``:exception-type``) inside a stream. Authentication (SigV4 or a Bedrock API key) is
-not a codec concern: see ``llm_proxy.upstream_auth``. Mapping tables: ``docs/dialects/bedrock.md``.
+not a codec concern: see ``llm_proxy.upstream.auth``. Mapping tables: ``docs/dialects/bedrock.md``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from llm_proxy.dialects import claude
 from llm_proxy.dialects.base import EncodeOptions, ErrorBody
 from llm_proxy.dialects.bedrock.spec import SPEC
 from llm_proxy.errors import RequestError, kind_for_status
-from llm_proxy.eventstream import (
+from llm_proxy.framing.eventstream import (
     EVENTSTREAM_CONTENT_TYPE,
     EventStreamDecoder,
     EventStreamError,

@@ -26,7 +26,6 @@ from llm_proxy.canonical import (
     ToolCall,
     ToolResult,
 )
-from llm_proxy.carry import decode_carry, encode_carry, is_carry
 from llm_proxy.dialects.base import drop, log
 from llm_proxy.dialects.claude.wire import (
     FAMILY,
@@ -43,6 +42,7 @@ from llm_proxy.dialects.claude.wire import (
     tool_id,
 )
 from llm_proxy.errors import RequestError
+from llm_proxy.framing.carry import decode_carry, encode_carry, is_carry
 
 # ---------------------------------------------------------------------------------------------
 # Decoding content blocks (requests and responses share them)

@@ -57,7 +57,7 @@ from llm_proxy.dialects.claude.wire import (
     tool_id,
 )
 from llm_proxy.errors import stream_cut_short
-from llm_proxy.sse import SSEParser, encode_event
+from llm_proxy.framing.sse import SSEParser, encode_event
 
 # ---------------------------------------------------------------------------------------------
 # Stream decoding: Anthropic SSE (or already-parsed event objects) -> canonical events

@@ -15,7 +15,7 @@ Three rules shape it:
   only take text), foreign thinking is dropped (Chat upstreams cannot verify it);
 * toward a chat *client*, Claude thinking is shown as ``reasoning_content`` and carried exactly in
   ``thinking_blocks`` (LiteLLM's field), OpenAI reasoning inside a ``thinking_blocks`` entry whose
-  signature is a carry envelope (``llm_proxy.carry``).
+  signature is a carry envelope (``llm_proxy.framing.carry``).
 
 See ``docs/dialects/openai_chat.md`` for the mapping tables.
 

@@ -35,7 +35,7 @@ from llm_proxy.dialects.openai_chat.response import _decode_usage, _stop_reason
 from llm_proxy.dialects.openai_chat.wire import log
 from llm_proxy.dialects.openai_errors import CHAT_RULES
 from llm_proxy.errors import stream_cut_short
-from llm_proxy.sse import SSEParser
+from llm_proxy.framing.sse import SSEParser
 
 
 class ChatStreamDecoder:

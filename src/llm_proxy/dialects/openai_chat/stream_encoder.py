@@ -25,7 +25,7 @@ from llm_proxy.canonical import (
 from llm_proxy.dialects.openai_chat.response import _chat_id, _encode_usage, _finish_reason
 from llm_proxy.dialects.openai_chat.thinking import _carry_signature
 from llm_proxy.dialects.openai_errors import error_object
-from llm_proxy.sse import encode_event
+from llm_proxy.framing.sse import encode_event
 
 _SLOT = "\x00llm-proxy-slot\x00"
 

@@ -2,15 +2,15 @@
 
 Chat has no standard field for a model's thinking. Claude thinking travels in LiteLLM's
 ``thinking_blocks`` (with its signature); OpenAI reasoning travels in a ``thinking_blocks`` entry whose
-signature is a carry envelope (``llm_proxy.carry``), so a Chat client echoes both back unchanged.
+signature is a carry envelope (``llm_proxy.framing.carry``), so a Chat client echoes both back unchanged.
 """
 
 from __future__ import annotations
 
-from llm_proxy import carry
 from llm_proxy.canonical import JSON, Extra, Reasoning, RedactedThinking, Thinking
 from llm_proxy.dialects.openai_chat.wire import _REASONING_CARRY, _obj, _opt_str, _put, _rest, _str
 from llm_proxy.errors import RequestError
+from llm_proxy.framing import carry
 
 
 def _decode_thinking_block(raw: JSON, param: str) -> Thinking | RedactedThinking | Reasoning:

@@ -9,7 +9,7 @@ Encoding walks the parts of each turn back into items in order, which makes the 
 trip exact (``docs/dialects/openai_responses.md`` lists the rules and the one exception).
 
 Claude thinking reaches a Responses client as a ``reasoning`` item whose ``encrypted_content`` is a
-``claude-thinking`` carry (``llm_proxy.carry``); the client echoes it back and the decoder restores
+``claude-thinking`` carry (``llm_proxy.framing.carry``); the client echoes it back and the decoder restores
 the original block. Streams follow the event order of the Responses API (``event:`` lines, increasing
 ``sequence_number``, one output item at a time, ``response.output_item.done`` carrying the complete
 item that Codex relies on).

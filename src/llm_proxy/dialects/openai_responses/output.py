@@ -13,9 +13,9 @@ from collections.abc import Iterable
 import orjson
 
 from llm_proxy.canonical import JSON, RedactedThinking, Request, StopReason, Thinking, Usage
-from llm_proxy.carry import encode_carry
 from llm_proxy.dialects.openai_responses.request_encode import _encode_tool_choice
 from llm_proxy.dialects.openai_responses.wire import _custom_names
+from llm_proxy.framing.carry import encode_carry
 
 # Output item types of hosted tools: forwarded to a Responses client only (never invented from other dialects).
 _HOSTED_ITEM_TYPES = frozenset(
@@ -65,7 +65,7 @@ def response_id(upstream_id: str) -> str:
 
     The derived form keeps the codec pure and its output reproducible. It never names a stored
     conversation: wherever the proxy stores one (``previous_response_id`` over a non-Responses upstream),
-    the shell mints a random ``resp_`` id first (``llm_proxy.memory.new_response_id``) and that id passes
+    the shell mints a random ``resp_`` id first (``llm_proxy.session.memory.new_response_id``) and that id passes
     through here unchanged, because upstream ids are not guaranteed unique.
     """
     if upstream_id.startswith("resp_"):

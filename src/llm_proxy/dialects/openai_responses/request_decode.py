@@ -34,7 +34,6 @@ from llm_proxy.canonical import (
     ToolChoice,
     ToolResult,
 )
-from llm_proxy.carry import decode_carry, is_carry
 from llm_proxy.dialects.openai_responses.wire import (
     _INPUT_FORM,
     FAMILY,
@@ -51,6 +50,7 @@ from llm_proxy.dialects.openai_responses.wire import (
     log,
 )
 from llm_proxy.errors import RequestError
+from llm_proxy.framing.carry import decode_carry, is_carry
 
 _ROLES = ("user", "assistant", "system", "developer")
 _TOOL_OUTPUTS: dict[str, Literal["function", "custom"]] = {

@@ -30,7 +30,7 @@ from llm_proxy.dialects.openai_errors import RESPONSES_RULES
 from llm_proxy.dialects.openai_responses.output import _stop_reason, decode_usage
 from llm_proxy.dialects.openai_responses.wire import log
 from llm_proxy.errors import stream_cut_short
-from llm_proxy.sse import SSEParser
+from llm_proxy.framing.sse import SSEParser
 
 
 def _int(obj: Mapping[str, JSON], key: str) -> int:

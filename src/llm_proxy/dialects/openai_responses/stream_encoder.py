@@ -45,7 +45,7 @@ from llm_proxy.dialects.openai_responses.output import (
     response_id,
 )
 from llm_proxy.dialects.openai_responses.wire import NAME, _custom_names
-from llm_proxy.sse import encode_event
+from llm_proxy.framing.sse import encode_event
 
 
 @dataclass(slots=True)

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from llm_proxy import __version__
-from llm_proxy.aws_auth import region_from_host
 from llm_proxy.config import Config, Route, load_config, mask_key
 from llm_proxy.dialects import get_spec
 from llm_proxy.errors import ConfigError
+from llm_proxy.upstream.sigv4 import region_from_host
 
 EXIT_CONFIG = 2
 
@@ -46,10 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(config: Config, host: str | None, port: int | None) -> int:
+    from llm_proxy.app.serve import configure_logging, run
+    from llm_proxy.app.server import ProxyApp
     from llm_proxy.config import exposure_warning
-    from llm_proxy.redact import Redactor
-    from llm_proxy.serve import configure_logging, run
-    from llm_proxy.server import ProxyApp
+    from llm_proxy.observe.redact import Redactor
 
     redactor = Redactor(config.secrets)
     configure_logging(config.server.log_level, config.server.access_log, redactor)
@@ -90,7 +90,7 @@ def route_table(config: Config) -> str:
 
 
 def _auth_label(route: Route) -> str:
-    """How the route authenticates upstream, keys masked (see ``llm_proxy.upstream_auth``)."""
+    """How the route authenticates upstream, keys masked (see ``llm_proxy.upstream.auth``)."""
     if route.is_mock:
         return "none (mock)"
     if route.backend_api_key:
@@ -109,8 +109,8 @@ def _auth_label(route: Route) -> str:
 
 
 def _mock_upstream(args: list[str]) -> int:
-    from llm_proxy.mock import MockOptions, MockUpstream
-    from llm_proxy.serve import MockApp, configure_logging, run
+    from llm_proxy.app.serve import MockApp, configure_logging, run
+    from llm_proxy.upstream.mock import MockOptions, MockUpstream
 
     parser = argparse.ArgumentParser(prog="llm-proxy mock-upstream", description="Run the mock LLM upstream.")
     parser.add_argument("--host", default="127.0.0.1")

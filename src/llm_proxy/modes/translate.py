@@ -14,21 +14,21 @@ from typing import Any
 
 import orjson
 
-from llm_proxy.assemble import ResponseAssembler
+from llm_proxy.app.exchange import Exchange
 from llm_proxy.canonical import ErrorKind, MessageStart, ProxyError, Request, StreamError, StreamEvent
 from llm_proxy.config import Route
 from llm_proxy.dialects import get_dialect, get_spec
 from llm_proxy.dialects.base import Dialect, EncodeOptions, StreamEncoder
-from llm_proxy.editing import Progress, RequestEditor
 from llm_proxy.errors import RequestError, UpstreamError
-from llm_proxy.exchange import Exchange
-from llm_proxy.headers import translated_request_headers
-from llm_proxy.memory import ConversationStore, ThinkingMemory, new_response_id
+from llm_proxy.observe.redact import Redactor
 from llm_proxy.prompt import edit_request
-from llm_proxy.redact import Redactor
 from llm_proxy.routing import Target
+from llm_proxy.session.assemble import ResponseAssembler
+from llm_proxy.session.editing import Progress, RequestEditor
+from llm_proxy.session.memory import ConversationStore, ThinkingMemory, new_response_id
 from llm_proxy.tokens import estimate_input_tokens
-from llm_proxy.upstream import StreamInterrupted, Upstream, UpstreamResponse
+from llm_proxy.upstream.client import StreamInterrupted, Upstream, UpstreamResponse
+from llm_proxy.upstream.headers import translated_request_headers
 
 MAX_ERROR_BODY = 1 << 20
 MAX_RESPONSE_BODY = 256 << 20

@@ -28,10 +28,10 @@ from llm_proxy.canonical import (
     ToolCall,
 )
 from llm_proxy.errors import ProxyFailure
-from llm_proxy.snapshot import dump_messages, load_messages
-from llm_proxy.state import StateStore, StateUnavailable
+from llm_proxy.session.snapshot import dump_messages, load_messages
+from llm_proxy.session.store import StateStore, StateUnavailable
 
-log = logging.getLogger("llm_proxy.memory")
+log = logging.getLogger("llm_proxy.session.memory")
 
 MAX_CONVERSATION_BYTES = 8 << 20
 

@@ -62,8 +62,8 @@ from llm_proxy.canonical import (
 from llm_proxy.dialects import get_dialect, get_spec, specs
 from llm_proxy.dialects.base import DialectSpec
 from llm_proxy.errors import ProxyFailure, kind_for_status
-from llm_proxy.headers import RawHeaders
 from llm_proxy.routing import EndpointTable, is_models_list
+from llm_proxy.upstream.headers import RawHeaders
 
 _DIRECTIVE = re.compile(r"\[\[mock:(\w+)(?:[ \t]+([^\]\s{]+))?(?:[ \t]*(\{.*?\}))?[ \t]*\]\]", re.S)
 
@@ -229,7 +229,7 @@ def _sigv4_auth_problem(
         return None if token.strip() in options.bedrock_api_keys else "mock: unknown Bedrock API key"
     if not options.aws_secrets:
         return "mock: a Bedrock API key (Authorization: Bearer) is required"
-    from llm_proxy.aws_auth import verify_sigv4  # botocore is loaded only when a test asks for SigV4
+    from llm_proxy.upstream.sigv4 import verify_sigv4  # botocore is loaded only when a test asks for SigV4
 
     problem = verify_sigv4(method, target, dict(headers), body, options.aws_secrets.get)
     return None if problem is None else f"mock: SigV4 rejected: {problem}"

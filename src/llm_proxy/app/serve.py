@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess
 
-from llm_proxy.exchange import Exchange, Receive, Scope, Send, read_body
-from llm_proxy.mock import MockUpstream
-from llm_proxy.redact import RedactingFormatter, Redactor
+from llm_proxy.app.exchange import Exchange, Receive, Scope, Send, read_body
+from llm_proxy.observe.redact import RedactingFormatter, Redactor
+from llm_proxy.upstream.mock import MockUpstream
 
 MOCK_MAX_BODY = 256 << 20
 CONFIG_ENV = "LLM_PROXY_CONFIG"
@@ -27,8 +27,8 @@ CONFIG_ENV = "LLM_PROXY_CONFIG"
 
 def app_from_env() -> object:
     """The proxy app for a worker process: built from the config file named by ``LLM_PROXY_CONFIG``."""
+    from llm_proxy.app.server import ProxyApp
     from llm_proxy.config import load_config
-    from llm_proxy.server import ProxyApp
 
     config = load_config(os.environ[CONFIG_ENV])
     redactor = Redactor(config.secrets)
@@ -47,7 +47,7 @@ def run(
     if workers > 1:
         os.environ[CONFIG_ENV] = os.path.abspath(config_path)
     config = uvicorn.Config(
-        "llm_proxy.serve:app_from_env" if workers > 1 else app,  # type: ignore[arg-type]
+        "llm_proxy.app.serve:app_from_env" if workers > 1 else app,  # type: ignore[arg-type]
         factory=workers > 1,
         workers=workers,
         host=host,

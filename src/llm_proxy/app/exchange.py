@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from llm_proxy.errors import RequestError
-from llm_proxy.headers import RawHeaders
+from llm_proxy.upstream.headers import RawHeaders
 
 access_log = logging.getLogger("llm_proxy.access")
 

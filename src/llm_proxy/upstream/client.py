@@ -5,7 +5,7 @@ many long LLM streams (see the project's HTTP stack notes). The session never de
 (``auto_decompress=False``) and adds no headers of its own, so in proxy mode bytes and
 ``Content-Encoding`` pass through exactly as the upstream sent them.
 
-``mock://`` URLs are answered in-process by ``llm_proxy.mock`` through the same interface, so the
+``mock://`` URLs are answered in-process by ``llm_proxy.upstream.mock`` through the same interface, so the
 rest of the proxy does not know the difference.
 """
 
@@ -20,9 +20,9 @@ from yarl import URL
 
 from llm_proxy.config import MOCK_SCHEME, ServerConfig
 from llm_proxy.errors import RequestError, UpstreamUnavailable
-from llm_proxy.headers import RawHeaders
-from llm_proxy.mock import MockUpstream
-from llm_proxy.upstream_auth import UpstreamSigner
+from llm_proxy.upstream.auth import UpstreamSigner
+from llm_proxy.upstream.headers import RawHeaders
+from llm_proxy.upstream.mock import MockUpstream
 
 
 class StreamInterrupted(Exception):

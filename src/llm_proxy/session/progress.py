@@ -48,9 +48,9 @@ from llm_proxy.canonical import (
     ToolResult,
     Usage,
 )
-from llm_proxy.state import StateStore, StateUnavailable
+from llm_proxy.session.store import StateStore, StateUnavailable
 
-log = logging.getLogger("llm_proxy.progress")
+log = logging.getLogger("llm_proxy.session.progress")
 
 HEADER = "## Session progress (added by llm-proxy)"
 MAX_CHARS = 1500

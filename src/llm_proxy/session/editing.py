@@ -20,11 +20,11 @@ from llm_proxy.config import Route
 from llm_proxy.dialects import get_dialect
 from llm_proxy.dialects.base import StreamDecoder
 from llm_proxy.errors import ProxyFailure
-from llm_proxy.progress import ProgressTracker, ResponseObserver, session_key
 from llm_proxy.prompt import SystemEdit, edit_request
-from llm_proxy.state import StateStore
+from llm_proxy.session.progress import ProgressTracker, ResponseObserver, session_key
+from llm_proxy.session.store import StateStore
 
-log = logging.getLogger("llm_proxy.editing")
+log = logging.getLogger("llm_proxy.session.editing")
 
 MAX_OBSERVED_BODY = 8 << 20
 """Proxy mode: JSON responses larger than this are passed through but not read for progress."""

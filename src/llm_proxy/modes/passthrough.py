@@ -13,16 +13,16 @@ from typing import Any
 
 import orjson
 
+from llm_proxy.app.exchange import Exchange
 from llm_proxy.canonical import ProxyError, Request
 from llm_proxy.config import Route
-from llm_proxy.editing import Progress, RequestEditor
 from llm_proxy.errors import UpstreamError, kind_for_status
-from llm_proxy.exchange import Exchange
-from llm_proxy.headers import proxy_request_headers, response_headers
 from llm_proxy.jsonbody import replace_model
-from llm_proxy.redact import Redactor
+from llm_proxy.observe.redact import Redactor
 from llm_proxy.routing import Target
-from llm_proxy.upstream import Upstream, UpstreamResponse
+from llm_proxy.session.editing import Progress, RequestEditor
+from llm_proxy.upstream.client import Upstream, UpstreamResponse
+from llm_proxy.upstream.headers import proxy_request_headers, response_headers
 
 MAX_ERROR_BODY = 1 << 20
 

@@ -4,7 +4,7 @@ A request goes to Bedrock when the route translates into the ``bedrock`` dialect
 route receives a Bedrock path (``/model/{id}/invoke…``). Such a request is authenticated in one of two ways:
 
 - the route has ``backend_api_key``: a Bedrock API key, sent as ``Authorization: Bearer <key>`` by
-  ``llm_proxy.headers`` like any other route key; nothing to do here;
+  ``llm_proxy.upstream.headers`` like any other route key; nothing to do here;
 - otherwise it is SigV4-signed (service ``bedrock``) with the route's ``aws_access_key_id`` /
   ``aws_secret_access_key`` / ``aws_session_token``, or its ``aws_profile``, or botocore's default credential
   chain (environment, config files, SSO, container and instance roles). The region is ``aws_region``, else the
@@ -32,13 +32,13 @@ from llm_proxy.canonical import ErrorKind, ProxyError
 from llm_proxy.config import Route
 from llm_proxy.dialects import get_spec
 from llm_proxy.errors import ProxyFailure
-from llm_proxy.headers import is_credential
 from llm_proxy.routing import Target
+from llm_proxy.upstream.headers import is_credential
 
 if TYPE_CHECKING:  # botocore is imported on first use: most deployments never sign anything
     from botocore.credentials import Credentials
 
-    from llm_proxy.aws_auth import AwsSigner
+    from llm_proxy.upstream.sigv4 import AwsSigner
 
 RETRY_AFTER = 30.0
 """Seconds before a route whose credentials could not be found is looked up again."""
@@ -80,7 +80,7 @@ def route_region(route: Route) -> str | None:
     """The signing region of ``route``: configured, else from the host, else from the AWS config/environment."""
     if route.aws_region:
         return route.aws_region
-    from llm_proxy.aws_auth import region_from_host
+    from llm_proxy.upstream.sigv4 import region_from_host
 
     host = urlsplit(route.backend_base_url).hostname or ""
     return region_from_host(host) or _profile_region(route.aws_profile)
@@ -139,7 +139,7 @@ class UpstreamSigner:
         return signer
 
     def _build(self, route: Route) -> AwsSigner:
-        from llm_proxy.aws_auth import AwsSigner, load_credentials
+        from llm_proxy.upstream.sigv4 import AwsSigner, load_credentials
 
         region = route_region(route)
         if region is None:

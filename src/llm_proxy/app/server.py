@@ -5,7 +5,7 @@ translation mode, and render any failure as an error body in the dialect the cli
 client disconnect cancels the handler at once, which closes the upstream connection.
 
 The app is plain ASGI so that the server underneath (uvicorn or granian) can be swapped in
-``llm_proxy.serve`` without touching anything here.
+``llm_proxy.app.serve`` without touching anything here.
 """
 
 from __future__ import annotations
@@ -15,24 +15,24 @@ import dataclasses
 import logging
 from typing import Any
 
-from llm_proxy import passthrough, translate
+from llm_proxy.app.exchange import Exchange, Receive, Scope, Send, read_body
 from llm_proxy.canonical import ErrorKind, ProxyError
 from llm_proxy.config import Config, Route
 from llm_proxy.dialects import DEFAULT_DIALECT, detect, get_dialect
-from llm_proxy.editing import RequestEditor
 from llm_proxy.errors import ProxyFailure, RequestError, RouteError
-from llm_proxy.exchange import Exchange, Receive, Scope, Send, read_body
 from llm_proxy.jsonbody import parse_body
-from llm_proxy.memory import ConversationStore, ThinkingMemory
-from llm_proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from llm_proxy.metrics import Metrics
-from llm_proxy.mock import MockUpstream
-from llm_proxy.redact import Redactor
+from llm_proxy.modes import passthrough, translate
+from llm_proxy.observe.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from llm_proxy.observe.metrics import Metrics
+from llm_proxy.observe.redact import Redactor
 from llm_proxy.routing import Router, Target, check_rest_path
-from llm_proxy.state import open_store
-from llm_proxy.upstream import StreamInterrupted, Upstream
+from llm_proxy.session.editing import RequestEditor
+from llm_proxy.session.memory import ConversationStore, ThinkingMemory
+from llm_proxy.session.store import open_store
+from llm_proxy.upstream.client import StreamInterrupted, Upstream
+from llm_proxy.upstream.mock import MockUpstream
 
-log = logging.getLogger("llm_proxy.server")
+log = logging.getLogger("llm_proxy.app.server")
 
 
 class ProxyApp:

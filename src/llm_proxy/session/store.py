@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
-log = logging.getLogger("llm_proxy.state")
+log = logging.getLogger("llm_proxy.session.store")
 
 _EMPTY_INTS: Mapping[str, int] = {}
 _EMPTY_STRS: Mapping[str, str] = {}

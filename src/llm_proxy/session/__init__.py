@@ -1,0 +1,4 @@
+"""What the proxy keeps between requests, in one state store.
+
+Session progress, remembered thinking and stored conversations (``previous_response_id``).
+"""
