@@ -10,8 +10,7 @@ import orjson
 import pytest
 
 from llm_proxy.canonical import Image, Message, Request, Text, ToolResult
-from llm_proxy.prompt import SystemEdit, edit_request
-from llm_proxy.session.editing import edit_raw
+from llm_proxy.prompt import SystemEdit, edit_raw, edit_request
 from tests.fixtures import load_request
 
 EDIT = SystemEdit(replacements=(("Claude", "Model"), ("Model agent", "assistant")), append="Be brief.")

@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from llm_proxy.canonical import Message, Part, Request, Text
+from llm_proxy.dialects import get_dialect
 
 log = logging.getLogger("llm_proxy.prompt")
 
@@ -144,8 +145,16 @@ def _append_to_message(message: Message, tail: str) -> Message:
 
 
 # ---------------------------------------------------------------------------------------------
-# Proxy mode: helpers for the dialects' raw editors (``Dialect.edit_system_raw``)
+# Proxy mode: the parsed body, edited in place by its dialect (``Dialect.edit_system_raw``)
 # ---------------------------------------------------------------------------------------------
+
+
+def edit_raw(dialect: str, body: dict[str, Any], edit: SystemEdit, extra_text: str | None = None) -> bool:
+    """Edit the system prompt of a parsed ``dialect`` body in place; whether anything changed."""
+    return get_dialect(dialect).edit_system_raw(body, edit, edit.tail(extra_text))
+
+
+# Helpers for the dialects' raw editors.
 
 
 def joined(text: str, tail: str) -> str:

@@ -26,9 +26,8 @@ from llm_proxy.observe.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from llm_proxy.observe.metrics import Metrics
 from llm_proxy.observe.redact import Redactor
 from llm_proxy.routing import Router, Target, check_rest_path
-from llm_proxy.session.editing import RequestEditor
-from llm_proxy.session.memory import ConversationStore, ThinkingMemory
 from llm_proxy.session.store import open_store
+from llm_proxy.session.turn import Sessions
 from llm_proxy.upstream.client import StreamInterrupted, Upstream
 from llm_proxy.upstream.mock import MockUpstream
 
@@ -43,14 +42,12 @@ class ProxyApp:
         self.router = Router(config.routes)
         self.redactor = redactor or Redactor(config.secrets)
         """Configured secrets, masked in every error body, relayed header and log line (see ``redact``)."""
-        self.upstream = Upstream(config.server, mock)
+        # The embedded mock is one more transport of the upstream client, for mock:// routes.
+        self.upstream = Upstream(config.server, mock=mock or MockUpstream())
         store = open_store(config.server.state_store)
-        ttl = config.server.state_ttl
-        self.editor = RequestEditor(store, ttl)
+        self.sessions = Sessions(store, config.server.state_ttl)
         self.metrics = Metrics(lambda: float(store.failures))
-        self.services = translate.Services(
-            self.upstream, self.editor, ThinkingMemory(store, ttl), ConversationStore(store, ttl), self.redactor
-        )
+        self.services = translate.Services(self.upstream, self.sessions, self.redactor)
         self._max_body = config.server.max_body_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -67,7 +64,7 @@ class ProxyApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.upstream.close()
-                await self.editor.close()
+                await self.sessions.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -140,7 +137,7 @@ class ProxyApp:
                     )
                 await translate.handle(ex, route, target, doc, self.services)
             else:
-                await passthrough.handle(ex, route, target, body, doc, self.upstream, self.editor, self.redactor)
+                await passthrough.handle(ex, route, target, body, doc, self.upstream, self.sessions, self.redactor)
         except ProxyFailure as failure:
             await self._fail(ex, failure.error, dialect)
         except StreamInterrupted as exc:

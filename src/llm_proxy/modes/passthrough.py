@@ -1,7 +1,9 @@
-"""Proxy mode: the request goes to the same API on another host, changed only in model and credentials.
+"""Proxy mode, the async shell: the request goes to the same API on another host, changed only in model
+and credentials.
 
-The body is forwarded byte for byte except the top-level ``model`` (or the model id in a Bedrock
-path); the response (status, headers, body) comes back chunk by chunk as the upstream sends it, with
+The body is forwarded byte for byte except the top-level ``model`` (or the model id in the path), as
+planned by ``plan.plan_passthrough`` (pure); prompt edits and progress go through ``Sessions.open_raw``.
+The response (status, headers, body) comes back chunk by chunk as the upstream sends it, with
 no buffering: each chunk is written to the client before the next one is read, so a slow client slows
 the upstream read instead of growing memory.
 """
@@ -11,18 +13,16 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-import orjson
-
 from llm_proxy.app.exchange import Exchange
-from llm_proxy.canonical import ProxyError, Request
+from llm_proxy.canonical import ProxyError
 from llm_proxy.config import Route
 from llm_proxy.errors import UpstreamError, kind_for_status
-from llm_proxy.jsonbody import replace_model
+from llm_proxy.modes.plan import plan_passthrough
 from llm_proxy.observe.redact import Redactor
 from llm_proxy.routing import Target
-from llm_proxy.session.editing import Progress, RequestEditor
+from llm_proxy.session.turn import Sessions, Turn
 from llm_proxy.upstream.client import Upstream, UpstreamResponse
-from llm_proxy.upstream.headers import proxy_request_headers, response_headers
+from llm_proxy.upstream.headers import response_headers
 
 MAX_ERROR_BODY = 1 << 20
 
@@ -34,49 +34,31 @@ async def handle(
     body: bytes,
     doc: Any,
     upstream: Upstream,
-    editor: RequestEditor,
+    sessions: Sessions,
     redactor: Redactor,
 ) -> None:
-    rest = target.rest
-    endpoint = target.endpoint
-    model_in_path = endpoint is not None and endpoint.model_in_path
-    if endpoint is not None and model_in_path:
-        rest = endpoint.path_for(route.backend_model_name)
-    model = doc.get("model") if isinstance(doc, dict) and not model_in_path else None
-    rename = isinstance(model, str) and model != route.backend_model_name
     dialect = target.dialect
-    progress: Progress | None = None
-    request: Request | None = None
+    turn: Turn | None = None
     edited = False
-    if dialect is not None and isinstance(doc, dict) and editor.active(route):
-        edited, progress, request = await editor.edit_raw(route, dialect, ex.headers, doc, target.path_model)
-        if edited:
-            # Prompt edits re-serialise the body (same keys, order and values, compact spacing).
-            if rename:
-                doc["model"] = route.backend_model_name
-            body = orjson.dumps(doc)
-    if rename and not edited:
-        body = replace_model(body, str(model), route.backend_model_name)
-    url = route.backend_base_url + rest
-    if ex.query:
-        url += "?" + ex.query.decode("latin-1")
-    headers = upstream.signer.prepare(route, target, ex.method, url, proxy_request_headers(ex.raw_headers, route), body)
-    response = await upstream.send(ex.method, url, headers, body)
+    if dialect is not None and isinstance(doc, dict) and sessions.edits(route):
+        edited, turn = await sessions.open_raw(route, dialect, ex.headers, doc, target.path_model)
+    call = plan_passthrough(route, target, ex.method, ex.raw_headers, ex.query, body, doc, edited)
+    response = await upstream.send(call)
     try:
         if response.status >= 400 and redactor.active:
             await _relay_error(ex, response, redactor)
             return
-        if progress is not None and request is not None and dialect is not None and response.status == 200:
+        if turn is not None and dialect is not None and response.status == 200:
             if response.header("content-encoding") in (None, "identity"):
-                progress.tap(dialect, request, response.header("content-type") or "")
+                turn.tap(dialect, turn.request, response.header("content-type") or "")
         await ex.start(response.status, redactor.headers(response_headers(response.raw_headers)))
         async for chunk in response.chunks():
             await ex.body(chunk)
-            if progress is not None:
-                progress.tap_bytes(chunk)
+            if turn is not None:
+                turn.tap_bytes(chunk)
         await ex.end()
-        if progress is not None:
-            await progress.finish()
+        if turn is not None:
+            await sessions.close(turn)
     finally:
         response.close()
 

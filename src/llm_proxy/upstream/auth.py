@@ -97,14 +97,6 @@ class UpstreamSigner:
         self._signers: dict[int, AwsSigner] = {}
         self._failures: dict[int, tuple[float, str]] = {}
 
-    def prepare(
-        self, route: Route, target: Target, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
-    ) -> list[tuple[str, str]]:
-        """The headers to send: signed when ``signs(route, target)``, else unchanged."""
-        if not signs(route, target):
-            return list(headers)
-        return self.sign(route, method, url, headers, body)
-
     def sign(
         self, route: Route, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
     ) -> list[tuple[str, str]]:

@@ -12,17 +12,17 @@ rest of the proxy does not know the difference.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
 from yarl import URL
 
-from llm_proxy.config import MOCK_SCHEME, ServerConfig
+from llm_proxy.config import MOCK_SCHEME, Route, ServerConfig
 from llm_proxy.errors import RequestError, UpstreamUnavailable
 from llm_proxy.upstream.auth import UpstreamSigner
 from llm_proxy.upstream.headers import RawHeaders
-from llm_proxy.upstream.mock import MockUpstream
 
 
 class StreamInterrupted(Exception):
@@ -95,14 +95,37 @@ class _AiohttpResponse:
             self._resp.close()
 
 
-class Upstream:
-    """Sends requests to upstreams. Create inside the running event loop; ``close()`` at shutdown."""
+@dataclass(frozen=True, slots=True)
+class UpstreamCall:
+    """One request to send upstream, exactly as planned (``modes.plan``).
 
-    def __init__(self, server: ServerConfig, mock: MockUpstream | None = None) -> None:
+    The client adds only the route's SigV4 signature, when ``sign`` says so: credentials are applied
+    inside ``send``, per route (httpx's auth flow is the model), never by the callers.
+    """
+
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    route: Route
+    sign: bool = False
+
+
+class Transport(Protocol):
+    """Where a call goes once planned and signed: the network, or the embedded mock (``mock://``)."""
+
+    async def send(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> UpstreamResponse:
+        """Send one request; the response's status and headers have arrived when this returns."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class AiohttpTransport:
+    """HTTP(S) upstreams through one pooled aiohttp session. Create inside the running event loop."""
+
+    def __init__(self, server: ServerConfig) -> None:
         self._server = server
-        self._mock = mock or MockUpstream()
-        self.signer = UpstreamSigner()
-        """SigV4 for Bedrock upstreams: callers pass their headers through ``signer.prepare`` before ``send``."""
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -130,20 +153,13 @@ class Upstream:
             await self._session.close()
             self._session = None
 
-    async def send(self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes) -> UpstreamResponse:
-        """Send one request; the response's status and headers have arrived when this returns."""
-        header_list = list(headers)
-        check_header_values(header_list)
-        if url.startswith(MOCK_SCHEME):
-            return await self._mock.respond(method, url[len(MOCK_SCHEME) :] or "/", header_list, body)
+    async def send(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> UpstreamResponse:
         try:
             target = URL(url, encoded=True)
         except ValueError as exc:
             raise RequestError("the request path cannot be joined to the upstream URL") from exc
         try:
-            resp = await self.session.request(
-                method, target, headers=header_list, data=body or None, allow_redirects=False
-            )
+            resp = await self.session.request(method, target, headers=headers, data=body or None, allow_redirects=False)
         except aiohttp.ConnectionTimeoutError as exc:  # before TimeoutError: it is one, but a connect failure
             raise UpstreamUnavailable(
                 f"the upstream at {target.host} cannot be reached (no connection within "
@@ -157,6 +173,32 @@ class Upstream:
                 f"the upstream at {target.host} cannot be reached ({type(exc).__name__})", timeout=False
             ) from exc
         return _AiohttpResponse(resp)
+
+
+class Upstream:
+    """Sends planned calls: signs those that need it, then hands them to the transport for their URL."""
+
+    def __init__(self, server: ServerConfig, *, mock: Transport | None = None) -> None:
+        self._http = AiohttpTransport(server)
+        self._mock = mock
+        self.signer = UpstreamSigner()
+
+    async def close(self) -> None:
+        await self._http.close()
+        if self._mock is not None:
+            await self._mock.close()
+
+    async def send(self, call: UpstreamCall) -> UpstreamResponse:
+        """Send one call; the response's status and headers have arrived when this returns."""
+        headers = call.headers
+        if call.sign:
+            headers = self.signer.sign(call.route, call.method, call.url, headers, call.body)
+        check_header_values(headers)
+        if call.url.startswith(MOCK_SCHEME):
+            if self._mock is None:
+                raise UpstreamUnavailable("no mock upstream is plugged in for mock:// routes", timeout=False)
+            return await self._mock.send(call.method, call.url, headers, call.body)
+        return await self._http.send(call.method, call.url, headers, call.body)
 
 
 _FORBIDDEN_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")

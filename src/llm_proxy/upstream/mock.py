@@ -59,6 +59,7 @@ from llm_proxy.canonical import (
     ToolResult,
     Usage,
 )
+from llm_proxy.config import MOCK_SCHEME
 from llm_proxy.dialects import get_dialect, get_spec, specs
 from llm_proxy.dialects.base import DialectSpec
 from llm_proxy.errors import ProxyFailure, kind_for_status
@@ -133,6 +134,14 @@ class MockUpstream:
 
     async def respond(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> MockResponse:
         return self.answer(method, path, headers, body)
+
+    # -- as the proxy's upstream transport for ``mock://`` URLs (``upstream.client.Transport``) --
+
+    async def send(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> MockResponse:
+        return self.answer(method, url.removeprefix(MOCK_SCHEME) or "/", headers, body)
+
+    async def close(self) -> None:
+        return None
 
     def answer(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> MockResponse:
         target = path
