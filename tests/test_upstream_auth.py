@@ -12,8 +12,9 @@ from botocore.credentials import Credentials
 
 from llm_proxy.config import Route
 from llm_proxy.dialects import get_spec
+from llm_proxy.errors import AwsCredentialsMissing
 from llm_proxy.routing import Target
-from llm_proxy.upstream.auth import RETRY_AFTER, AwsCredentialsMissing, UpstreamSigner, route_region, signs
+from llm_proxy.upstream.auth import RETRY_AFTER, UpstreamSigner, route_region, signs
 from llm_proxy.upstream.sigv4 import verify_sigv4
 
 AKID, SECRET = "AKIDUNIT", "unit/secret"

@@ -6,8 +6,11 @@
     ├── RequestError             the client sent something we cannot accept (400, 413)
     ├── RouteError               unknown prefix or model (404)
     ├── UpstreamError            the upstream answered with an error status
-    └── UpstreamUnavailable      connect failure (502) or timeout (504)
+    ├── UpstreamUnavailable      connect failure (502) or timeout before the first byte (504)
+    └── AwsCredentialsMissing    a route must sign but has no AWS credentials or region (500)
 
+    StreamInterrupted            the upstream failed after its response started: translation mode sends
+                                 the dialect's in-stream error, proxy mode aborts the client connection
     ConfigError                  a bad config file; raised at start only, never while serving
 
 Messages never contain secrets: they are built from the request shape, the config's model names
@@ -46,6 +49,21 @@ class UpstreamUnavailable(ProxyFailure):
     def __init__(self, message: str, *, timeout: bool) -> None:
         kind = ErrorKind.TIMEOUT if timeout else ErrorKind.UPSTREAM_UNREACHABLE
         super().__init__(ProxyError(status=504 if timeout else 502, kind=kind, message=message))
+
+
+class AwsCredentialsMissing(ProxyFailure):
+    """No usable AWS credentials or region for a route that must sign: a 500 in the client's dialect."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ProxyError(status=500, kind=ErrorKind.API_ERROR, message=message))
+
+
+class StreamInterrupted(Exception):
+    """The upstream failed after its response started (connection reset, read timeout)."""
+
+    def __init__(self, message: str, *, timeout: bool) -> None:
+        super().__init__(message)
+        self.timeout = timeout
 
 
 class ConfigError(Exception):

@@ -19,7 +19,7 @@ from llm_proxy.app.exchange import Exchange, Receive, Scope, Send, read_body
 from llm_proxy.canonical import ErrorKind, ProxyError
 from llm_proxy.config import Config, Route
 from llm_proxy.dialects import DEFAULT_DIALECT, detect, get_dialect
-from llm_proxy.errors import ProxyFailure, RequestError, RouteError
+from llm_proxy.errors import ProxyFailure, RequestError, RouteError, StreamInterrupted
 from llm_proxy.jsonbody import parse_body
 from llm_proxy.modes import passthrough, translate
 from llm_proxy.observe.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -28,7 +28,7 @@ from llm_proxy.observe.redact import Redactor
 from llm_proxy.routing import Router, Target, check_rest_path
 from llm_proxy.session.store import open_store
 from llm_proxy.session.turn import Sessions
-from llm_proxy.upstream.client import StreamInterrupted, Upstream
+from llm_proxy.upstream.client import Upstream
 from llm_proxy.upstream.mock import MockUpstream
 
 log = logging.getLogger("llm_proxy.app.server")

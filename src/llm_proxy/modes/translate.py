@@ -19,7 +19,7 @@ from llm_proxy.canonical import ErrorKind, ProxyError, Request
 from llm_proxy.config import Route
 from llm_proxy.dialects import get_dialect
 from llm_proxy.dialects.base import Dialect
-from llm_proxy.errors import RequestError, UpstreamError
+from llm_proxy.errors import RequestError, StreamInterrupted, UpstreamError
 from llm_proxy.modes.plan import plan_count_tokens, plan_translation
 from llm_proxy.modes.translator import StreamTranslator, translate_response
 from llm_proxy.observe.redact import Redactor
@@ -27,7 +27,7 @@ from llm_proxy.prompt import edit_request
 from llm_proxy.routing import Target
 from llm_proxy.session.turn import Sessions
 from llm_proxy.tokens import estimate_input_tokens
-from llm_proxy.upstream.client import StreamInterrupted, Upstream, UpstreamResponse
+from llm_proxy.upstream.client import Upstream, UpstreamResponse
 
 MAX_ERROR_BODY = 1 << 20
 MAX_RESPONSE_BODY = 256 << 20

@@ -28,10 +28,9 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from llm_proxy.canonical import ErrorKind, ProxyError
 from llm_proxy.config import Route
 from llm_proxy.dialects import get_spec
-from llm_proxy.errors import ProxyFailure
+from llm_proxy.errors import AwsCredentialsMissing
 from llm_proxy.routing import Target
 from llm_proxy.upstream.headers import is_credential
 
@@ -44,13 +43,6 @@ RETRY_AFTER = 30.0
 """Seconds before a route whose credentials could not be found is looked up again."""
 
 CredentialLoader = Callable[[str | None, str | None, str | None, str | None], "Credentials"]
-
-
-class AwsCredentialsMissing(ProxyFailure):
-    """No usable AWS credentials or region for a route that must sign: a 500 in the client's dialect."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(ProxyError(status=500, kind=ErrorKind.API_ERROR, message=message))
 
 
 def signs(route: Route, target: Target) -> bool:

@@ -20,17 +20,9 @@ import aiohttp
 from yarl import URL
 
 from llm_proxy.config import MOCK_SCHEME, Route, ServerConfig
-from llm_proxy.errors import RequestError, UpstreamUnavailable
+from llm_proxy.errors import RequestError, StreamInterrupted, UpstreamUnavailable
 from llm_proxy.upstream.auth import UpstreamSigner
 from llm_proxy.upstream.headers import RawHeaders
-
-
-class StreamInterrupted(Exception):
-    """The upstream failed after its response started (connection reset, read timeout)."""
-
-    def __init__(self, message: str, *, timeout: bool) -> None:
-        super().__init__(message)
-        self.timeout = timeout
 
 
 class UpstreamResponse(Protocol):
