@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio
 
 from llm_proxy.canonical import Message, Request, Text
 from llm_proxy.session.progress import ProgressDelta, ProgressTracker
@@ -61,24 +62,62 @@ async def test_sets(store: StateStore) -> None:
     assert await store.smembers("s") == frozenset({"a", "b", "c"})
 
 
-async def test_ttl_expiry(store: StateStore) -> None:
+class FakeClock:
+    """Time that moves only when a test says so: TTLs are checked without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_ttl_expiry() -> None:
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
     await store.set("b", b"v", 0.2)
     await store.hupdate("h", incr={"n": 1}, ttl_s=0.2)
     await store.sadd("s", ["a"], 0.2)
     await store.set("long", b"v", 60)
-    await asyncio.sleep(0.35)
+    clock.now += 0.19
+    assert await store.get("b") == b"v"
+    clock.now += 0.02
     assert await store.get("b") is None
     assert await store.hgetall("h") == {}
     assert await store.smembers("s") == frozenset()
     assert await store.get("long") == b"v"
 
 
-async def test_every_write_refreshes_the_ttl(store: StateStore) -> None:
+async def test_every_write_refreshes_the_ttl() -> None:
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
     await store.hupdate("h", incr={"n": 1}, ttl_s=0.5)
-    await asyncio.sleep(0.3)
+    clock.now += 0.3
     await store.hupdate("h", incr={"n": 1}, ttl_s=0.5)
-    await asyncio.sleep(0.3)  # 0.6 s after the first write, 0.3 s after the second
+    clock.now += 0.3  # 0.6 s after the first write, 0.3 s after the second
     assert await store.hgetall("h") == {"n": "2"}
+    clock.now += 0.21
+    assert await store.hgetall("h") == {}
+
+
+async def test_redis_sets_the_ttl_on_every_write(redis_url: str) -> None:
+    # Redis expires keys itself: what the store must do is set PX on every write, which PTTL shows.
+    store = RedisStore(redis_url)
+    raw = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        await store.set("b", b"v", 0.2)
+        await store.add("a", b"v", 0.2)
+        await store.sadd("s", ["a"], 0.2)
+        await store.hupdate("h", incr={"n": 1}, ttl_s=0.2)
+        for key in ("b", "a", "s", "h"):
+            assert 0 < await raw.pttl(key) <= 200, key
+        await store.hupdate("h", incr={"n": 1}, ttl_s=60)
+        assert 59_000 < await raw.pttl("h") <= 60_000
+        await store.set("b", b"w", 60)
+        assert 59_000 < await raw.pttl("b") <= 60_000
+    finally:
+        await raw.aclose()
+        await store.close()
 
 
 async def test_concurrent_increments_lose_nothing(store: StateStore) -> None:
@@ -182,14 +221,6 @@ async def test_tracker_degrades_when_redis_dies(
 # ---------------------------------------------------------------------------------------------
 # Memory specifics
 # ---------------------------------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_memory_bound_evicts_least_recently_used() -> None:

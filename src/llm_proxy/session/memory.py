@@ -135,7 +135,20 @@ class ConversationStore:
                     code="previous_response_not_found",
                 )
             )
-        return dataclasses.replace(request, messages=load_messages(raw) + request.messages, previous_response_id=None)
+        try:
+            history = load_messages(raw)
+        except (ValueError, TypeError) as exc:  # written by another version, or damaged: not usable
+            log.warning("stored conversation %s is unreadable: %s", previous, exc)
+            raise ProxyFailure(
+                ProxyError(
+                    status=404,
+                    kind=ErrorKind.NOT_FOUND,
+                    message=f"Previous response with id '{previous}' not found.",
+                    param="previous_response_id",
+                    code="previous_response_not_found",
+                )
+            ) from None
+        return dataclasses.replace(request, messages=history + request.messages, previous_response_id=None)
 
     async def save(self, scope: str, response_id: str, request: Request, response: Response) -> None:
         """Keep the conversation up to and including ``response`` (unless the client said ``store: false``)."""

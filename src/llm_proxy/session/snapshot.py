@@ -49,7 +49,9 @@ def _dump(value: Any) -> Any:
 
 
 def _load(value: dict[str, Any]) -> Any:
-    name = value["_t"]
+    name = value.get("_t")
+    if name not in _TYPES:
+        raise ValueError(f"a stored conversation holds an unknown part type {name!r}")
     kwargs: dict[str, Any] = {}
     for key, item in value.items():
         if key == "_t":
