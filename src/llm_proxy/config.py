@@ -2,7 +2,13 @@
 
 Every message names the file, the entry (index and model name) and the field, so a user can fix a
 typo without reading a traceback. ``${VAR}`` and ``${VAR:-default}`` inside any string are replaced
-from the environment before validation; an unset variable without a default is an error.
+from the environment before validation; unset variables without a default are an error, all of them
+named in one message (a user learns every name in one run, not one per run).
+
+An optional field given as an empty string means "not set", as if the line were absent: the config
+template users bring from the project this one grew from writes every optional field that way
+(``frontend_dialect: ""``, ``backend_api_key: ""``, ``system_append: ""``, ...). The one exception is
+``backend_auth_schema``, where ``""`` has a meaning of its own: send the key without a prefix.
 """
 
 from __future__ import annotations
@@ -130,11 +136,16 @@ def parse_config(raw: Any, name: str, env: Mapping[str, str]) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{name}: the top level must be a mapping with `server` and `models`")
     _reject_unknown(raw, {"server", "models"}, f"{name}: top level")
-    server = _parse_server(_expand(raw.get("server") or {}, env, f"{name}: server"), name)
     models = raw.get("models")
     if not isinstance(models, list) or not models:
         raise ConfigError(f"{name}: `models` must be a non-empty list of model entries")
-    routes = tuple(_parse_route(i, entry, name, env) for i, entry in enumerate(models))
+    missing: list[tuple[str, str]] = []
+    server_data = _expand(raw.get("server") or {}, env, "server", missing)
+    entries = [_expand(entry, env, _entry_label(i, entry), missing) for i, entry in enumerate(models)]
+    if missing:
+        raise ConfigError(_missing_message(name, missing))
+    server = _parse_server(server_data, name)
+    routes = tuple(_parse_route(i, entry, name) for i, entry in enumerate(entries))
     seen: dict[tuple[str, str], Route] = {}
     for route in routes:
         key = (route.frontend_base_url, route.frontend_model_name)
@@ -153,8 +164,16 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else str(problem)
 
 
-def _expand(value: Any, env: Mapping[str, str], where: str) -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of ``value``."""
+def _entry_label(index: int, entry: Any) -> str:
+    model = entry.get("frontend_model_name") if isinstance(entry, dict) else None
+    return f"models[{index}]" + (f" ({model})" if model and isinstance(model, str) else "")
+
+
+def _expand(value: Any, env: Mapping[str, str], where: str, missing: list[tuple[str, str]]) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of ``value``.
+
+    An unset variable without a default is appended to ``missing`` as ``(variable, where)`` and
+    replaced by ``""``, so that one pass over the file finds every such variable."""
     if isinstance(value, str):
 
         def sub(match: re.Match[str]) -> str:
@@ -163,18 +182,31 @@ def _expand(value: Any, env: Mapping[str, str], where: str) -> Any:
                 return env[var]
             if default is not None:
                 return default
-            raise ConfigError(
-                f"{where}: environment variable {var} is not set (write ${{{var}:-default}} for a default)"
-            )
+            missing.append((var, where))
+            return ""
 
         return _ENV_REF.sub(sub, value)
     if isinstance(value, dict):
         return {
-            k: _expand(v, env, f"{where}: field `{k}`" if ": field" not in where else where) for k, v in value.items()
+            k: _expand(v, env, f"{where}: field `{k}`" if ": field" not in where else where, missing)
+            for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_expand(v, env, where) for v in value]
+        return [_expand(v, env, where, missing) for v in value]
     return value
+
+
+def _missing_message(name: str, missing: list[tuple[str, str]]) -> str:
+    """One line naming every unset variable and where each is used."""
+    if len(missing) == 1:
+        var, where = missing[0]
+        return f"{name}: {where}: environment variable {var} is not set (write ${{{var}:-default}} for a default)"
+    places: dict[str, list[str]] = {}
+    for var, where in missing:
+        places.setdefault(var, []).append(where)
+    listed = "; ".join(f"{var} (in {', '.join(wheres)})" for var, wheres in places.items())
+    count = f"{len(places)} environment variables are" if len(places) > 1 else "an environment variable is"
+    return f"{name}: {count} not set: {listed} (export them, or write ${{VAR:-default}} for a default)"
 
 
 def _reject_unknown(data: Mapping[str, Any], allowed: set[str] | frozenset[str], where: str) -> None:
@@ -243,7 +275,7 @@ def _parse_server(data: Any, name: str) -> ServerConfig:
     _reject_unknown(data, set(parsers), where)
     values: dict[str, Any] = {}
     for key, value in data.items():
-        if value is None:
+        if value is None or value == "":
             continue
         try:
             values[key] = parsers[key](value)
@@ -287,13 +319,17 @@ _ROUTE_FIELDS = frozenset(_ROUTE_STRINGS) | {"system_replacements", "inject_prog
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
-def _parse_route(index: int, entry: Any, name: str, env: Mapping[str, str]) -> Route:
-    model = entry.get("frontend_model_name") if isinstance(entry, dict) else None
-    label = f"{name}: models[{index}]" + (f" ({model})" if model and isinstance(model, str) else "")
+_EMPTY_IS_A_VALUE = frozenset({"backend_auth_schema"})
+"""Fields where ``""`` is a setting of its own rather than "not set" (a raw key without a schema)."""
+
+
+def _parse_route(index: int, entry: Any, name: str) -> Route:
+    """One model entry, its variables already expanded."""
+    label = f"{name}: {_entry_label(index, entry)}"
     if not isinstance(entry, dict):
         raise ConfigError(f"{label}: must be a mapping of fields")
     _reject_unknown(entry, _ROUTE_FIELDS, label)
-    data = _expand(entry, env, label)
+    data = {k: v for k, v in entry.items() if v is not None and (v != "" or k in _EMPTY_IS_A_VALUE)}
 
     def fail(field_name: str, problem: str) -> ConfigError:
         return ConfigError(f"{label}: field `{field_name}`: {problem}")
