@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from llm_proxy import __version__
-from llm_proxy.aws_auth import region_from_host
 from llm_proxy.config import Config, Route, load_config, mask_key
 from llm_proxy.errors import ConfigError, ListenError
 
@@ -131,6 +130,8 @@ def _auth_label(route: Route) -> str:
         sigv4 = f"SigV4 (profile {route.aws_profile})" if route.aws_profile else "SigV4 (default AWS credential chain)"
     if route.backend_dialect == "bedrock":
         return sigv4
+    from llm_proxy.aws_auth import region_from_host  # botocore (0.1 s to import) only for `check`, never to serve
+
     host = urlsplit(route.backend_base_url).hostname or ""
     if not route.translating and (region_from_host(host) or route.aws_access_key_id or route.aws_profile):
         return f"{sigv4} on Bedrock paths"  # proxy mode signs only /model/{id}/invoke... requests
