@@ -9,6 +9,7 @@
     └── UpstreamUnavailable      connect failure (502) or timeout (504)
 
     ConfigError                  a bad config file; raised at start only, never while serving
+    ListenError                  the listen address cannot be bound (port in use, no such address); at start only
 
 Messages never contain secrets: they are built from the request shape, the config's model names
 and the upstream's own error text.
@@ -50,6 +51,10 @@ class UpstreamUnavailable(ProxyFailure):
 
 class ConfigError(Exception):
     """The config file is invalid. The message names the file, the entry and the field."""
+
+
+class ListenError(Exception):
+    """The server cannot bind its listen address. The message names the address and the reason."""
 
 
 # Canonical kind of an HTTP error status, for upstream errors whose body says nothing better.
