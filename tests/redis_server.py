@@ -7,13 +7,13 @@ Fixtures (registered in ``tests/conftest.py``):
 * ``disposable_redis``: a server of its own for one test, which the test may ``kill()`` mid-way to prove
   that requests still go through without it.
 
-The ``redis-server`` binary must be on PATH (``.ci/run`` installs it with apt when missing).
+Without a ``redis-server`` on PATH these tests skip, naming the apt command (``.ci/run`` installs it;
+under ``CI`` a missing server fails them, see ``tests/prerequisites.py``).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+
+from tests import prerequisites
 
 _START_TIMEOUT_S = 10.0
 
@@ -57,9 +59,7 @@ def _free_port() -> int:
 
 def start_redis() -> RedisServer:
     """Start ``redis-server`` and wait until it answers PING."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not on PATH (apt-get install -y redis-server)")
+    binary = prerequisites.command("redis-server", "redis-server", "apt-get install -y redis-server (root)")
     for _attempt in range(3):  # the free port may be taken between the probe and the bind
         port = _free_port()
         args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]

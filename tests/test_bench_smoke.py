@@ -8,6 +8,7 @@ client are also tested on their own against an in-process mock, so both paths ru
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from bench.results import Results
 
 from llm_proxy.app.serve import MockApp
 from llm_proxy.upstream.mock import MockOptions, MockUpstream
+from tests import prerequisites
 from tests.servers import ServerThread
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,7 +95,8 @@ def _check_report(report: str, tmp: Path, load_client: str) -> None:
 
 
 def test_bench_smoke(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib", reason="install the bench extra: pip install -e '.[bench]'")
+    if importlib.util.find_spec("matplotlib") is None:
+        prerequisites.missing("matplotlib (the bench extra)", "pip install -e '.[bench]'")
     has_wrk = shutil.which("wrk") is not None
     report = _run_bench(tmp_path, "auto")
     _check_report(report, tmp_path, "wrk (1 thread" if has_wrk else "the Python aiohttp client")

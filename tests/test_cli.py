@@ -89,7 +89,7 @@ def process(*args: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
                 "backend_base_url": "mock://",
                 "backend_api_key": "${NOPE_UNSET}",
             },
-            "environment variable is not set: NOPE_UNSET (used in models[0] (m): field `backend_api_key`)",
+            "models[0] (m): field `backend_api_key`: environment variable NOPE_UNSET is not set",
         ),
     ],
 )
@@ -195,3 +195,37 @@ def test_two_workers_serve_and_stop_cleanly(tmp_path: Path) -> None:
             conn.close()
         proxy.send_signal(signal.SIGTERM)
         assert proxy.wait(15) == 0
+
+
+def test_help_lists_every_command_with_one_line() -> None:
+    from llm_proxy.app.cli import COMMANDS
+
+    result = run_cli("--help")
+    assert result.returncode == 0 and result.stderr == ""
+    lines = result.stdout.splitlines()
+    start = lines.index("commands:")
+    listed = lines[start + 1 : start + 1 + len(COMMANDS)]
+    assert [line.split()[0] for line in listed] == ["serve", "check", "mock-upstream"] == list(COMMANDS)
+    for line, (name, text) in zip(listed, COMMANDS.items(), strict=True):
+        assert line.split(None, 1)[1].strip() == text, name
+    assert lines[start + 1 + len(COMMANDS)] == ""  # one line each, nothing wrapped
+    for name in COMMANDS:  # each listed command exists and has its own help
+        assert run_cli(name, "--help").returncode == 0, name
+
+
+def test_no_arguments_prints_the_help() -> None:
+    bare = run_cli()
+    assert bare.returncode == 0
+    assert bare.stdout == run_cli("--help").stdout
+    assert "commands:\n  serve" in bare.stdout
+
+
+def test_port_in_use_is_one_line_and_exit_2() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("--config", str(REPO / "config" / "demo.yaml"), "--host", "127.0.0.1", "--port", str(port))
+    assert result.returncode == 2
+    assert result.stderr == f"llm-proxy: cannot listen on 127.0.0.1:{port}: address already in use\n"
+    assert result.stdout == ""

@@ -56,8 +56,77 @@ def test_env_expansion_with_and_without_default() -> None:
 def test_unset_variable_is_named() -> None:
     message = error_of([dict(BASE, backend_api_key="${OPENAI_KEY}")])
     assert message == (
-        "cfg.yaml: environment variable is not set: OPENAI_KEY (used in models[0] (gpt-x): field `backend_api_key`) "
-        "(write ${VAR:-default} for a default)"
+        "cfg.yaml: models[0] (gpt-x): field `backend_api_key`: environment variable OPENAI_KEY is not set "
+        "(write ${OPENAI_KEY:-default} for a default)"
+    )
+
+
+def test_every_unset_variable_in_one_message() -> None:
+    models = [
+        dict(BASE, backend_api_key="${OPENAI_KEY}", system_append="${NOTE}"),
+        dict(BASE, frontend_base_url="/b", backend_api_key="${OPENAI_KEY}", aws_region="${REGION:-us-east-1}"),
+        dict(BASE, frontend_base_url="/c", aws_profile="${PROFILE}"),
+    ]
+    message = error_of(models, server={"state_store": "${REDIS_URL}"})
+    assert message == (
+        "cfg.yaml: 4 environment variables are not set: "
+        "REDIS_URL (in server: field `state_store`); "
+        "OPENAI_KEY (in models[0] (gpt-x): field `backend_api_key`, models[1] (gpt-x): field `backend_api_key`); "
+        "NOTE (in models[0] (gpt-x): field `system_append`); "
+        "PROFILE (in models[2] (gpt-x): field `aws_profile`) "
+        "(export them, or write ${VAR:-default} for a default)"
+    )
+    assert "\n" not in message
+
+
+def test_example_config_names_every_missing_variable_at_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(REPO / "config" / "config.example.yaml", {})
+    message = str(info.value)
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert f"{var} (in " in message
+    assert "AWS_BEARER_TOKEN_BEDROCK (in models[6] (claude-bedrock): field `backend_api_key`)" in message
+    assert "AWS_SESSION_TOKEN" not in message  # it has a default
+
+
+def test_empty_string_means_not_set() -> None:
+    entry = dict(
+        BASE,
+        backend_model_name="",
+        frontend_dialect="",
+        backend_dialect="",
+        backend_api_key="",
+        backend_auth_header="",
+        system_replacements={},
+        system_append="",
+        inject_progress="",
+        default_max_tokens="",
+        aws_region="",
+        aws_access_key_id="",
+        aws_secret_access_key="",
+        aws_session_token="",
+        aws_profile="",
+    )
+    server = {"host": "", "port": "", "state_store": "", "log_level": "", "read_timeout": ""}
+    config = parse_config({"server": server, "models": [entry]}, "cfg.yaml", {})
+    route = config.routes[0]
+    unset = parse_config({"models": [{k: v for k, v in BASE.items() if k != "backend_model_name"}]}, "cfg.yaml", {})
+    assert route == unset.routes[0]
+    assert route.backend_model_name == "gpt-x"  # the frontend name, decided at load, never per request
+    assert config.server == unset.server
+
+
+def test_empty_auth_schema_keeps_its_meaning() -> None:
+    route = parse_config({"models": [dict(BASE, backend_auth_schema="")]}, "cfg.yaml", {}).routes[0]
+    assert route.backend_auth_schema == ""
+    assert route.auth_value("sk-1") == "sk-1"
+
+
+def test_empty_dialect_on_one_side_only_is_still_an_error() -> None:
+    message = error_of([dict(BASE, frontend_dialect="claude", backend_dialect="")])
+    assert message == (
+        "cfg.yaml: models[0] (gpt-x): field `backend_dialect`: set both frontend_dialect and backend_dialect "
+        "(translation mode) or neither (proxy mode)"
     )
 
 

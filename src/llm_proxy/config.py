@@ -2,7 +2,13 @@
 
 Every message names the file, the entry (index and model name) and the field, so a user can fix a
 typo without reading a traceback. ``${VAR}`` and ``${VAR:-default}`` inside any string are replaced
-from the environment before validation; an unset variable without a default is an error.
+from the environment before validation; unset variables without a default are an error, all of them
+named in one message (a user learns every name in one run, not one per run).
+
+An optional field given as an empty string means "not set", as if the line were absent: the config
+template users bring from the project this one grew from writes every optional field that way
+(``frontend_dialect: ""``, ``backend_api_key: ""``, ``system_append: ""``, ...). The one exception is
+``backend_auth_schema``, where ``""`` has a meaning of its own: send the key without a prefix.
 """
 
 from __future__ import annotations
@@ -172,9 +178,7 @@ def parse_config(raw: Any, name: str, env: Mapping[str, str]) -> Config:
     server_raw = _expand(raw.get("server") or {}, env, "server", missing)
     entries = [_expand(entry, env, _entry_label(i, entry), missing) for i, entry in enumerate(models)]
     if missing:
-        listed = "; ".join(f"{var} (used in {', '.join(places)})" for var, places in missing.items())
-        noun = "variable is" if len(missing) == 1 else f"{len(missing)} variables are"
-        raise ConfigError(f"{name}: environment {noun} not set: {listed} (write ${{VAR:-default}} for a default)")
+        raise ConfigError(_missing_message(name, missing))
     server = _parse_server(server_raw, name)
     routes = tuple(_parse_route(i, entry, name) for i, entry in enumerate(entries))
     seen: dict[tuple[str, str], Route] = {}
@@ -198,6 +202,19 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else str(problem)
+
+
+def _missing_message(name: str, missing: dict[str, list[str]]) -> str:
+    """One line naming every unset variable and where each is used."""
+    if len(missing) == 1:
+        ((var, places),) = missing.items()
+        if len(places) == 1:
+            return (
+                f"{name}: {places[0]}: environment variable {var} is not set (write ${{{var}:-default}} for a default)"
+            )
+    listed = "; ".join(f"{var} (in {', '.join(places)})" for var, places in missing.items())
+    count = f"{len(missing)} environment variables are" if len(missing) > 1 else "an environment variable is"
+    return f"{name}: {count} not set: {listed} (export them, or write ${{VAR:-default}} for a default)"
 
 
 def _expand(value: Any, env: Mapping[str, str], where: str, missing: dict[str, list[str]]) -> Any:
@@ -403,14 +420,14 @@ def _parse_route(index: int, data: Any, name: str) -> Route:
 def _route_options(data: dict[str, Any], fail: Callable[[str, str], ConfigError]) -> dict[str, Any]:
     """The non-string fields of a model entry."""
     values: dict[str, Any] = {}
-    if data.get("system_replacements") is not None:
+    if data.get("system_replacements") not in (None, ""):
         values["system_replacements"] = _replacements(data["system_replacements"], fail)
     parsers: dict[str, Callable[[Any], Any]] = {
         "inject_progress": _boolean,
         "default_max_tokens": lambda v: _integer(v, 1, 10_000_000),
     }
     for key, parse in parsers.items():
-        if data.get(key) is not None:
+        if data.get(key) not in (None, ""):
             try:
                 values[key] = parse(data[key])
             except ValueError as exc:

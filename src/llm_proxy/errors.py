@@ -12,6 +12,7 @@
     StreamInterrupted            the upstream failed after its response started: translation mode sends
                                  the dialect's in-stream error, proxy mode aborts the client connection
     ConfigError                  a bad config file; raised at start only, never while serving
+    ListenError                  the listen address cannot be bound (port in use, no such address); at start only
 
 Messages never contain secrets: they are built from the request shape, the config's model names
 and the upstream's own error text.
@@ -68,6 +69,10 @@ class StreamInterrupted(Exception):
 
 class ConfigError(Exception):
     """The config file is invalid. The message names the file, the entry and the field."""
+
+
+class ListenError(Exception):
+    """The server cannot bind its listen address. The message names the address and the reason."""
 
 
 # Canonical kind of an HTTP error status, for upstream errors whose body says nothing better.

@@ -10,15 +10,15 @@ opt-out it has (telemetry, updates, error reports, plugins) is set as well.
 Everything the run produced stays in the test's tmp dir (script, config, logs, the record of upstream
 requests) and ``Run.describe()`` puts the useful parts into assertion messages.
 
-Missing prerequisites FAIL the test with the fix to apply (run ``install-clients.sh``, run as root):
-a silently skipped e2e suite would hide exactly the breakage it exists to catch.
+Missing prerequisites (the npm clients, root for ``unshare -n``) skip the test with the fix to apply
+(run ``install-clients.sh``, run as root), and FAIL it when ``CI`` is set: a silently skipped e2e suite
+in CI would hide exactly the breakage it exists to catch (``tests/prerequisites.py``).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +30,8 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+
+from tests import prerequisites
 
 REPO = Path(__file__).resolve().parents[2]
 E2E = Path(__file__).resolve().parent
@@ -57,31 +59,31 @@ OPT_OUTS = {
 }
 
 
+CLIENT_PACKAGES = {"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex"}
+
+
 def client_bin(name: str) -> Path:
-    """The installed client ``name`` (``claude`` or ``codex``); fails the test when it is missing."""
+    """The installed client ``name`` (``claude`` or ``codex``); skips the test (fails it under CI) when missing."""
     path = CLIENTS / "bin" / name
     if not os.access(path, os.X_OK):
-        pytest.fail(
-            f"e2e client {name!r} is not installed at {path}: run `bash tests/e2e/install-clients.sh` "
-            "(needs node and npm; .ci/run does this)",
-            pytrace=False,
+        prerequisites.missing(
+            f"the {name} CLI ({CLIENT_PACKAGES[name]} from npm) at {path}",
+            "bash tests/e2e/install-clients.sh (needs node and npm: apt-get install -y nodejs npm)",
         )
     return path
 
 
 def require_netns() -> None:
-    """Fails the test when a loopback-only network namespace cannot be made (needs root and iproute2)."""
-    missing = [tool for tool in ("unshare", "ip", "timeout") if shutil.which(tool) is None]
-    if missing:
-        pytest.fail(f"e2e tests need {', '.join(missing)} (util-linux, iproute2, coreutils)", pytrace=False)
+    """Skips the test (fails it under CI) when a loopback-only network namespace cannot be made (root, iproute2)."""
+    for tool, package in (("unshare", "util-linux"), ("ip", "iproute2"), ("timeout", "coreutils")):
+        prerequisites.command(tool, f"{tool} ({package})", f"apt-get install -y {package} (root)")
     probe = subprocess.run(
         ["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True, text=True, timeout=20, check=False
     )
     if probe.returncode != 0:
-        pytest.fail(
-            "e2e tests run the clients inside `unshare -n` (a network namespace with only loopback), which "
-            f"failed here (uid {os.getuid()}; run as root): {probe.stderr.strip()}",
-            pytrace=False,
+        prerequisites.missing(
+            f"a network namespace (`unshare -n` failed here as uid {os.getuid()}: {probe.stderr.strip()})",
+            "run the tests as root",
         )
 
 

@@ -3,6 +3,8 @@
 llm-proxy --config FILE [--host H] [--port P]      serve (also: llm-proxy serve ...)
 llm-proxy check --config FILE                       validate and print the route table
 llm-proxy mock-upstream --port N [options]          run the mock upstream on its own
+
+``COMMANDS`` is the one list of subcommands: ``llm-proxy --help`` (and ``llm-proxy`` alone) prints it.
 """
 
 from __future__ import annotations
@@ -16,23 +18,28 @@ from urllib.parse import urlsplit
 from llm_proxy import __version__
 from llm_proxy.config import Config, Route, load_config, mask_key
 from llm_proxy.dialects import get_spec
-from llm_proxy.errors import ConfigError
-from llm_proxy.upstream.sigv4 import region_from_host
+from llm_proxy.errors import ConfigError, ListenError
 
 EXIT_CONFIG = 2
+"""Exit code for a start that cannot happen: a bad config, or an address that cannot be bound."""
+
+COMMANDS: dict[str, str] = {
+    "serve": "run the proxy (the default: `llm-proxy --config FILE` means `llm-proxy serve --config FILE`)",
+    "check": "validate a config file and print its route table, keys masked",
+    "mock-upstream": "run the embedded mock LLM upstream on its own (tests, benchmarks)",
+}
+"""Every subcommand with its one-line description, in the order ``--help`` lists them."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    command = args.pop(0) if args and args[0] in ("serve", "check", "mock-upstream") else "serve"
+    if not args:
+        print(_serve_parser("llm-proxy").format_help(), end="")
+        return 0
+    command = args.pop(0) if args[0] in COMMANDS else "serve"
     if command == "mock-upstream":
         return _mock_upstream(args)
-    parser = argparse.ArgumentParser(prog=f"llm-proxy {command}" if command == "check" else "llm-proxy")
-    parser.add_argument("--config", required=True, help="path to the YAML config file")
-    parser.add_argument("--version", action="version", version=f"llm-proxy {__version__}")
-    if command == "serve":
-        parser.add_argument("--host", help="address to listen on (default: server.host, 0.0.0.0)")
-        parser.add_argument("--port", type=int, help="port to listen on (default: server.port, 8080)")
+    parser = _serve_parser("llm-proxy") if command == "serve" else _check_parser()
     options = parser.parse_args(args)
     try:
         config = load_config(options.config)
@@ -42,7 +49,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "check":
         print(route_table(config))
         return 0
-    return _serve(config, options.host, options.port)
+    try:
+        return _serve(config, options.host, options.port)
+    except ListenError as exc:
+        print(f"llm-proxy: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _serve_parser(prog: str) -> argparse.ArgumentParser:
+    """The parser of ``llm-proxy [serve]``, whose help is also the program's overview of every command."""
+    width = max(len(name) for name in COMMANDS) + 2
+    listing = "\n".join(f"  {name.ljust(width)}{text}" for name, text in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        usage="llm-proxy [serve] --config FILE [--host H] [--port P]\n       llm-proxy COMMAND [options]",
+        description=f"A reverse proxy for LLM APIs.\n\ncommands:\n{listing}",
+        epilog="`llm-proxy COMMAND --help` describes a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", required=True, metavar="FILE", help="path to the YAML config file")
+    parser.add_argument("--version", action="version", version=f"llm-proxy {__version__}")
+    parser.add_argument("--host", help="address to listen on (default: server.host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: server.port, 8080)")
+    return parser
+
+
+def _check_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llm-proxy check", description=COMMANDS["check"].capitalize() + ".")
+    parser.add_argument("--config", required=True, metavar="FILE", help="path to the YAML config file")
+    parser.add_argument("--version", action="version", version=f"llm-proxy {__version__}")
+    return parser
 
 
 def _serve(config: Config, host: str | None, port: int | None) -> int:
@@ -102,6 +138,8 @@ def _auth_label(route: Route) -> str:
         sigv4 = f"SigV4 (profile {route.aws_profile})" if route.aws_profile else "SigV4 (default AWS credential chain)"
     if route.backend_dialect is not None and get_spec(route.backend_dialect).sigv4:
         return sigv4
+    from llm_proxy.upstream.sigv4 import region_from_host  # botocore (0.1 s to import) only for `check`, never to serve
+
     host = urlsplit(route.backend_base_url).hostname or ""
     if not route.translating and (region_from_host(host) or route.aws_access_key_id or route.aws_profile):
         return f"{sigv4} on Bedrock paths"  # proxy mode signs only /model/{id}/invoke... requests
@@ -112,7 +150,9 @@ def _mock_upstream(args: list[str]) -> int:
     from llm_proxy.app.serve import MockApp, configure_logging, run
     from llm_proxy.upstream.mock import MockOptions, MockUpstream
 
-    parser = argparse.ArgumentParser(prog="llm-proxy mock-upstream", description="Run the mock LLM upstream.")
+    parser = argparse.ArgumentParser(
+        prog="llm-proxy mock-upstream", description=COMMANDS["mock-upstream"].capitalize() + "."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--delay-ms", type=float, default=0.0, help="delay before each streamed event")

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 
@@ -17,10 +18,12 @@ import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from llm_proxy.app.exchange import Exchange, Receive, Scope, Send, read_body
+from llm_proxy.errors import ListenError
 from llm_proxy.observe.redact import RedactingFormatter, Redactor
 from llm_proxy.upstream.mock import MockUpstream
 
 MOCK_MAX_BODY = 256 << 20
+log = logging.getLogger("llm_proxy.app.serve")
 CONFIG_ENV = "LLM_PROXY_CONFIG"
 """Worker processes find the config file here (uvicorn workers import the app by name)."""
 
@@ -42,8 +45,12 @@ def run(
     """Serve until SIGINT/SIGTERM; in-flight requests get ``grace`` seconds to finish.
 
     With ``workers > 1``, uvicorn's supervisor runs that many processes on one socket, each building the
-    app from ``config_path`` (``app`` is then not used).
+    app from ``config_path`` (``app`` is then not used). Raises ``ListenError`` before anything starts
+    when ``host:port`` cannot be bound.
     """
+    sock = listen_socket(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    log.info("listening on http://%s:%d", f"[{bound_host}]" if ":" in bound_host else bound_host, bound_port)
     if workers > 1:
         os.environ[CONFIG_ENV] = os.path.abspath(config_path)
     config = uvicorn.Config(
@@ -65,10 +72,27 @@ def run(
         proxy_headers=False,
     )
     if workers > 1:
-        sock = config.bind_socket()
         Multiprocess(config, sockets=[sock]).run()
     else:
-        _Server(config).run()
+        _Server(config).run(sockets=[sock])
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The bound listen socket, made before the server starts.
+
+    uvicorn binds only after the app's startup and then logs "startup complete" followed by the bind
+    error; binding first turns a port in use into one clear message and no startup at all."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+        raise ListenError(f"cannot listen on {where}: {(exc.strerror or str(exc)).lower()}") from None
+    sock.set_inheritable(True)  # worker processes serve on this socket
+    return sock
 
 
 class _Server(uvicorn.Server):

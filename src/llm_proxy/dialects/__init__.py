@@ -1,26 +1,51 @@
 """The dialect registry: one entry per dialect, the one table everything else reads.
 
-Each dialect is a package under ``dialects/`` with a light ``spec`` module (``SPEC``: endpoints, where
-the model lives, capabilities; see ``base.DialectSpec``) and the codec in the package itself
-(``DIALECT``: see ``base.Dialect``). Adding a dialect is one package and one entry in ``DIALECTS``.
+Each entry is the dialect's ``DialectSpec`` (endpoints, where the model lives, capabilities; see
+``base.DialectSpec``) and names the package holding its codec (``DIALECT``; see ``base.Dialect``).
+Adding a dialect is one package under ``dialects/`` and one entry here.
 
-Specs are read at start (routing needs them); codecs are imported on first use, so importing this
-package has no side effects and starting the proxy loads only the codecs it routes to.
+The specs are plain data, read at start (routing needs them); codecs are imported on first use, so
+importing this package has no side effects and starting the proxy loads only the codecs it routes to.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
 from typing import cast
 
-from llm_proxy.dialects.base import Dialect, DialectSpec
+from llm_proxy.dialects.base import Dialect, DialectSpec, Endpoint
 
-DIALECTS: dict[str, str] = {
-    "openai-chat": "llm_proxy.dialects.openai_chat",
-    "openai-responses": "llm_proxy.dialects.openai_responses",
-    "claude": "llm_proxy.dialects.claude",
-    "bedrock": "llm_proxy.dialects.bedrock",
+DIALECTS: dict[str, DialectSpec] = {
+    "openai-chat": DialectSpec(
+        name="openai-chat",
+        module="llm_proxy.dialects.openai_chat",
+        endpoints=(Endpoint("/chat/completions"),),
+    ),
+    "openai-responses": DialectSpec(
+        name="openai-responses",
+        module="llm_proxy.dialects.openai_responses",
+        endpoints=(Endpoint("/responses"),),
+        thinking="encrypted",
+        server_side_conversations=True,
+    ),
+    "claude": DialectSpec(
+        name="claude",
+        module="llm_proxy.dialects.claude",
+        endpoints=(Endpoint("/messages"), Endpoint("/messages/count_tokens", action="count_tokens")),
+        detect_header="anthropic-version",
+        thinking="signed",
+        count_tokens_path="/v1/messages/count_tokens",
+    ),
+    "bedrock": DialectSpec(
+        name="bedrock",
+        module="llm_proxy.dialects.bedrock",
+        endpoints=(
+            Endpoint("/model/{model}/invoke", versioned=False),
+            Endpoint("/model/{model}/invoke-with-response-stream", streaming=True, versioned=False),
+        ),
+        sigv4=True,
+        thinking="signed",
+    ),
 }
 
 DEFAULT_DIALECT = "openai-chat"
@@ -31,20 +56,18 @@ def names() -> tuple[str, ...]:
     return tuple(DIALECTS)
 
 
-@functools.cache
 def get_spec(name: str) -> DialectSpec:
     """The spec of dialect ``name`` (one of ``DIALECTS``)."""
-    spec = importlib.import_module(DIALECTS[name] + ".spec").SPEC
-    return cast(DialectSpec, spec)
+    return DIALECTS[name]
 
 
 def specs() -> tuple[DialectSpec, ...]:
-    return tuple(get_spec(name) for name in DIALECTS)
+    return tuple(DIALECTS.values())
 
 
 def get_dialect(name: str) -> Dialect:
     """The codec for ``name`` (one of ``DIALECTS``)."""
-    return cast(Dialect, importlib.import_module(DIALECTS[name]).DIALECT)
+    return cast(Dialect, importlib.import_module(DIALECTS[name].module).DIALECT)
 
 
 def detect(headers: dict[str, str]) -> str:

@@ -68,6 +68,8 @@ class DialectSpec:
     """
 
     name: str
+    module: str
+    """The package holding the codec (``DIALECT``), imported on first use."""
     endpoints: tuple[Endpoint, ...]
     detect_header: str | None = None
     """A request header only clients of this dialect send (``anthropic-version``): it decides the shape of

@@ -32,9 +32,8 @@ from llm_proxy.canonical import (
     StreamError,
     StreamEvent,
 )
-from llm_proxy.dialects import claude
+from llm_proxy.dialects import claude, get_spec
 from llm_proxy.dialects.base import EncodeOptions, ErrorBody
-from llm_proxy.dialects.bedrock.spec import SPEC
 from llm_proxy.errors import RequestError, kind_for_status
 from llm_proxy.framing.eventstream import (
     EVENTSTREAM_CONTENT_TYPE,
@@ -397,7 +396,7 @@ class BedrockDialect:
         return encode_request(request, options)
 
     def upstream_path(self, request: Request) -> str:
-        return SPEC.endpoints[1 if request.stream else 0].path_for(request.model)
+        return get_spec(NAME).endpoints[1 if request.stream else 0].path_for(request.model)
 
     def upstream_headers(self, request: Request, client_headers: Mapping[str, str]) -> dict[str, str]:
         if request.stream:
