@@ -31,6 +31,7 @@ import pytest
 import llm_proxy
 from llm_proxy.mock import MockResponse, MockUpstream
 from llm_proxy.server import ProxyApp
+from tests.error_shapes import error_shape_problem
 from tests.fuzz_cases import ENDPOINTS, PROXY_PREFIX, Case, Endpoint, fuzz_models, make_case
 from tests.inprocess import Answer, call
 from tests.servers import make_config, write_config
@@ -71,37 +72,6 @@ def log_trap() -> Iterator[LogTrap]:
 # ---------------------------------------------------------------------------------------------
 # What every answer must look like
 # ---------------------------------------------------------------------------------------------
-
-
-def _opt_str(value: object) -> bool:
-    return value is None or isinstance(value, str)
-
-
-def error_shape_problem(dialect: str, answer: Answer) -> str | None:
-    """Why ``answer`` is not an error body in ``dialect`` (None: it is one)."""
-    if not answer.headers.get("content-type", "").startswith("application/json"):
-        return f"error content-type {answer.headers.get('content-type')!r}"
-    try:
-        doc = orjson.loads(answer.body)
-    except orjson.JSONDecodeError:
-        return "error body is not JSON"
-    if not isinstance(doc, dict):
-        return "error body is not an object"
-    if dialect == "claude":
-        inner = doc.get("error")
-        ok = set(doc) == {"type", "error"} and doc["type"] == "error" and isinstance(inner, dict)
-        ok = ok and isinstance(inner, dict) and set(inner) == {"type", "message"}
-        ok = ok and isinstance(inner, dict) and isinstance(inner["type"], str) and isinstance(inner["message"], str)
-        return None if ok else "not an Anthropic error body"
-    if dialect == "bedrock":
-        if set(doc) != {"message"} or not isinstance(doc["message"], str):
-            return "not a Bedrock error body"
-        return None if answer.headers.get("x-amzn-errortype") else "Bedrock error without x-amzn-errortype"
-    inner = doc.get("error")
-    if set(doc) != {"error"} or not isinstance(inner, dict) or set(inner) != {"message", "type", "param", "code"}:
-        return "not an OpenAI error body"
-    ok = isinstance(inner["message"], str) and isinstance(inner["type"], str)
-    return None if ok and _opt_str(inner["param"]) and _opt_str(inner["code"]) else "OpenAI error fields mistyped"
 
 
 # Markers of an in-stream error, per dialect: over a mock upstream, an accepted request never streams one.
