@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -102,10 +102,17 @@ class Case:
     body: bytes
     steps: tuple[str, ...]
     """What was done to the seed, in order: printed when the case fails."""
+    sweep: bool = False
+    """One of the systematic ``sweep_cases`` rather than a random one."""
+
+    @property
+    def name(self) -> str:
+        """What ``python -m tests.fuzz_cases`` takes to rebuild the case: ``messages 12`` or ``messages sweep12``."""
+        return f"{self.endpoint.name} {'sweep' if self.sweep else ''}{self.index}"
 
     def describe(self) -> str:
         size = f"{len(self.body)} bytes"
-        return f"{self.endpoint.name}#{self.index} POST {self.path} ({size}): {'; '.join(self.steps)}"
+        return f"{self.name}: POST {self.path} ({size}): {'; '.join(self.steps)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -657,9 +664,67 @@ def make_case(seed: int, endpoint: Endpoint, index: int) -> Case:
     return Case(endpoint=endpoint, index=index, path=path, headers=headers, body=body, steps=tuple(steps))
 
 
-if __name__ == "__main__":  # rebuild one case: python -m tests.fuzz_cases ENDPOINT INDEX [SEED]
-    name, number = sys.argv[1], int(sys.argv[2])
-    case = make_case(int(sys.argv[3]) if len(sys.argv) > 3 else 0, ENDPOINTS[name], number)
+# ---------------------------------------------------------------------------------------------
+# The sweep: every field of every hand-written seed, deleted or replaced by each kind of value
+# ---------------------------------------------------------------------------------------------
+
+_DELETE = object()
+SWEEP_VALUES: tuple[tuple[str, Any], ...] = (
+    ("deleted", _DELETE),
+    ("null", None),
+    ("false", False),
+    ("0", 0),
+    ("-1", -1),
+    ('""', ""),
+    ("[]", []),
+    ("{}", {}),
+    ("[{}]", [{}]),
+)
+
+
+def _sweep_route(index: int, endpoint: Endpoint) -> tuple[str, str]:
+    """Proxy mode, then each backend plain and edited, in turn."""
+    turn = index % (1 + 2 * len(DIALECTS))
+    if turn == 0:
+        return PROXY_PREFIX, "proxy mode with edits"
+    backend, edited = DIALECTS[(turn - 1) // 2], turn % 2 == 0
+    return translation_prefix(endpoint.dialect, backend, edited), f"{endpoint.dialect} -> {backend}" + (
+        " with edits" if edited else ""
+    )
+
+
+def sweep_cases(endpoint: Endpoint) -> Iterator[Case]:
+    """Every slot of every hand-written seed, deleted or replaced by each of ``SWEEP_VALUES`` (deterministic)."""
+    small, _ = _seed_bodies(endpoint.dialect)
+    index = 0
+    for number, raw in enumerate(small):
+        for position in range(len(slots([orjson.loads(raw)]))):
+            for label, value in SWEEP_VALUES:
+                root = [orjson.loads(raw)]
+                slot = slots(root)[position]
+                if value is _DELETE:
+                    if slot[0] is root:
+                        continue
+                    del slot[0][slot[1]]
+                else:
+                    slot[0][slot[1]] = value
+                prefix, mode = _sweep_route(index, endpoint)
+                path = prefix + endpoint.suffix.replace("{model}", quote(BEDROCK_MODEL, safe=""))
+                headers = [(b"content-type", b"application/json")]
+                if endpoint.dialect == "claude":
+                    headers.append((b"anthropic-version", b"2023-06-01"))
+                steps = (mode, f"seed {number}", f"{label} at {_label(slot)} (slot {position})")
+                body = orjson.dumps(root[0])
+                yield Case(endpoint, index, path, headers, body, steps, sweep=True)
+                index += 1
+
+
+if __name__ == "__main__":  # rebuild one case: python -m tests.fuzz_cases ENDPOINT INDEX|sweepINDEX [SEED]
+    name, which = sys.argv[1], sys.argv[2]
+    if which.startswith("sweep"):
+        case = list(sweep_cases(ENDPOINTS[name]))[int(which[5:])]
+    else:
+        case = make_case(int(sys.argv[3]) if len(sys.argv) > 3 else 0, ENDPOINTS[name], int(which))
     print(case.describe())
     print(case.headers)
     sys.stdout.buffer.write(case.body[:4000] + b"\n")

@@ -8,8 +8,10 @@ edits and progress. With mock upstreams and no ``[[mock:...]]`` directives, noth
 under 5 s, and nothing logged at ERROR or with a traceback. A smaller sample then goes to a real server
 process, which must stay alive with no traceback in its log.
 
-``FUZZ_CASES`` (per endpoint, default 2000) and ``FUZZ_SEED`` (default 0) change the run; a failure names
-each case so that ``python -m tests.fuzz_cases ENDPOINT INDEX [SEED]`` prints it.
+Each endpoint also gets the sweep: every field of every hand-written seed deleted or replaced by each kind of
+value. ``FUZZ_CASES`` (random cases per endpoint, default 2000) and ``FUZZ_SEED`` (default 0) change the run;
+a failure names each case so that ``python -m tests.fuzz_cases ENDPOINT INDEX [SEED]`` (or ``sweepINDEX``)
+prints it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import llm_proxy
 from llm_proxy.mock import MockResponse, MockUpstream
 from llm_proxy.server import ProxyApp
 from tests.error_shapes import error_shape_problem
-from tests.fuzz_cases import ENDPOINTS, PROXY_PREFIX, Case, Endpoint, fuzz_models, make_case
+from tests.fuzz_cases import ENDPOINTS, PROXY_PREFIX, Case, Endpoint, fuzz_models, make_case, sweep_cases
 from tests.inprocess import Answer, call
 from tests.servers import make_config, write_config
 from tests.test_cli import free_port, wait_healthy
@@ -131,6 +133,8 @@ class WatchedMock(MockUpstream):
 class Report:
     endpoint: str
     cases: int = 0
+    sweep: int = 0
+    """How many of the cases were the systematic sweep (the rest are random)."""
     seconds: float = 0.0
     slowest: float = 0.0
     statuses: Counter[int] = field(default_factory=Counter)
@@ -144,7 +148,7 @@ class Report:
         rate = self.cases / self.seconds if self.seconds else 0.0
         top = ", ".join(f"{s}: {n}" for s, n in sorted(self.statuses.items()))
         return (
-            f"{self.endpoint}: {self.cases} cases in {self.seconds:.1f} s ({rate:.0f}/s), "
+            f"{self.endpoint}: {self.cases} cases ({self.sweep} of the sweep) in {self.seconds:.1f} s ({rate:.0f}/s), "
             f"slowest {self.slowest * 1000:.0f} ms; statuses {top}"
         )
 
@@ -199,13 +203,18 @@ async def test_fuzz_endpoint(name: str, log_trap: LogTrap, record_property: Call
         for index in range(CASES):
             await run_case(app, mock, make_case(SEED, endpoint, index), log_trap, report)
             report.cases += 1
+        for case in sweep_cases(endpoint):
+            await run_case(app, mock, case, log_trap, report)
+            report.cases += 1
+            report.sweep += 1
     finally:
         report.seconds = time.perf_counter() - started
         await app.upstream.close()
         await app.editor.close()
     record_property("fuzz", report.summary())
     print(report.summary())
-    assert report.cases == CASES
+    assert report.cases == CASES + report.sweep
+    assert report.sweep > 500
     assert not report.failures, report.failure_text()
 
 
