@@ -64,11 +64,14 @@ class LogTrap(logging.Handler):
 def log_trap() -> Iterator[LogTrap]:
     trap = LogTrap()
     logger = logging.getLogger("llm_proxy")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # whatever an earlier test configured, errors reach the trap
     logger.addHandler(trap)
     try:
         yield trap
     finally:
         logger.removeHandler(trap)
+        logger.setLevel(level)
 
 
 # ---------------------------------------------------------------------------------------------
