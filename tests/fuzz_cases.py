@@ -119,7 +119,7 @@ class Case:
 # Values
 # ---------------------------------------------------------------------------------------------
 
-_WORDS = ("", "x", "null", "user", "tool", "text", "image", "0", " ", "\u0000", "é", "🦀", "a" * 300)
+_WORDS = ("", "x", "null", "user", "tool", "text", "image", "0", " ", "\u0000", "é", "🦀", "a" * 300, "v\r\nx-bad: 1")
 _NUMBERS = (
     b"0",
     b"-1",
@@ -339,13 +339,27 @@ def m_huge_string(rng: random.Random, root: list[Any], dialect: str) -> str | No
     return f"string of {len(text)} characters at {_label(slot)}"
 
 
+_ODD_STRINGS = (b'"\\ud800"', b'"\\udc00x"', b'"\\u0000"', b'"a\\ud83e\\udd80b"', b'"\\uDFFF\\uD800"', b'"v\\r\\nx: 1"')
+"""Lone surrogates (invalid), NUL, a valid pair, a reversed pair, CR/LF: as JSON escapes, which parsers accept."""
+
+
 def m_odd_string(rng: random.Random, root: list[Any], dialect: str) -> str | None:
     slot = _pick(rng, root, lambda s: isinstance(s[0][s[1]], str))
     if slot is None:
         return None
-    raw = rng.choice((b'"\\ud800"', b'"\\udc00x"', b'"\\u0000"', b'"a\\ud83e\\udd80b"', b'"\\uDFFF\\uD800"'))
+    raw = rng.choice(_ODD_STRINGS)
     slot[0][slot[1]] = orjson.Fragment(raw)
     return f"string {raw.decode()} at {_label(slot)}"
+
+
+def m_beta(rng: random.Random, root: list[Any], dialect: str) -> str | None:
+    """Bedrock's ``anthropic_beta`` becomes an HTTP header upstream: values a header cannot hold."""
+    doc = root[0]
+    if not isinstance(doc, dict):
+        return None
+    value = rng.choice(("a\r\nx-injected: 1", "a\nb", "\u00e9", "", "a,b", " ", "\u0000", "x" * 10_000))
+    doc["anthropic_beta"] = rng.choice(([value], [value, "interleaved-thinking-2025-05-14"], value))
+    return f"anthropic_beta {doc['anthropic_beta']!r:.60}"
 
 
 def m_role(rng: random.Random, root: list[Any], dialect: str) -> str | None:
@@ -496,6 +510,7 @@ MUTATIONS: tuple[tuple[Mutation, int], ...] = (
     (m_duplicate_key, 4),
     (m_huge_string, 1),
     (m_odd_string, 3),
+    (m_beta, 4),
     (m_role, 6),
     (m_type, 8),
     (m_id, 4),

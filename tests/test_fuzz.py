@@ -19,6 +19,7 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -113,19 +114,29 @@ def answer_problem(endpoint: Endpoint, answer: Answer) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
+_FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+
 class WatchedMock(MockUpstream):
-    """The embedded mock, noting every request it refuses.
+    """The embedded mock, noting every request it refuses and every header no HTTP client could send.
 
     The mock decodes what it receives with the backend dialect's own codec. In translation mode the proxy
     wrote that request itself from one it accepted, so a refusal means the proxy turned a valid request
     into an invalid one (in proxy mode the client's body passes through, and refusals are expected).
+    In-process, headers reach the mock as strings; over HTTP the client library would raise on a field
+    holding CR, LF or NUL (or characters outside Latin-1), so those are checked here (RFC 9110, section 5).
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.refused: list[bytes] = []
+        self.bad_headers: list[tuple[str, str]] = []
 
     async def respond(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> MockResponse:
+        self.bad_headers += [
+            (k, v) for k, v in headers if not _FIELD_NAME.fullmatch(k) or not _FIELD_VALUE.fullmatch(v)
+        ]
         response = await super().respond(method, path, headers, body)
         if response.status >= 400:
             self.refused.append(await response.read(1000))
@@ -184,6 +195,9 @@ async def run_case(app: ProxyApp, mock: WatchedMock, case: Case, trap: LogTrap, 
     if mock.refused and not case.path.startswith(PROXY_PREFIX + "/"):
         report.fail(case, f"the mock upstream refused the translated request: {mock.refused[0][:200]!r}")
     mock.refused.clear()
+    if mock.bad_headers:
+        report.fail(case, f"the proxy sent the upstream a header no HTTP client can send: {mock.bad_headers[0]!r:.200}")
+    mock.bad_headers.clear()
     for record in trap.caught:
         raised = record.exc_info[1] if record.exc_info else None
         detail = f" ({type(raised).__name__}: {raised})" if raised is not None else ""
