@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 import orjson
 
+from llm_proxy.carry import encode_carry
 from tests.fuzz_seeds import MODEL, PNG, seeds
 
 BEDROCK_MODEL = "us.anthropic.fuzz-v1:0"
@@ -447,6 +448,36 @@ def m_bad_image(rng: random.Random, root: list[Any], dialect: str) -> str | None
     return f"image {orjson.dumps(image)[:100]!r} in a {role} turn"
 
 
+def _carry(rng: random.Random) -> str:
+    """A reasoning envelope as the proxy writes them (``llm_proxy.carry``): intact but forged, or broken."""
+    kind = rng.choice(("openai-reasoning", "claude-thinking", "other"))
+    keys = {"openai-reasoning": ("id", "enc"), "claude-thinking": rng.choice((("t", "s"), ("r",))), "other": ("x",)}
+    fields = {key: rng.choice((random_value(rng), "ok")) for key in keys[kind] if rng.random() < 0.8}
+    forged = encode_carry(kind, fields)  # the MAC key is public: a client can forge any envelope
+    if rng.random() < 0.5:
+        return forged
+    return rng.choice((forged[:-3], "lpx1.", "lpx1.é.é", "lpx1.abc.def", forged.replace(".", ".é", 1)))
+
+
+def _reasoning_turn(dialect: str, envelope: str) -> dict[str, Any]:
+    """A model turn whose reasoning holds ``envelope`` where the proxy puts its carries for this dialect."""
+    if dialect in ("claude", "bedrock"):
+        return {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": envelope}]}
+    if dialect == "openai-chat":
+        block = {"type": "thinking", "thinking": "t", "signature": envelope}
+        return {"role": "assistant", "content": "ok", "thinking_blocks": [block]}
+    return {"type": "reasoning", "id": "rs_x", "summary": [], "encrypted_content": envelope}
+
+
+def m_carry(rng: random.Random, root: list[Any], dialect: str) -> str | None:
+    messages = _messages(root[0], dialect)
+    if messages is None:
+        return None
+    envelope = _carry(rng)
+    messages.insert(max(len(messages) - 1, 0), _reasoning_turn(dialect, envelope))
+    return f"reasoning carry {envelope[:60]!r}"
+
+
 def m_unknown_key(rng: random.Random, root: list[Any], dialect: str) -> str | None:
     found = _dicts(root)
     if not found:
@@ -516,6 +547,7 @@ MUTATIONS: tuple[tuple[Mutation, int], ...] = (
     (m_id, 4),
     (m_orphan_tool_result, 4),
     (m_bad_image, 4),
+    (m_carry, 4),
     (m_unknown_key, 4),
     (m_empty, 4),
     (m_many, 1),
