@@ -121,6 +121,7 @@ class FaultyUpstream:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self.port = 0
 
     @property
@@ -145,10 +146,17 @@ class FaultyUpstream:
         self._server.close()
         for writer in list(self._writers):
             writer.transport.abort()
+        # Handlers parked in a silent wait are cancelled, so none is left pending when the loop closes.
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
         await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         try:
             while True:
                 try:
@@ -160,6 +168,8 @@ class FaultyUpstream:
                     return
         finally:
             self._writers.discard(writer)
+            if task is not None:
+                self._handlers.discard(task)
             writer.close()
 
     async def _answer(self, path: str, body: bytes, writer: asyncio.StreamWriter) -> bool:

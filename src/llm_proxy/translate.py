@@ -7,6 +7,7 @@ translated chunk by chunk with sans-IO codecs: nothing is buffered beyond one in
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -168,7 +169,8 @@ async def _count_tokens(ex: Exchange, route: Route, request: Request, backend: D
     if edit is not None:
         request = edit_request(request, edit)
     if route.backend_dialect != "claude":
-        body = orjson.dumps({"input_tokens": estimate_input_tokens(request)})
+        # A large body takes a while to tokenize: off the event loop (tiktoken releases the GIL).
+        body = orjson.dumps({"input_tokens": await asyncio.to_thread(estimate_input_tokens, request)})
         await ex.respond(200, "application/json", body, [(b"x-llm-proxy-token-count", b"estimate")])
         return
     upstream_request = dataclasses.replace(request, model=route.backend_model_name, stream=False)
