@@ -23,3 +23,14 @@ def recording() -> Iterator[tuple[RecordingUpstream, ServerThread]]:
     fake = RecordingUpstream()
     with running_upstream(fake) as server:
         yield fake, server
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fuzzer's case counts and rates (``record_property("fuzz", ...)``), shown after every run."""
+    reports = terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+    properties = [prop for report in reports for prop in getattr(report, "user_properties", [])]
+    lines = [str(value) for name, value in properties if name == "fuzz"]
+    if lines:
+        terminalreporter.write_sep("-", "fuzzer")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -199,7 +199,8 @@ def replace_in_blocks(blocks: list[Any], edit: SystemEdit, text_types: frozenset
         return False
     changed = False
     for block in blocks:
-        if isinstance(block, dict) and block.get("type") in text_types and isinstance(block.get("text"), str):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if isinstance(kind, str) and kind in text_types and isinstance(block.get("text"), str):
             new = edit.replace_text(block["text"])
             if new != block["text"]:
                 block["text"] = new

@@ -423,6 +423,18 @@ def test_tampered_carry_signature_is_a_request_error() -> None:
         DIALECT.decode_request(body)
 
 
+@pytest.mark.parametrize("fields", [{"id": 5, "enc": "e"}, {"id": "rs_1", "enc": {"x": 1}}, {"enc": ["e"]}])
+def test_forged_carry_with_mistyped_fields_is_a_request_error(fields: dict[str, Any]) -> None:
+    """Found by the fuzzer: the carry's MAC key is public, and a forged id or encrypted_content that is not a
+    string crashed the Claude encoder (AttributeError) and reached Responses upstreams as sent."""
+    signature = carry.encode_carry("openai-reasoning", fields)
+    block = {"type": "thinking", "thinking": "t", "signature": signature}
+    body = {"model": "m", "messages": [{"role": "assistant", "content": "ok", "thinking_blocks": [block]}]}
+    with pytest.raises(RequestError) as info:
+        DIALECT.decode_request(body)
+    assert info.value.error.param == "messages[0].thinking_blocks[0].signature"
+
+
 # ---------------------------------------------------------------------------------------------
 # Encoding requests of other origins
 # ---------------------------------------------------------------------------------------------

@@ -366,6 +366,19 @@ def test_claude_thinking_carry_is_restored() -> None:
         ({"model": "m", "input": "x", "temperature": "hot"}, "temperature"),
         ({"model": "m", "input": "x", "max_output_tokens": 1.5}, "max_output_tokens"),
         ({"model": "m", "input": "x", "text": {"format": {"type": "xml"}}}, "text.format.type"),
+        # Found by the fuzzer: kept-as-is parts and items are filed by type when re-encoded, so a content part
+        # with an item's type (or none) left its message, and an item with a part's type entered one.
+        (
+            {"model": "m", "input": [{"role": "user", "content": [{"type": 7, "text": "x"}]}]},
+            "input[0].content[0].type",
+        ),
+        ({"model": "m", "input": [{"role": "user", "content": [{"text": "x"}]}]}, "input[0].content[0].type"),
+        (
+            {"model": "m", "input": [{"role": "assistant", "content": [{"type": "function_call", "text": "x"}]}]},
+            "input[0].content[0].type",
+        ),
+        ({"model": "m", "input": [{"type": "refusal", "refusal": "no"}]}, "input[0].type"),
+        ({"model": "m", "input": [{"type": "input_text", "text": "x"}]}, "input[0].type"),
     ],
 )
 def test_malformed_requests_raise_request_error(body: Any, param: str) -> None:
@@ -373,6 +386,18 @@ def test_malformed_requests_raise_request_error(body: Any, param: str) -> None:
         DIALECT.decode_request(body)
     assert info.value.error.status == 400
     assert info.value.error.param == param
+
+
+def test_unknown_content_parts_stay_in_their_message() -> None:
+    """Content part types the codec does not model pass through inside their message, for every role."""
+    body = {
+        "model": "m",
+        "input": [
+            {"role": "user", "content": [{"type": "input_file", "file_id": "file-1"}, {"type": "input_audio"}]},
+            {"role": "assistant", "content": [{"type": "output_audio", "data": "x"}]},
+        ],
+    }
+    assert round_trip(body) == body
 
 
 # ---------------------------------------------------------------------------------------------

@@ -148,7 +148,8 @@ class ProxyApp:
                 # would pass a truncated answer as whole. Abort the connection so that the client raises.
                 ex.abort()
             else:
-                kind = ErrorKind.TIMEOUT if exc.timeout else ErrorKind.API_ERROR
+                # Before the client got a byte, a cut or stalled upstream body is the upstream failing us.
+                kind = ErrorKind.TIMEOUT if exc.timeout else ErrorKind.UPSTREAM_UNREACHABLE
                 error = ProxyError(status=504 if exc.timeout else 502, kind=kind, message=str(exc))
                 await self._fail(ex, error, dialect)
         except Exception:  # a bug: log it with its traceback, but still answer in the client's dialect

@@ -57,7 +57,8 @@ def decode_carry(value: str, kind: str) -> dict[str, Any]:
     """
     body = value[len(PREFIX) :]
     payload, _, mac = body.partition(".")
-    if not mac or not hmac.compare_digest(mac, _mac(payload)):
+    # An envelope is base64url text: anything else was never made by the proxy (and hmac wants ASCII).
+    if not mac or not payload.isascii() or not mac.isascii() or not hmac.compare_digest(mac, _mac(payload)):
         raise RequestError("a reasoning item carried by the proxy was modified or truncated by the client")
     try:
         fields = orjson.loads(_unb64(payload))

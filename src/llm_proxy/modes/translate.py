@@ -8,6 +8,7 @@ only awaits: every decision is made in ``plan``, ``translator`` and ``session``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass
 from typing import Any
@@ -102,7 +103,8 @@ async def _count_tokens(ex: Exchange, route: Route, request: Request, backend: D
         request = edit_request(request, edit)
     call = plan_count_tokens(route, ex.headers, request)
     if call is None:
-        body = orjson.dumps({"input_tokens": estimate_input_tokens(request)})
+        # A large body takes a while to tokenize: off the event loop (tiktoken releases the GIL).
+        body = orjson.dumps({"input_tokens": await asyncio.to_thread(estimate_input_tokens, request)})
         await ex.respond(200, "application/json", body, [(b"x-llm-proxy-token-count", b"estimate")])
         return
     response = await services.upstream.send(call)

@@ -24,13 +24,17 @@ def _decode_thinking_block(raw: JSON, param: str) -> Thinking | RedactedThinking
     signature = _opt_str(obj.get("signature"), f"{param}.signature")
     if carry.is_carry(signature):
         assert signature is not None
-        return _reasoning_from_carry(text, signature)
+        return _reasoning_from_carry(text, signature, f"{param}.signature")
     return Thinking(thinking=text, signature=signature, extra=_rest(obj, ("type", "thinking", "signature")))
 
 
-def _reasoning_from_carry(text: str, signature: str) -> Reasoning:
+def _reasoning_from_carry(text: str, signature: str, param: str) -> Reasoning:
     fields = carry.decode_carry(signature, _REASONING_CARRY)
-    return Reasoning(id=fields.get("id"), summary=(text,) if text else (), encrypted_content=fields.get("enc"))
+    item_id, encrypted = fields.get("id"), fields.get("enc")
+    # The envelope's MAC key is public, so its fields are client input like any other.
+    if not (item_id is None or isinstance(item_id, str)) or not (encrypted is None or isinstance(encrypted, str)):
+        raise RequestError("a reasoning item carried by the proxy is not readable", param=param)
+    return Reasoning(id=item_id, summary=(text,) if text else (), encrypted_content=encrypted)
 
 
 def _needs_thinking_blocks(thinking: list[Thinking | RedactedThinking | Reasoning], extra: Extra) -> bool:

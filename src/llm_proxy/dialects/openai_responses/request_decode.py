@@ -47,6 +47,7 @@ from llm_proxy.dialects.openai_responses.wire import (
     _opt_str,
     _rest,
     _str,
+    is_content_part_type,
     log,
 )
 from llm_proxy.errors import RequestError
@@ -148,6 +149,11 @@ def _group_items(items: list[JSON]) -> tuple[Message, ...]:
         param = f"input[{i}]"
         item = _obj(raw, param)
         kind = _item_type(item, param)
+        if is_content_part_type(kind):
+            raise RequestError(
+                f"{param}.type {kind!r} is a content part, not an input item: put it in a message's content",
+                param=f"{param}.type",
+            )
         if kind == "message":
             message = _decode_message(item, param)
             if message.role == "assistant" and message.content:
@@ -193,8 +199,20 @@ def _decode_message(item: dict[str, JSON], param: str) -> Message:
     if isinstance(content, str):
         return Message(role=role, content=(Text(text=content),), string_form=True, extra=extra)
     parts = _list(content, f"{param}.content")
-    decoded = tuple(_decode_content_part(p, f"{param}.content[{j}]", role) for j, p in enumerate(parts))
+    decoded = tuple(_decode_message_part(p, f"{param}.content[{j}]", role) for j, p in enumerate(parts))
     return Message(role=role, content=decoded, extra=extra)
+
+
+def _decode_message_part(raw: JSON, param: str, role: str) -> Part:
+    """A client's content part. Its type must say it is one: an unknown part is kept as it is, and re-encoding
+    files kept values by type, so a part typed like an item would leave its message."""
+    part = _obj(raw, param)
+    if not is_content_part_type(part.get("type")):
+        raise RequestError(
+            f"{param}.type must be a content part type (input_text, input_image, input_file, output_text, refusal)",
+            param=f"{param}.type",
+        )
+    return _decode_content_part(part, param, role)
 
 
 def _decode_content_part(raw: JSON, param: str, role: str) -> Part:

@@ -30,7 +30,14 @@ from llm_proxy.canonical import (
     ToolResult,
 )
 from llm_proxy.dialects.base import drop
-from llm_proxy.dialects.openai_responses.wire import _INPUT_FORM, NAME, _apply_extra, _custom_names, _default_text_type
+from llm_proxy.dialects.openai_responses.wire import (
+    _INPUT_FORM,
+    NAME,
+    _apply_extra,
+    _custom_names,
+    _default_text_type,
+    is_content_part_type,
+)
 from llm_proxy.errors import RequestError
 
 # Top-level objects whose unknown keys are kept in Request.extra under the same name and merged back.
@@ -245,6 +252,7 @@ class _ItemWriter:
             drop(NAME, "claude thinking block")
             return None
         if isinstance(part, Opaque) and NAME in part.dialects and not _is_content_part(part.raw):
+            # Opaque content parts stay in the message; the request decoder guarantees this test tells them apart.
             return part.raw
         return _CONTENT
 
@@ -294,9 +302,8 @@ _CONTENT: JSON = object()
 
 
 def _is_content_part(raw: JSON) -> bool:
-    """Content parts (``input_*``, ``output_*``, ``refusal``) vs items, for opaque values of this family."""
-    kind = raw.get("type") if isinstance(raw, dict) else None
-    return isinstance(kind, str) and (kind.startswith(("input_", "output_")) or kind == "refusal")
+    """Content parts vs items, for opaque values of this family."""
+    return isinstance(raw, dict) and is_content_part_type(raw.get("type"))
 
 
 def _encode_messages(messages: Iterable[Message], same: bool) -> list[JSON]:

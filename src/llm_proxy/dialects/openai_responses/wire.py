@@ -83,6 +83,15 @@ def _apply_extra(out: dict[str, JSON], extra: Mapping[str, JSON]) -> dict[str, J
     return out
 
 
+def is_content_part_type(kind: JSON) -> bool:
+    """Whether ``kind`` names a message content part (``input_*``, ``output_*``, ``refusal``) rather than an item.
+
+    Kept-as-is (opaque) values are told apart by this test alone when a turn is re-encoded, so the request
+    decoder refuses content parts and items that it would misfile.
+    """
+    return isinstance(kind, str) and (kind.startswith(("input_", "output_")) or kind == "refusal")
+
+
 def _default_text_type(role: str) -> str:
     return "output_text" if role == "assistant" else "input_text"
 
