@@ -90,13 +90,3 @@ def parse_sse(raw: bytes) -> list[WireEvent]:
         assert data, f"an event without data: {block!r}"
         out.append(WireEvent(event=event, data="\n".join(data)))
     return out
-
-
-def json_events(raw: bytes) -> list[dict[str, Any]]:
-    """The JSON objects of an SSE stream whose events all carry JSON data."""
-    docs: list[dict[str, Any]] = []
-    for wire in parse_sse(raw):
-        doc = orjson.loads(wire.data)
-        assert isinstance(doc, dict)
-        docs.append(doc)
-    return docs

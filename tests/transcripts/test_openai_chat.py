@@ -246,6 +246,8 @@ def test_encoded_stream_follows_the_documented_chunk_sequence() -> None:
     assert {c.model for c in chunks} == {"client-model"}
     assert {c.created for c in chunks} == {1743865315}
     *body, finish, usage = chunks
+    # with include_usage, every chunk but the last carries "usage": null (present, not absent)
+    assert all(orjson.loads(d)["usage"] is None for d in datas[:-2])
     assert body[0].choices[0].delta.role == "assistant"
     assert all(len(c.choices) == 1 and c.choices[0].finish_reason is None and c.usage is None for c in body)
     assert finish.choices[0].finish_reason == "tool_calls" and finish.usage is None
