@@ -130,6 +130,17 @@ STREAMS: dict[str, list[StreamEvent]] = {
         TextDelta(index=0, text="Once"),
         StreamError(error=ProxyError(status=529, kind=ErrorKind.OVERLOADED, message="Overloaded")),
     ],
+    "stream_refusal_unknown_events.sse": [  # pings (one before message_start) and an unknown event type ignored
+        MessageStart(
+            id="msg_01Rf8sQmKx2LbN4cT7vWz9Ya",
+            model="claude-sonnet-4-5-20250929",
+            usage=Usage(input_tokens=31, output_tokens=1),
+        ),
+        BlockStart(index=0, kind="text"),
+        TextDelta(index=0, text="I can't help with that."),
+        BlockStop(index=0),
+        Finish(stop_reason=StopReason.REFUSAL, usage=Usage(input_tokens=31, output_tokens=9)),
+    ],
 }
 
 

@@ -115,6 +115,18 @@ STREAMS: dict[str, list[StreamEvent]] = {
             )
         )
     ],
+    "stream_reasoning_content.sse": [  # a server that streams its reasoning as reasoning_content
+        MessageStart(id="chatcmpl-0f3c6a8e-6a1d-4b7e-9a55-2f1d0c3b4e5a", model="deepseek-reasoner", created=1757100000),
+        BlockStart(index=0, kind="thinking"),
+        ThinkingDelta(index=0, text="9.11 vs 9.9:"),
+        ThinkingDelta(index=0, text=" compare tenths."),
+        BlockStop(index=0),
+        BlockStart(index=1, kind="text"),
+        TextDelta(index=1, text="9.9"),
+        TextDelta(index=1, text=" is larger."),
+        BlockStop(index=1),
+        Finish(stop_reason=StopReason.END_TURN, usage=Usage(input_tokens=17, output_tokens=120, reasoning_tokens=98)),
+    ],
 }
 
 

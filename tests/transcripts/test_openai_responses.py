@@ -135,6 +135,17 @@ STREAMS: dict[str, list[StreamEvent]] = {
             )
         ),
     ],
+    "stream_refusal_unknown_events.sse": [
+        MessageStart(
+            id="resp_68c4a5b6c7d8819ad3e4f5a6b7c8d9e00f1e2d3c4b5a6970", model="gpt-4o-2024-08-06", created=1757000000
+        ),
+        BlockStart(index=0, kind="refusal"),
+        TextDelta(index=0, text="I'm sorry, but I can't"),
+        # response.future_event.added, an event type the codec does not know, is ignored
+        TextDelta(index=0, text=" assist with that request."),
+        BlockStop(index=0),
+        Finish(stop_reason=StopReason.END_TURN, usage=Usage(input_tokens=57, output_tokens=12)),
+    ],
 }
 
 
