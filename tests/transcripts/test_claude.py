@@ -141,6 +141,18 @@ STREAMS: dict[str, list[StreamEvent]] = {
         BlockStop(index=0),
         Finish(stop_reason=StopReason.REFUSAL, usage=Usage(input_tokens=31, output_tokens=9)),
     ],
+    "stream_tool_use_no_input.sse": [  # a tool without parameters: input {} and one empty fragment
+        MessageStart(
+            id="msg_01NoArgs7kQ2mV9xR4tY6uWz",
+            model="claude-sonnet-4-5-20250929",
+            usage=Usage(input_tokens=402, output_tokens=3),
+        ),
+        BlockStart(index=0, kind="tool_call", id="toolu_01GZ7hDkVn1P4eVTKmHZBsYq", name="get_current_time"),
+        ToolArgsDelta(index=0, partial_json=""),
+        ToolArgsDelta(index=0, partial_json="{}"),  # the input object it started with, as the body decoder gives it
+        BlockStop(index=0),
+        Finish(stop_reason=StopReason.TOOL_USE, usage=Usage(input_tokens=402, output_tokens=38)),
+    ],
 }
 
 
@@ -207,6 +219,15 @@ BODIES: dict[str, Response] = {
         extra={"stop_sequence": None},
         origin="claude",
     ),
+    "response_tool_use_no_input.json": Response(
+        id="msg_01NoArgs7kQ2mV9xR4tY6uWz",
+        model="claude-sonnet-4-5-20250929",
+        content=(ToolCall(id="toolu_01GZ7hDkVn1P4eVTKmHZBsYq", name="get_current_time", arguments="{}"),),
+        stop_reason=StopReason.TOOL_USE,
+        usage=Usage(input_tokens=402, output_tokens=38),
+        extra={"stop_sequence": None},
+        origin="claude",
+    ),
 }
 
 
@@ -217,6 +238,28 @@ def test_recorded_response_decodes_exactly(name: str) -> None:
     calls = [p for p in decoded.content if isinstance(p, ToolCall)]
     for call, block in zip(calls, [b for b in read_json(DIR, name)["content"] if b["type"] == "tool_use"], strict=True):
         assert orjson.loads(call.arguments) == block["input"]  # the input object, as a JSON string
+
+
+@pytest.mark.parametrize(
+    ("stream", "body"),
+    [
+        ("stream_tool_use_no_input.sse", "response_tool_use_no_input.json"),
+        ("stream_thinking_tool_use.sse", "response_thinking_tool_use.json"),
+    ],
+)
+def test_streamed_tool_arguments_parse_to_the_input_object_as_in_a_body(stream: str, body: str) -> None:
+    """The same kind of answer streamed or whole: the joined argument fragments are the JSON of the input object.
+
+    A client of another dialect gets the arguments as one JSON string (OpenAI's ``arguments``), so fragments that
+    join to nothing would reach it as ``""``, which is not JSON, where a whole body gives ``"{}"``.
+    """
+    events = decode_whole(CLAUDE.stream_decoder(REQUEST), read_bytes(DIR, stream))
+    streamed = "".join(e.partial_json for e in events if isinstance(e, ToolArgsDelta))
+    (call,) = [p for p in CLAUDE.decode_response(read_json(DIR, body), REQUEST).content if isinstance(p, ToolCall)]
+    assert isinstance(orjson.loads(streamed), dict)
+    assert isinstance(orjson.loads(call.arguments), dict)
+    if stream == "stream_tool_use_no_input.sse":
+        assert orjson.loads(streamed) == orjson.loads(call.arguments) == {}
 
 
 ERRORS: dict[str, tuple[ErrorKind, str | None]] = {
