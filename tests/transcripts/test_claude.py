@@ -270,9 +270,11 @@ ERRORS: dict[str, tuple[ErrorKind, str | None]] = {
     "error_402_billing.json": (ErrorKind.BILLING, None),
     "error_403_permission.json": (ErrorKind.PERMISSION, None),
     "error_404_not_found.json": (ErrorKind.NOT_FOUND, None),
+    "error_409_conflict.json": (ErrorKind.CONFLICT, None),
     "error_413_request_too_large.json": (ErrorKind.REQUEST_TOO_LARGE, None),
     "error_429_rate_limit.json": (ErrorKind.RATE_LIMIT, "17"),
     "error_500_api_error.json": (ErrorKind.API_ERROR, None),
+    "error_504_timeout.json": (ErrorKind.TIMEOUT, None),
     "error_529_overloaded.json": (ErrorKind.OVERLOADED, None),
 }
 

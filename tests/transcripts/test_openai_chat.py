@@ -197,6 +197,13 @@ ERRORS: dict[str, tuple[int, ErrorKind, str | None, str | None, str | None]] = {
     "error_400_context_length.json": (400, ErrorKind.CONTEXT_LENGTH, "context_length_exceeded", "messages", None),
     "error_400_invalid_request.json": (400, ErrorKind.INVALID_REQUEST, "unsupported_parameter", "max_tokens", None),
     "error_401_invalid_api_key.json": (401, ErrorKind.AUTHENTICATION, "invalid_api_key", None, None),
+    "error_403_unsupported_region.json": (
+        403,
+        ErrorKind.PERMISSION,
+        "unsupported_country_region_territory",
+        None,
+        None,
+    ),
     "error_404_model_not_found.json": (404, ErrorKind.NOT_FOUND, "model_not_found", None, None),
     "error_429_insufficient_quota.json": (429, ErrorKind.BILLING, "insufficient_quota", None, None),
     "error_429_rate_limit.json": (429, ErrorKind.RATE_LIMIT, "rate_limit_exceeded", None, "2"),
