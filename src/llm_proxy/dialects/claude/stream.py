@@ -73,6 +73,8 @@ class _UpstreamBlock:
     parts: list[str] = field(default_factory=list)
     raw: dict[str, JSON] | None = None
     """The opaque block, emitted whole at its stop."""
+    no_input: bool = False
+    """A tool_use whose input is still the ``{}`` it started with: no input text has arrived yet."""
 
 
 class ClaudeStreamDecoder:
@@ -149,6 +151,8 @@ class ClaudeStreamDecoder:
         if block.buffered:
             text = _unwrap_custom_json(joined)
             return [ToolArgsDelta(index=block.index, partial_json=text), BlockStop(index=block.index)]
+        if block.no_input:  # a tool without parameters: its input is {}, as a whole body would say
+            return [ToolArgsDelta(index=block.index, partial_json="{}"), BlockStop(index=block.index)]
         return [BlockStop(index=block.index)]
 
     # -- handlers -----------------------------------------------------------------------------
@@ -219,6 +223,7 @@ class ClaudeStreamDecoder:
                 state.parts.append(text)
                 return [start]
             return [start, ToolArgsDelta(index=state.index, partial_json=text)]
+        state.no_input = not custom
         return [start]
 
     def _on_block_delta(self, obj: dict[str, JSON]) -> list[StreamEvent]:
@@ -234,6 +239,7 @@ class ClaudeStreamDecoder:
             if block.buffered:
                 block.parts.append(fragment)
                 return []
+            block.no_input = block.no_input and not fragment
             return [ToolArgsDelta(index=index, partial_json=fragment)]
         if kind == "thinking_delta":
             return [ThinkingDelta(index=index, text=_str(delta.get("thinking"), "delta.thinking"))]
