@@ -8,6 +8,8 @@ connect at all: that counts as not ready too.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from llm_proxy.exchange import Message
 from llm_proxy.server import ProxyApp
@@ -16,7 +18,8 @@ from tests.servers import make_config
 MOCK_ROUTE = {"frontend_model_name": "m", "frontend_base_url": "/p", "backend_base_url": "mock://"}
 
 
-async def _get(app: ProxyApp, path: str) -> tuple[int, bytes]:
+async def get(app: ProxyApp, path: str) -> tuple[int, bytes]:
+    """Status and body of a GET answered by the app."""
     sent: list[Message] = []
 
     async def receive() -> Message:
@@ -44,15 +47,31 @@ async def test_readyz_follows_the_lifespan() -> None:
     outbox: asyncio.Queue[Message] = asyncio.Queue()
     lifespan = asyncio.ensure_future(app({"type": "lifespan"}, inbox.get, outbox.put))
 
-    assert await _get(app, "/readyz") == (503, b"not ready")
-    assert await _get(app, "/healthz") == (200, b"OK")  # alive, yet not ready
+    assert await get(app, "/readyz") == (503, b"not ready")
+    assert await get(app, "/healthz") == (200, b"OK")  # alive, yet not ready
 
     await inbox.put({"type": "lifespan.startup"})
     assert (await asyncio.wait_for(outbox.get(), 5))["type"] == "lifespan.startup.complete"
     assert app.upstream._session is not None  # made at startup, not on the first request
-    assert await _get(app, "/readyz") == (200, b"OK")
+    assert await get(app, "/readyz") == (200, b"OK")
 
     await inbox.put({"type": "lifespan.shutdown"})
     assert (await asyncio.wait_for(outbox.get(), 5))["type"] == "lifespan.shutdown.complete"
     await asyncio.wait_for(lifespan, 5)
-    assert await _get(app, "/readyz") == (503, b"not ready")
+    assert await get(app, "/readyz") == (503, b"not ready")
+
+
+@asynccontextmanager
+async def lifespan(app: ProxyApp) -> AsyncIterator[None]:
+    """The app started (lifespan startup done) for the block, shut down after it."""
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    outbox: asyncio.Queue[Message] = asyncio.Queue()
+    task = asyncio.ensure_future(app({"type": "lifespan"}, inbox.get, outbox.put))
+    await inbox.put({"type": "lifespan.startup"})
+    assert (await asyncio.wait_for(outbox.get(), 5))["type"] == "lifespan.startup.complete"
+    try:
+        yield
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        assert (await asyncio.wait_for(outbox.get(), 5))["type"] == "lifespan.shutdown.complete"
+        await asyncio.wait_for(task, 5)
