@@ -26,7 +26,7 @@ CACHE = REPO / ".cache"
 
 
 def require_system(binary: str, install: str) -> str:
-    """The path of ``binary``; without it, skip (a developer's machine) or fail (``CI`` set: a missing piece is a bug)."""
+    """The path of ``binary``; without it, skip on a developer's machine, fail when ``CI`` is set."""
     path = shutil.which(binary)
     if path is None:
         message = f"{binary} is not installed: {install}"

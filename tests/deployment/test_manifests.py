@@ -72,7 +72,7 @@ def _base_config_file() -> Path:
     generators = {g["name"]: g["files"] for g in kustomization["configMapGenerator"]}
     _, config_map = _config_volume(_proxy_deployment())
     (file,) = generators[config_map]
-    return BASE / file
+    return BASE / str(file)
 
 
 def test_every_manifest_parses_and_names_itself() -> None:
@@ -90,7 +90,8 @@ def test_every_manifest_parses_and_names_itself() -> None:
     # Every file is reachable from the overlay, so nothing in deploy/ is dead.
     listed = {KUBERNETES / "base" / "kustomization.yaml", OVERLAY / "kustomization.yaml", _base_config_file()}
     for directory in (BASE, OVERLAY):
-        listed.update((directory / r).resolve() for r in yaml.safe_load((directory / "kustomization.yaml").read_text())["resources"])
+        resources = yaml.safe_load((directory / "kustomization.yaml").read_text())["resources"]
+        listed.update((directory / r).resolve() for r in resources)
     assert {p for p in files if p.suffix == ".yaml"} <= {p.resolve() for p in listed}
 
 
