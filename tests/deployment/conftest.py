@@ -46,6 +46,6 @@ def dockerd() -> Iterator[Dockerd]:
 def image(dockerd: Dockerd) -> str:
     """The proxy image, built air-gapped from a debootstrap base and a wheelhouse for its Python."""
     rootfs = build_base_image(dockerd, require_system("debootstrap", APT))
-    build_wheelhouse(rootfs)
+    build_wheelhouse(rootfs, dockerd.timings)
     build_image(dockerd)
     return IMAGE_TAG

@@ -162,7 +162,7 @@ def build_base_image(dockerd: Dockerd, debootstrap: str) -> Path:
     return rootfs
 
 
-def build_wheelhouse(rootfs: Path) -> Path:
+def build_wheelhouse(rootfs: Path, timings: dict[str, float]) -> Path:
     """``pip wheel`` of the project and its build requirements by the base's own Python, into ``wheels/``.
 
     Rebuilt when pyproject.toml changes (the dependency list lives there); the project's own wheel inside is
@@ -172,6 +172,7 @@ def build_wheelhouse(rootfs: Path) -> Path:
     stamp = WHEELHOUSE / ".pyproject.sha256"
     if stamp.exists() and stamp.read_text() == digest:
         return WHEELHOUSE
+    started = time.monotonic()
     work = rootfs / "tmp" / "wheelhouse-build"
     shutil.rmtree(work, ignore_errors=True)
     (work / "src").mkdir(parents=True)
@@ -195,6 +196,7 @@ def build_wheelhouse(rootfs: Path) -> Path:
     shutil.copytree(work / "wheels", WHEELHOUSE)
     shutil.rmtree(work, ignore_errors=True)
     stamp.write_text(digest)
+    timings["wheelhouse_s"] = time.monotonic() - started
     return WHEELHOUSE
 
 
