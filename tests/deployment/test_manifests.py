@@ -225,7 +225,7 @@ async def test_the_app_answers_the_probe_paths() -> None:
 def test_kustomize_renders_the_overlay() -> None:
     kubectl = require_system(
         "kubectl",
-        "apt-get install -y kubectl (the Kubernetes apt repository's; Debian's kubernetes-client is too old for this kustomization)",
+        "apt-get install -y kubectl (from the Kubernetes apt repository: Debian's kubernetes-client is too old)",
     )
     rendered = subprocess.run(
         [kubectl, "kustomize", str(OVERLAY)], capture_output=True, text=True, timeout=60, check=False
