@@ -12,8 +12,9 @@
 ARG BASE_IMAGE=python:3.12-slim
 
 FROM ${BASE_IMAGE} AS build
-# Empty: dependencies come from the package index (PIP_INDEX_URL selects a mirror). A directory of the build
-# context: dependencies and build requirements come from there only, and pip never touches the network.
+# WHEELHOUSE empty: dependencies come from the package index (PyPI, or the mirror PIP_INDEX_URL names; an empty
+# PIP_INDEX_URL must not reach pip). A directory of the build context: dependencies and build requirements come
+# from there only, and pip never touches the network.
 ARG WHEELHOUSE=
 ARG PIP_INDEX_URL=
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
@@ -24,8 +25,7 @@ COPY src ./src
 COPY ${WHEELHOUSE:-pyproject.toml} /wheelhouse/
 RUN set -eu; \
     if [ -n "$WHEELHOUSE" ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse; \
-    elif [ -n "$PIP_INDEX_URL" ]; then export PIP_INDEX_URL; \
-    else unset PIP_INDEX_URL; fi; \
+    elif [ -z "$PIP_INDEX_URL" ]; then unset PIP_INDEX_URL; fi; \
     python3 -m venv /opt/pip; \
     /opt/pip/bin/pip wheel --wheel-dir /wheels /src; \
     python3 -m venv --without-pip /opt/llm-proxy; \

@@ -6,8 +6,12 @@ every capability dropped, no privilege escalation. Upstreams and Redis are proce
 
 from __future__ import annotations
 
+import functools
 import http.client
+import http.server
 import json
+import re
+import shutil
 import socket
 import threading
 import time
@@ -23,12 +27,13 @@ import pytest
 
 from llm_proxy.mock import MockOptions, MockUpstream
 from llm_proxy.serve import MockApp
-from tests.deployment.docker import LABEL, Dockerd
-from tests.deployment.files import final_stage, one
+from tests.deployment.docker import BASE_TAG, LABEL, WHEELHOUSE, Dockerd
+from tests.deployment.files import REPO, final_stage, one
 from tests.redis_server import RedisServer
 from tests.servers import Recorded, RecordingUpstream, Reply, ServerThread, running_upstream, write_config
 
 CONFIG_PATH = "/etc/llm-proxy/config.yaml"
+ONLINE_TAG = "llm-proxy-test/proxy:online"
 IMAGE_PORT = int(one(final_stage(), "EXPOSE").text)
 IMAGE_USER = one(final_stage(), "USER").text
 GRACE_S = 10
@@ -274,3 +279,63 @@ def _stop_during_stream(dockerd: Dockerd, name: str, port: int, doc: dict[str, A
     reader.join(30)
     assert stopper.returncode == 0 and done_at, (stopper.returncode, received[-1:])
     return Drain(b"".join(received), refused_at - stop_at, done_at[0] - stop_at, exited_at - stop_at)
+
+
+@contextmanager
+def _package_index(wheels: Path, root: Path) -> Iterator[str]:
+    """A PEP 503 "simple" index of ``wheels`` on 127.0.0.1 (static files, served from a thread): an index the
+    online build can reach where the real one cannot be."""
+    for wheel in sorted(wheels.glob("*.whl")):
+        project = re.sub(r"[-_.]+", "-", wheel.name.split("-")[0]).lower()
+        page = root / "simple" / project / "index.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        with page.open("a") as out:
+            out.write(f'<a href="../../files/{wheel.name}">{wheel.name}</a>\n')
+        (root / "files").mkdir(exist_ok=True)
+        shutil.copy(wheel, root / "files" / wheel.name)
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # pip's requests are not the test's output
+
+
+def test_online_style_build_from_a_package_index(dockerd: Dockerd, image: str, tmp_path: Path) -> None:
+    """The build without WHEELHOUSE (what `docker build .` does): pip takes everything from an index.
+
+    No registry or package index is reachable here, so the index is the wheelhouse served on 127.0.0.1
+    (the build gets the host network to reach it) and the base is the local one; the Dockerfile's path is the
+    one of the real online build. The image it makes answers `check` on its baked config.
+    """
+    with _package_index(WHEELHOUSE, tmp_path / "index") as index:
+        started = time.monotonic()
+        dockerd.run(
+            "build",
+            "--network",
+            "host",
+            "--build-arg",
+            f"BASE_IMAGE={BASE_TAG}",
+            "--build-arg",
+            f"PIP_INDEX_URL={index}",
+            "--tag",
+            ONLINE_TAG,
+            str(REPO),
+            timeout=900,
+            env={"DOCKER_BUILDKIT": "0"},
+        )
+        dockerd.timings["online_style_build_s"] = time.monotonic() - started
+    checked = dockerd.run(
+        "run", "--rm", "--pull", "never", "--network", "host", ONLINE_TAG, "check", "--config", CONFIG_PATH
+    )
+    assert checked.stdout.startswith(f"{CONFIG_PATH}: 6 route(s) OK\n"), checked.stdout
+    assert "gpt-demo" in checked.stdout
