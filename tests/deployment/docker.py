@@ -130,7 +130,16 @@ class Dockerd:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)  # dockerd and the containerd it started
                 process.wait(10)
+        # dockerd leaves its host network namespace bind-mounted under the exec root.
+        for mount in _mounts_under(self.run_dir):
+            subprocess.run(["umount", mount], capture_output=True, timeout=30, check=False)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def _mounts_under(directory: Path) -> list[str]:
+    """Mount points below ``directory``, deepest first."""
+    points = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    return sorted((p for p in points if p.startswith(f"{directory}/")), key=len, reverse=True)
 
 
 def build_base_image(dockerd: Dockerd, debootstrap: str) -> Path:
