@@ -61,6 +61,8 @@ class ProxyApp:
             self.upstream, self.editor, ThinkingMemory(store, ttl), ConversationStore(store, ttl), self.redactor
         )
         self._max_body = config.server.max_body_size
+        self.ready = False
+        """True between lifespan startup and shutdown: what ``/readyz`` reports."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -73,8 +75,11 @@ class ProxyApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                _ = self.upstream.session  # the upstream client exists before the first probe says ready
+                self.ready = True
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.ready = False
                 await self.upstream.close()
                 await self.editor.close()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -84,6 +89,10 @@ class ProxyApp:
         ex = Exchange(scope, send)
         if scope["path"] == "/healthz":
             await ex.respond(200, "text/plain; charset=utf-8", b"OK")
+            return
+        if scope["path"] == "/readyz":
+            status, text = (200, b"OK") if self.ready else (503, b"not ready")
+            await ex.respond(status, "text/plain; charset=utf-8", text)
             return
         if scope["path"] == "/metrics" and ex.method == "GET":
             await ex.respond(200, METRICS_CONTENT_TYPE, self.metrics.render())
