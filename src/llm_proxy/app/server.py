@@ -49,6 +49,8 @@ class ProxyApp:
         self.metrics = Metrics(lambda: float(store.failures))
         self.services = translate.Services(self.upstream, self.sessions, self.redactor)
         self._max_body = config.server.max_body_size
+        self.ready = False
+        """True between lifespan startup and shutdown: what ``/readyz`` reports."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -61,8 +63,11 @@ class ProxyApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self.upstream.open()  # the upstream client exists before the first probe says ready
+                self.ready = True
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.ready = False
                 await self.upstream.close()
                 await self.sessions.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -72,6 +77,10 @@ class ProxyApp:
         ex = Exchange(scope, send)
         if scope["path"] == "/healthz":
             await ex.respond(200, "text/plain; charset=utf-8", b"OK")
+            return
+        if scope["path"] == "/readyz":
+            status, text = (200, b"OK") if self.ready else (503, b"not ready")
+            await ex.respond(status, "text/plain; charset=utf-8", text)
             return
         if scope["path"] == "/metrics" and ex.method == "GET":
             await ex.respond(200, METRICS_CONTENT_TYPE, self.metrics.render())

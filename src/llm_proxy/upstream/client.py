@@ -140,6 +140,10 @@ class AiohttpTransport:
             )
         return self._session
 
+    @property
+    def opened(self) -> bool:
+        return self._session is not None
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -174,6 +178,14 @@ class Upstream:
         self._http = AiohttpTransport(server)
         self._mock = mock
         self.signer = UpstreamSigner()
+
+    def open(self) -> None:
+        """Create the network transport's connection pool now (inside the running loop) rather than on first use."""
+        _ = self._http.session
+
+    @property
+    def opened(self) -> bool:
+        return self._http.opened
 
     async def close(self) -> None:
         await self._http.close()
