@@ -7,12 +7,15 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import orjson
 import pytest
+import yaml
 
+from llm_proxy.config import parse_config
 from tests.servers import (
     Recorded,
     RecordingUpstream,
@@ -371,3 +374,16 @@ def test_one_pattern_route_serves_every_claude_model_name(
         "opus-exact",
     ]
     assert [m["id"] for m in listed["data"]] == ["claude-opus-4"]  # exact names only
+
+
+def test_the_resilience_docs_example_loads() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "resilience.md").read_text()
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    env = {"ANTHROPIC_KEY_1": "sk-ant-one-000001", "ANTHROPIC_KEY_2": "sk-ant-two-000002", "OPENAI_API_KEY": "sk-o-3"}
+    route = parse_config(yaml.safe_load(block), "docs/resilience.md", env).routes[0]
+    assert route.pattern and route.retries == 3
+    assert [(b.name, b.weight) for b in route.pool] == [("anthropic-a", 3.0), ("anthropic-b", 1.0)]
+    assert [(b.name, b.backend_dialect) for b in route.fallbacks] == [("bedrock", "bedrock"), ("openai", "openai-chat")]
+    served = route.for_model("claude-haiku-4-5")
+    assert [b.backend_model_name for b in served.pool] == ["claude-haiku-4-5", "claude-haiku-4-5"]
+    assert served.fallbacks[1].backend_model_name == "gpt-4o"
