@@ -12,6 +12,7 @@ for a separator, and so that what reaches the upstream is exactly what the clien
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -106,15 +107,42 @@ def check_rest_path(rest: str, endpoint: Endpoint | None) -> None:
 class Router:
     """Prefix lookup, then endpoint lookup below the prefix, then model lookup within the prefix."""
 
-    __slots__ = ("_prefixes", "_by_prefix", "endpoints")
+    __slots__ = ("_prefixes", "_by_prefix", "_patterns", "endpoints")
 
     def __init__(self, routes: Iterable[Route], endpoints: EndpointTable | None = None) -> None:
         by_prefix: dict[str, dict[str, Route]] = {}
+        patterns: dict[str, list[Route]] = {}
         for route in routes:
-            by_prefix.setdefault(route.frontend_base_url, {})[route.frontend_model_name] = route
+            if route.pattern:
+                patterns.setdefault(route.frontend_base_url, []).append(route)
+                by_prefix.setdefault(route.frontend_base_url, {})
+            else:
+                by_prefix.setdefault(route.frontend_base_url, {})[route.frontend_model_name] = route
         self._by_prefix = by_prefix
+        # Among patterns the longest wins (``claude-sonnet-*`` before ``claude-*``).
+        self._patterns = {
+            p: sorted(rs, key=lambda r: len(r.frontend_model_name), reverse=True) for p, rs in patterns.items()
+        }
         self._prefixes = sorted(by_prefix, key=len, reverse=True)
         self.endpoints = endpoints or EndpointTable(specs())
+
+    def lookup(self, prefix: str, model: str) -> Route | None:
+        """The route for ``model`` under ``prefix``: an exact name first, else the longest matching pattern,
+        answering for ``model`` (``{model}`` in its backend model names becomes ``model``)."""
+        route = self._by_prefix.get(prefix, {}).get(model)
+        if route is not None:
+            return route
+        for candidate in self._patterns.get(prefix, ()):
+            if fnmatch.fnmatchcase(model, candidate.frontend_model_name):
+                return candidate.for_model(model)
+        return None
+
+    def names(self, prefix: str) -> list[str]:
+        """Every model name and pattern served under ``prefix``, for messages."""
+        return sorted(self._by_prefix.get(prefix, {})) + [r.frontend_model_name for r in self._patterns.get(prefix, ())]
+
+    def routes(self, prefix: str) -> list[Route]:
+        return list(self._by_prefix.get(prefix, {}).values()) + self._patterns.get(prefix, [])
 
     def match(self, raw_path: str) -> Target | None:
         for prefix in self._prefixes:
@@ -127,6 +155,7 @@ class Router:
         return None
 
     def models(self, prefix: str) -> dict[str, Route]:
+        """The routes of exact model names under ``prefix`` (what ``/v1/models`` lists)."""
         return self._by_prefix.get(prefix, {})
 
     @property

@@ -108,18 +108,19 @@ def route_table(config: Config) -> str:
     """The routes as a table, with keys masked."""
     rows = [("PREFIX", "MODEL", "BACKEND", "BACKEND MODEL", "MODE", "AUTH")]
     for route in config.routes:
-        auth = _auth_label(route)
-        mode = f"{route.frontend_dialect} -> {route.backend_dialect}" if route.translating else "proxy"
-        rows.append(
-            (
-                route.frontend_base_url or "/",
-                route.frontend_model_name,
-                route.backend_base_url,
-                route.backend_model_name,
-                mode,
-                auth,
-            )
+        several = len(route.pool) > 1 or bool(route.fallbacks)
+        members = (
+            [(f"pool {b.name} (weight {b.weight:g})", b) for b in route.pool] if several else [("", route.pool[0])]
         )
+        members += [(f"fallback {b.name}", b) for b in route.fallbacks]
+        for i, (role, backend) in enumerate(members):
+            attempt = route.using(backend)
+            mode = f"{route.frontend_dialect} -> {attempt.backend_dialect}" if route.translating else "proxy"
+            first = (route.frontend_base_url or "/", route.frontend_model_name) if i == 0 else ("", f"  {role}")
+            if i == 0 and role:
+                rows.append((*first, "", "", "", f"retries {route.retries}"))
+                first = ("", f"  {role}")
+            rows.append((*first, attempt.backend_base_url, attempt.backend_model_name, mode, _auth_label(attempt)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
     return f"{config.path}: {len(config.routes)} route(s) OK\n" + "\n".join(lines)

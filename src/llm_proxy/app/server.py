@@ -22,6 +22,7 @@ from llm_proxy.dialects import DEFAULT_DIALECT, detect, get_dialect
 from llm_proxy.errors import ProxyFailure, RequestError, RouteError, StreamInterrupted
 from llm_proxy.jsonbody import parse_body
 from llm_proxy.modes import passthrough, translate
+from llm_proxy.modes.attempts import Health
 from llm_proxy.observe.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from llm_proxy.observe.metrics import Metrics
 from llm_proxy.observe.redact import Redactor
@@ -47,7 +48,9 @@ class ProxyApp:
         store = open_store(config.server.state_store)
         self.sessions = Sessions(store, config.server.state_ttl)
         self.metrics = Metrics(lambda: float(store.failures))
-        self.services = translate.Services(self.upstream, self.sessions, self.redactor)
+        self.health = Health()
+        """Per-process backend health: failures, cooldowns, trial requests (``modes.attempts``)."""
+        self.services = translate.Services(self.upstream, self.sessions, self.redactor, self.health)
         self._max_body = config.server.max_body_size
         self.ready = False
         """True between lifespan startup and shutdown: what ``/readyz`` reports."""
@@ -146,7 +149,7 @@ class ProxyApp:
                     )
                 await translate.handle(ex, route, target, doc, self.services)
             else:
-                await passthrough.handle(ex, route, target, body, doc, self.upstream, self.sessions, self.redactor)
+                await passthrough.handle(ex, route, target, body, doc, self.services)
         except ProxyFailure as failure:
             await self._fail(ex, failure.error, dialect)
         except StreamInterrupted as exc:
@@ -184,14 +187,15 @@ class ProxyApp:
             if named is not None and not isinstance(named, str):
                 raise RequestError("`model` must be a string", param="model")
             model = named
+        names = ", ".join(self.router.names(target.prefix)) or "(none)"
         if not model:
             if endpoint is None and len(models) == 1 and model is None:
                 return doc, next(iter(models.values()))
-            raise RequestError(f"the request names no model; models under {target.prefix or '/'}: {_names(models)}")
-        route = models.get(model)
+            raise RequestError(f"the request names no model; models under {target.prefix or '/'}: {names}")
+        route = self.router.lookup(target.prefix, model)
         if route is None:
             raise RouteError(
-                f"model {model!r} is not served under {target.prefix or '/'}; available: {_names(models)}",
+                f"model {model!r} is not served under {target.prefix or '/'}; available: {names}",
                 code="model_not_found",
             )
         return doc, route
@@ -217,14 +221,10 @@ class ProxyApp:
 
     def _all_translating(self, prefix: str) -> bool:
         """Translation routes serve only their dialect's operations; other paths are unknown (404)."""
-        return all(route.translating for route in self.router.models(prefix).values())
+        return all(route.translating for route in self.router.routes(prefix))
 
     def _prefix_list(self) -> str:
         return ", ".join(p or "/" for p in sorted(self.router.prefixes))
-
-
-def _names(models: dict[str, Route]) -> str:
-    return ", ".join(sorted(models)) or "(none)"
 
 
 def _is_json(ex: Exchange) -> bool:

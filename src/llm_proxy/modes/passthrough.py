@@ -10,21 +10,26 @@ the upstream read instead of growing memory.
 
 from __future__ import annotations
 
+import logging
 import zlib
 from typing import Any
 
 from llm_proxy.app.exchange import Exchange
 from llm_proxy.canonical import ProxyError
-from llm_proxy.config import Route
-from llm_proxy.errors import UpstreamError, kind_for_status
+from llm_proxy.config import Backend, Route
+from llm_proxy.errors import UpstreamError, UpstreamUnavailable, kind_for_status
+from llm_proxy.modes.attempts import MAX_WAIT, NEXT_KEY_STATUSES, retry_after, retryable_status, wait_before
 from llm_proxy.modes.plan import plan_passthrough
+from llm_proxy.modes.translate import Services
 from llm_proxy.observe.redact import Redactor
 from llm_proxy.routing import Target
 from llm_proxy.session.turn import Sessions, Turn
-from llm_proxy.upstream.client import Upstream, UpstreamResponse
-from llm_proxy.upstream.headers import response_headers
+from llm_proxy.upstream.client import UpstreamResponse
+from llm_proxy.upstream.headers import RawHeaders, response_headers
 
 MAX_ERROR_BODY = 1 << 20
+
+log = logging.getLogger("llm_proxy.modes.passthrough")
 
 
 async def handle(
@@ -33,37 +38,78 @@ async def handle(
     target: Target,
     body: bytes,
     doc: Any,
-    upstream: Upstream,
-    sessions: Sessions,
-    redactor: Redactor,
+    services: Services,
 ) -> None:
     dialect = target.dialect
+    sessions, redactor, health = services.sessions, services.redactor, services.health
     turn: Turn | None = None
     edited = False
     if dialect is not None and isinstance(doc, dict) and sessions.edits(route):
         edited, turn = await sessions.open_raw(route, dialect, ex.headers, doc, target.path_model)
-    call = plan_passthrough(route, target, ex.method, ex.raw_headers, ex.query, body, doc, edited)
-    response = await upstream.send(call)
-    try:
-        if response.status >= 400 and redactor.active:
-            await _relay_error(ex, response, redactor)
-            return
-        if turn is not None and dialect is not None and response.status == 200:
-            if response.header("content-encoding") in (None, "identity"):
-                turn.tap(dialect, turn.request, response.header("content-type") or "")
-        await ex.start(response.status, redactor.headers(response_headers(response.raw_headers)))
-        async for chunk in response.chunks():
-            await ex.body(chunk)
-            if turn is not None:
-                turn.tap_bytes(chunk)
-        await ex.end()
+    attempts = list(health.attempts(route))
+    previous: Backend | None = None
+    wait: float | None = None
+    for n, backend in enumerate(attempts):
+        if n and not await wait_before(n, backend, previous, wait, health):
+            break
+        previous, last = backend, n == len(attempts) - 1
+        call = plan_passthrough(route.using(backend), target, ex.method, ex.raw_headers, ex.query, body, doc, edited)
+        try:
+            response = await services.upstream.send(call)
+        except UpstreamUnavailable as exc:
+            health.failed(route, backend)
+            if last:
+                raise
+            log.warning("backend %s of %s unreachable (%s), attempt %d", backend.name, route.label, exc, n + 1)
+            continue
+        status = response.status
+        if not last and (retryable_status(status) or (status in NEXT_KEY_STATUSES and len(route.pool) > 1)):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.raw_headers}
+            wait = retry_after(headers)
+            if attempts[n + 1] is backend and (wait or 0.0) > MAX_WAIT:
+                last = True  # the same backend asks for a longer wait than a retry may take: relay its answer
+        if not last and (retryable_status(status) or (status in NEXT_KEY_STATUSES and len(route.pool) > 1)):
+            response.close()
+            health.failed(route, backend, wait)
+            log.warning("backend %s of %s answered %d, attempt %d", backend.name, route.label, status, n + 1)
+            continue
+        if status < 500:
+            health.succeeded(route, backend)
+        tag = [(b"x-llm-proxy-backend", backend.name.encode()), (b"x-llm-proxy-attempts", str(n + 1).encode())]
+        try:
+            await _relay(ex, response, turn, dialect, sessions, redactor, tag)
+        finally:
+            response.close()
+        return
+    raise UpstreamUnavailable(f"no backend of {route.label} could be reached", timeout=False)
+
+
+async def _relay(
+    ex: Exchange,
+    response: UpstreamResponse,
+    turn: Turn | None,
+    dialect: str | None,
+    sessions: Sessions,
+    redactor: Redactor,
+    tag: RawHeaders,
+) -> None:
+    if response.status >= 400 and redactor.active:
+        await _relay_error(ex, response, redactor, tag)
+        return
+    if turn is not None and dialect is not None and response.status == 200:
+        if response.header("content-encoding") in (None, "identity"):
+            turn.tap(dialect, turn.request, response.header("content-type") or "")
+    await ex.start(response.status, redactor.headers(response_headers(response.raw_headers)) + tag)
+    async for chunk in response.chunks():
+        await ex.body(chunk)
         if turn is not None:
-            await sessions.close(turn)
-    finally:
-        response.close()
+            turn.tap_bytes(chunk)
+    await ex.end()
+    if turn is not None:
+        await sessions.close(turn)
 
 
-async def _relay_error(ex: Exchange, response: UpstreamResponse, redactor: Redactor) -> None:
+async def _relay_error(ex: Exchange, response: UpstreamResponse, redactor: Redactor, tag: RawHeaders) -> None:
     """An upstream error answer, relayed with every configured secret masked (some upstreams echo the key).
 
     The body is read whole (error bodies are small) so it can be checked; a compressed body is checked
@@ -89,7 +135,7 @@ async def _relay_error(ex: Exchange, response: UpstreamResponse, redactor: Redac
     else:
         headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
     headers.append((b"content-length", str(len(body)).encode()))
-    await ex.start(response.status, headers)
+    await ex.start(response.status, headers + tag)
     await ex.end(body)
 
 

@@ -49,8 +49,29 @@ class StreamTranslator:
         self.headers += list(client.response_headers(None).items())
 
     def feed(self, data: bytes) -> bytes:
+        events = self.decode(data)
+        return self.encode(events) if events else b""
+
+    def decode(self, data: bytes) -> list[StreamEvent]:
+        """The canonical events in ``data`` (stamped and scrubbed), not yet shown to anyone: the shell peeks at
+        the first ones to see whether the upstream answered with an error it may retry elsewhere."""
         events = self._decoder.feed(data)
-        return self._encode(events) if events else b""
+        if not events:
+            return events
+        if self._message_id is not None:
+            events = [dataclasses.replace(e, id=self._message_id) if isinstance(e, MessageStart) else e for e in events]
+        if self._redactor is not None:
+            events = _redacted(events, self._redactor)
+        return events
+
+    def encode(self, events: list[StreamEvent]) -> bytes:
+        """Client bytes for ``events``, which the observers see now."""
+        for observe in self._observers:
+            observe(events)
+        encoder = self._encoder
+        if len(events) == 1:
+            return encoder.encode(events[0])
+        return b"".join([encoder.encode(event) for event in events])
 
     def close(self) -> bytes:
         """The upstream closed the stream: the decoder's last events (an error if it was cut short), the end."""
@@ -67,12 +88,7 @@ class StreamTranslator:
             events = [dataclasses.replace(e, id=self._message_id) if isinstance(e, MessageStart) else e for e in events]
         if self._redactor is not None:
             events = _redacted(events, self._redactor)
-        for observe in self._observers:
-            observe(events)
-        encoder = self._encoder
-        if len(events) == 1:
-            return encoder.encode(events[0])
-        return b"".join([encoder.encode(event) for event in events])
+        return self.encode(events)
 
 
 def _redacted(events: list[StreamEvent], redactor: Redactor) -> list[StreamEvent]:

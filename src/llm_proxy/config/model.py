@@ -1,0 +1,236 @@
+"""The config as the rest of the proxy sees it: frozen, typed objects (parsed by ``config.load``).
+
+A route (``models:`` entry) owns a prefix and a client-facing model name (or a glob of names), and a
+pool of backends (``backends:``, or the flat ``backend_*`` fields as a pool of one) with ordered
+fallbacks. The route's own ``backend_*`` fields are those of the backend an attempt uses
+(``Route.using``): planners, headers and signing read only those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+MOCK_SCHEME = "mock://"
+"""``backend_base_url`` value that makes the proxy answer in-process with the embedded mock upstream."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    """Loopback unless the config or ``--host`` says otherwise: a proxy holding keys is not exposed by accident."""
+    port: int = 8080
+    connect_timeout: float = 10.0
+    """Seconds to open a connection to an upstream."""
+    read_timeout: float = 600.0
+    """Seconds an upstream may stay silent (before its first byte, or between two chunks)."""
+    shutdown_grace_period: float = 30.0
+    """On SIGTERM, seconds in-flight requests get to finish before the process exits."""
+    max_body_size: int = 32 * 1024 * 1024
+    max_connections: int = 1000
+    """Upper bound on open upstream connections (long streams hold one each)."""
+    state_store: str | None = None
+    """None/``memory``: in-process; ``redis://host:port/db``: shared by replicas."""
+    state_ttl: float = 86400.0
+    workers: int = 1
+    """Server processes sharing the port (uvicorn workers). With more than one, use a Redis state store."""
+    log_level: str = "info"
+    access_log: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cooldown:
+    """A backend that fails ``failures`` times within ``window`` seconds is skipped for ``seconds``."""
+
+    failures: int = 3
+    window: float = 60.0
+    seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Backend:
+    """One upstream of a route's pool or fallbacks: where requests go, in which dialect, with which key."""
+
+    name: str
+    """Shown in logs, metrics and the ``x-llm-proxy-backend`` header (default: its index, ``fallback-N``)."""
+    backend_base_url: str
+    backend_model_name: str
+    backend_dialect: str | None = None
+    backend_api_key: str = field(default="", repr=False)
+    backend_auth_header: str = "Authorization"
+    backend_auth_schema: str = "Bearer"
+    default_max_tokens: int = 8192
+    aws_region: str | None = None
+    aws_access_key_id: str | None = field(default=None, repr=False)
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    aws_session_token: str | None = field(default=None, repr=False)
+    aws_profile: str | None = None
+    weight: float = 1.0
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        values = (self.backend_api_key, self.aws_secret_access_key, self.aws_session_token)
+        return tuple(v for v in values if v)
+
+    @property
+    def holds_credentials(self) -> bool:
+        return bool(self.backend_api_key or self.aws_access_key_id or self.aws_profile)
+
+
+BACKEND_FIELDS = (
+    "backend_base_url",
+    "backend_model_name",
+    "backend_dialect",
+    "backend_api_key",
+    "backend_auth_header",
+    "backend_auth_schema",
+    "default_max_tokens",
+    "aws_region",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_profile",
+)
+"""The fields a ``Backend`` gives to its route for one attempt (``Route.using``)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Route:
+    """One ``models:`` entry."""
+
+    index: int
+    frontend_model_name: str
+    frontend_base_url: str
+    """Normalized: starts with ``/``, no trailing ``/`` (the root prefix is ``""``)."""
+    backend_model_name: str
+    backend_base_url: str
+    """Normalized: no trailing ``/``."""
+    frontend_dialect: str | None = None
+    backend_dialect: str | None = None
+    backend_api_key: str = field(default="", repr=False)
+    backend_auth_header: str = "Authorization"
+    backend_auth_schema: str = "Bearer"
+    system_replacements: tuple[tuple[str, str], ...] = ()
+    system_append: str | None = None
+    inject_progress: bool = False
+    default_max_tokens: int = 8192
+    aws_region: str | None = None
+    aws_access_key_id: str | None = field(default=None, repr=False)
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    aws_session_token: str | None = field(default=None, repr=False)
+    aws_profile: str | None = None
+    backend_name: str = "0"
+    """The backend of the pool these ``backend_*`` fields come from (``using``); "0" for the flat form."""
+    backends: tuple[Backend, ...] = ()
+    """The pool that shares the load, from ``backends:``; empty for the flat form (see ``pool``)."""
+    fallbacks: tuple[Backend, ...] = ()
+    """Tried in order once the pool has failed; any dialect (a translation route)."""
+    retries: int = 0
+    """Extra attempts per request, across pool and fallbacks."""
+    cooldown: Cooldown = field(default_factory=lambda: Cooldown())
+    pattern: bool = False
+    """``frontend_model_name`` is a glob (``claude-*``) matched against the client's model name."""
+
+    @property
+    def translating(self) -> bool:
+        return self.frontend_dialect is not None
+
+    @property
+    def is_mock(self) -> bool:
+        return self.backend_base_url.startswith(MOCK_SCHEME)
+
+    @property
+    def label(self) -> str:
+        return f"models[{self.index}] ({self.frontend_model_name})"
+
+    def auth_value(self, key: str) -> str:
+        """The value of ``backend_auth_header`` for ``key``."""
+        return f"{self.backend_auth_schema} {key}" if self.backend_auth_schema else key
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The credentials this route holds (never to be logged or sent back to a client)."""
+        values = (self.backend_api_key, self.aws_secret_access_key, self.aws_session_token)
+        return tuple(v for v in values if v)
+
+    @property
+    def holds_credentials(self) -> bool:
+        """Whether requests on this route spend a credential of the proxy's own."""
+        return any(b.holds_credentials for b in (*self.backends, *self.fallbacks)) or bool(
+            self.backend_api_key or self.aws_access_key_id or self.aws_profile
+        )
+
+    @property
+    def all_secrets(self) -> tuple[str, ...]:
+        """The credentials of every backend of the route (pool and fallbacks)."""
+        every = (*self.secrets, *(s for b in (*self.backends, *self.fallbacks) for s in b.secrets))
+        return tuple(dict.fromkeys(every))
+
+    @property
+    def pool(self) -> tuple[Backend, ...]:
+        """The backends that share the load: ``backends``, or the flat ``backend_*`` fields as a pool of one."""
+        if self.backends:
+            return self.backends
+        values = {name: getattr(self, name) for name in BACKEND_FIELDS}
+        return (Backend(name=self.backend_name, **values),)
+
+    def using(self, backend: Backend) -> Route:
+        """This route as one attempt sees it: the ``backend_*`` fields of ``backend``."""
+        if not self.backends and backend.name == self.backend_name:
+            return self  # the flat form's own backend
+        values = {name: getattr(backend, name) for name in BACKEND_FIELDS}
+        return replace(self, backend_name=backend.name, **values)
+
+    def for_model(self, model: str) -> Route:
+        """A pattern route answering ``model``: ``{model}`` in backend model names becomes the client's model."""
+        if "{model}" not in self.backend_model_name and not any(
+            "{model}" in b.backend_model_name for b in (*self.backends, *self.fallbacks)
+        ):
+            return self
+
+        def named(backend: Backend) -> Backend:
+            return replace(backend, backend_model_name=backend.backend_model_name.replace("{model}", model))
+
+        return replace(
+            self,
+            backend_model_name=self.backend_model_name.replace("{model}", model),
+            backends=tuple(named(b) for b in self.backends),
+            fallbacks=tuple(named(b) for b in self.fallbacks),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    server: ServerConfig
+    routes: tuple[Route, ...]
+    path: str = ""
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every credential in the config, for redaction."""
+        return tuple(secret for route in self.routes for secret in route.all_secrets)
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def exposure_warning(config: Config, host: str) -> str | None:
+    """A warning when the proxy listens beyond loopback while routes spend keys of its own, else None."""
+    if host in LOOPBACK_HOSTS or host.startswith("127."):
+        return None
+    spending = [r.label for r in config.routes if r.holds_credentials]
+    if not spending:
+        return None
+    return (
+        f"listening on {host}, beyond loopback: anyone who can reach this port can spend the keys of "
+        f"{len(spending)} route(s) ({', '.join(spending[:3])}{', ...' if len(spending) > 3 else ''}); "
+        "bind to 127.0.0.1 or restrict access to the port"
+    )
+
+
+def mask_key(key: str) -> str:
+    """``sk-abc...3f9a`` style: enough to recognise a key, never enough to use it."""
+    if not key:
+        return "(none)"
+    if len(key) <= 8:
+        return "…"
+    return f"{key[:3]}…{key[-4:]}"
