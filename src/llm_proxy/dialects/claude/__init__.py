@@ -33,13 +33,13 @@ from llm_proxy.canonical import JSON, ProxyError, Request, Response
 from llm_proxy.dialects.base import EncodeOptions, ErrorBody
 from llm_proxy.dialects.claude.blocks import reasoning_signature, tool_input
 from llm_proxy.dialects.claude.errors import (
-    _CLIENT_STATUS,
+    CLIENT_STATUS,
     ERROR_KINDS,
     ERROR_TYPES,
-    _error_fields,
-    _error_kind,
     decode_error_event,
+    error_fields,
     error_json,
+    error_kind,
 )
 from llm_proxy.dialects.claude.raw_edit import edit_system_raw
 from llm_proxy.dialects.claude.request import decode_body, encode_body
@@ -54,10 +54,10 @@ from llm_proxy.dialects.claude.wire import (
     FAMILY,
     MIN_THINKING_BUDGET,
     NAME,
-    _header,
     message_id,
     tool_id,
 )
+from llm_proxy.dialects.jsonread import header
 from llm_proxy.errors import RequestError
 from llm_proxy.prompt import SystemEdit
 
@@ -119,7 +119,7 @@ class ClaudeDialect:
         return ClaudeStreamEncoder(request)
 
     def encode_error(self, error: ProxyError) -> ErrorBody:
-        status = _CLIENT_STATUS.get(error.kind, error.status)
+        status = CLIENT_STATUS.get(error.kind, error.status)
         headers = (("Retry-After", error.retry_after),) if error.retry_after else ()
         return ErrorBody(status=status, body=orjson.dumps(error_json(error)), headers=headers)
 
@@ -140,8 +140,8 @@ class ClaudeDialect:
         return "/v1/messages"
 
     def upstream_headers(self, request: Request, client_headers: Mapping[str, str]) -> dict[str, str]:
-        headers = {"anthropic-version": _header(client_headers, "anthropic-version") or ANTHROPIC_VERSION}
-        beta = _header(client_headers, "anthropic-beta") or _bedrock_betas(request)
+        headers = {"anthropic-version": header(client_headers, "anthropic-version") or ANTHROPIC_VERSION}
+        beta = header(client_headers, "anthropic-beta") or _bedrock_betas(request)
         if beta:
             headers["anthropic-beta"] = beta
         return headers
@@ -153,14 +153,14 @@ class ClaudeDialect:
         return ClaudeStreamDecoder(request)
 
     def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
-        error_type, message = _error_fields(body)
+        error_type, message = error_fields(body)
         if not message.strip():
             message = f"the upstream answered HTTP {status}"
         return ProxyError(
             status=status,
-            kind=_error_kind(error_type, message, status),
+            kind=error_kind(error_type, message, status),
             message=message,
-            retry_after=_header(headers, "retry-after"),
+            retry_after=header(headers, "retry-after"),
         )
 
     def edit_system_raw(self, body: dict[str, Any], edit: SystemEdit, tail: str | None) -> bool:

@@ -60,7 +60,7 @@ _STATUS_BY_TYPE = {
     "timeout_error": 504,
     "overloaded_error": 529,
 }
-_CLIENT_STATUS = {ErrorKind.OVERLOADED: 529, ErrorKind.UPSTREAM_UNREACHABLE: 502, ErrorKind.TIMEOUT: 504}
+CLIENT_STATUS = {ErrorKind.OVERLOADED: 529, ErrorKind.UPSTREAM_UNREACHABLE: 502, ErrorKind.TIMEOUT: 504}
 _CONTEXT_MARKERS = ("prompt is too long", "context_length_exceeded", "exceed context limit")
 
 
@@ -68,7 +68,7 @@ def error_json(error: ProxyError) -> dict[str, JSON]:
     return {"type": "error", "error": {"type": ERROR_TYPES.get(error.kind, "api_error"), "message": error.message}}
 
 
-def _error_kind(error_type: str | None, message: str, status: int) -> ErrorKind:
+def error_kind(error_type: str | None, message: str, status: int) -> ErrorKind:
     lowered = message.lower()
     if any(marker in lowered for marker in _CONTEXT_MARKERS) or error_type == "context_length_exceeded":
         return ErrorKind.CONTEXT_LENGTH
@@ -77,7 +77,7 @@ def _error_kind(error_type: str | None, message: str, status: int) -> ErrorKind:
     return kind_for_status(status)
 
 
-def _error_fields(body: bytes) -> tuple[str | None, str]:
+def error_fields(body: bytes) -> tuple[str | None, str]:
     """(type, message) of an error body; a body that is not a JSON error object becomes the message."""
     try:
         obj = orjson.loads(body)
@@ -100,4 +100,4 @@ def decode_error_event(obj: Mapping[str, JSON]) -> ProxyError:
     error_type = error_type if isinstance(error_type, str) else None
     message = text if isinstance(text, str) else "the upstream stream failed"
     status = _STATUS_BY_TYPE.get(error_type or "", 500)
-    return ProxyError(status=status, kind=_error_kind(error_type, message, status), message=message)
+    return ProxyError(status=status, kind=error_kind(error_type, message, status), message=message)
