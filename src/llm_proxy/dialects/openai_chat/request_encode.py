@@ -33,8 +33,9 @@ from llm_proxy.canonical import (
     ToolResult,
 )
 from llm_proxy.dialects.base import EncodeOptions, drop
-from llm_proxy.dialects.openai_chat.thinking import _needs_thinking_blocks, _thinking_block
-from llm_proxy.dialects.openai_chat.wire import _ABSENT_MARK, NAME, _put, _same
+from llm_proxy.dialects.jsonread import put
+from llm_proxy.dialects.openai_chat.thinking import needs_thinking_blocks, thinking_block
+from llm_proxy.dialects.openai_chat.wire import ABSENT_MARK, NAME, from_chat
 
 _EFFORT_BY_BUDGET: tuple[tuple[int, str], ...] = ((4096, "low"), (16384, "medium"))
 """Anthropic ``budget_tokens`` -> ``reasoning_effort``: <=4096 low, <=16384 medium, above high."""
@@ -43,7 +44,7 @@ _HANDLED_EXTRA = ("max_tokens", "max_completion_tokens", "stream_options")
 
 
 def encode_request(request: Request, options: EncodeOptions) -> JSON:
-    same = _same(request)
+    same = from_chat(request)
     body: dict[str, JSON] = {k: v for k, v in request.extra.items() if k not in _HANDLED_EXTRA} if same else {}
     body["model"] = request.model
     body["messages"] = _MessageEncoder(request).encode()
@@ -59,9 +60,9 @@ def encode_request(request: Request, options: EncodeOptions) -> JSON:
     if request.user is not None:
         body["user"] = request.user
     if same:
-        _put(body, "metadata", request.metadata)
-        _put(body, "store", request.store)
-        _put(body, "n", request.n)
+        put(body, "metadata", request.metadata)
+        put(body, "store", request.store)
+        put(body, "n", request.n)
     else:
         _dropped_foreign_fields(request)
     return body
@@ -87,7 +88,7 @@ def _encode_tools(request: Request, same: bool, body: dict[str, JSON]) -> None:
         return  # Chat rejects tool_choice / parallel_tool_calls without tools
     if request.tool_choice is not None:
         body["tool_choice"] = _encode_tool_choice(request.tool_choice, request.tools or ())
-    _put(body, "parallel_tool_calls", request.parallel_tool_calls)
+    put(body, "parallel_tool_calls", request.parallel_tool_calls)
 
 
 def _encode_tool(tool: Tool | HostedTool, same: bool) -> JSON:
@@ -100,11 +101,11 @@ def _encode_tool(tool: Tool | HostedTool, same: bool) -> JSON:
     if tool.kind == "custom" and "format" in tool.extra:
         inner["format"] = tool.extra["format"]  # the custom tool's grammar, same field in Responses
     inner["name"] = tool.name
-    _put(inner, "description", tool.description)
+    put(inner, "description", tool.description)
     if tool.kind == "custom":
         return {"type": "custom", "custom": inner}
-    _put(inner, "parameters", tool.parameters)
-    _put(inner, "strict", tool.strict)
+    put(inner, "parameters", tool.parameters)
+    put(inner, "strict", tool.strict)
     return {"type": "function", "function": inner}
 
 
@@ -133,9 +134,9 @@ def _encode_max_tokens(request: Request, same: bool, body: dict[str, JSON]) -> N
 def _encode_sampling(request: Request, body: dict[str, JSON]) -> None:
     if request.stop is not None:
         body["stop"] = request.stop[0] if request.stop_string_form and len(request.stop) == 1 else list(request.stop)
-    _put(body, "temperature", request.temperature)
-    _put(body, "top_p", request.top_p)
-    _put(body, "seed", request.seed)
+    put(body, "temperature", request.temperature)
+    put(body, "top_p", request.top_p)
+    put(body, "seed", request.seed)
 
 
 def _encode_stream(request: Request, same: bool, body: dict[str, JSON]) -> None:
@@ -154,9 +155,9 @@ def _encode_response_format(fmt: ResponseFormat) -> JSON:
     if fmt.type != "json_schema":
         return {"type": fmt.type}
     schema: dict[str, JSON] = {"name": fmt.name or "response"}  # Chat requires a name; Claude has none
-    _put(schema, "description", fmt.description)
-    _put(schema, "schema", fmt.schema)
-    _put(schema, "strict", fmt.strict)
+    put(schema, "description", fmt.description)
+    put(schema, "schema", fmt.schema)
+    put(schema, "strict", fmt.strict)
     return {"type": "json_schema", "json_schema": schema}
 
 
@@ -184,7 +185,7 @@ class _MessageEncoder:
 
     @property
     def same(self) -> bool:
-        return _same(self.request)
+        return from_chat(self.request)
 
     def encode(self) -> list[JSON]:
         if self.request.system:
@@ -222,7 +223,7 @@ class _MessageEncoder:
         else:
             drop(NAME, f"{message.role} message with no content Chat can carry")
             return
-        _put(msg, "name", message.name)
+        put(msg, "name", message.name)
         self.out.append(msg)
 
     def _user_part(self, part: Part, role: str) -> JSON:
@@ -255,7 +256,7 @@ class _MessageEncoder:
         inner_extra = extra.pop("image_url", None)
         inner: dict[str, JSON] = dict(inner_extra) if isinstance(inner_extra, dict) else {}
         inner["url"] = url
-        _put(inner, "detail", part.detail)
+        put(inner, "detail", part.detail)
         return {**extra, "type": "image_url", "image_url": inner}
 
     # -- tool results -------------------------------------------------------------------------
@@ -294,7 +295,7 @@ class _MessageEncoder:
         if extra.get("role") == "function":  # legacy function message, re-sent as it came
             return {"role": "function", "name": name, "content": content}
         msg: dict[str, JSON] = {**extra, "role": "tool", "tool_call_id": result.call_id, "content": content}
-        _put(msg, "name", name)
+        put(msg, "name", name)
         return msg
 
     def _defer_image(self, call_id: str, image: Image) -> None:
@@ -313,7 +314,7 @@ class _MessageEncoder:
     # -- assistant ----------------------------------------------------------------------------
     def _assistant(self, message: Message) -> JSON:
         same = self.same
-        msg: dict[str, JSON] = {k: v for k, v in message.extra.items() if k != _ABSENT_MARK} if same else {}
+        msg: dict[str, JSON] = {k: v for k, v in message.extra.items() if k != ABSENT_MARK} if same else {}
         msg["role"] = "assistant"
         texts = [p for p in message.content if isinstance(p, Text)]
         calls = [p for p in message.content if isinstance(p, ToolCall)]
@@ -324,13 +325,13 @@ class _MessageEncoder:
         if refusals:
             msg["refusal"] = "".join(refusals)
         if calls:
-            msg["tool_calls"] = [_encode_tool_call(c, same) for c in calls]
+            msg["tool_calls"] = [encode_tool_call(c, same) for c in calls]
         thinking = [p for p in message.content if isinstance(p, Thinking | RedactedThinking | Reasoning)]
-        if thinking and same and _needs_thinking_blocks(thinking, message.extra):
-            msg["thinking_blocks"] = [_thinking_block(p) for p in thinking]
+        if thinking and same and needs_thinking_blocks(thinking, message.extra):
+            msg["thinking_blocks"] = [thinking_block(p) for p in thinking]
         elif thinking and not same:
             drop(NAME, "thinking of another vendor")
-        _put(msg, "name", message.name)
+        put(msg, "name", message.name)
         return msg
 
     def _assistant_content(self, message: Message, texts: list[Text], has_calls: bool) -> JSON:
@@ -343,7 +344,7 @@ class _MessageEncoder:
         if message.null_content:
             return None
         parts = [self._text_part(p) if isinstance(p, Text) else p.raw for p in message.content if _is_content(p)]
-        if not parts and message.extra.get(_ABSENT_MARK):
+        if not parts and message.extra.get(ABSENT_MARK):
             return _OMIT
         return parts
 
@@ -372,7 +373,7 @@ def _error_prefixed(text: str) -> str:
     return text if text.startswith("Error: ") else "Error: " + text
 
 
-def _encode_tool_call(call: ToolCall, same: bool) -> JSON:
+def encode_tool_call(call: ToolCall, same: bool) -> JSON:
     encoded: dict[str, JSON] = dict(call.extra) if same else {}
     encoded["id"] = call.id
     if call.kind == "custom":

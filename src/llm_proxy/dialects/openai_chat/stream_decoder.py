@@ -31,7 +31,7 @@ from llm_proxy.canonical import (
     ToolArgsDelta,
     Usage,
 )
-from llm_proxy.dialects.openai_chat.response import _decode_usage, _stop_reason
+from llm_proxy.dialects.openai_chat.response import decode_stop_reason, decode_usage
 from llm_proxy.dialects.openai_chat.wire import log
 from llm_proxy.dialects.openai_errors import CHAT_RULES
 from llm_proxy.errors import stream_cut_short
@@ -94,7 +94,7 @@ class ChatStreamDecoder:
             self._start(out, chunk)
         usage = chunk.get("usage")
         if isinstance(usage, dict):
-            self._usage = _decode_usage(usage)
+            self._usage = decode_usage(usage)
         for choice in chunk.get("choices") or ():
             if isinstance(choice, dict) and choice.get("index", 0) == 0:
                 self._choice(choice, out)
@@ -119,7 +119,7 @@ class ChatStreamDecoder:
             self._delta(delta, out)
         finish = choice.get("finish_reason")
         if isinstance(finish, str):
-            self._stop, self._saw_finish = _stop_reason(finish), True
+            self._stop, self._saw_finish = decode_stop_reason(finish), True
 
     def _delta(self, delta: dict[str, JSON], out: list[StreamEvent]) -> None:
         if len(delta) == 1:  # most chunks carry just text

@@ -22,8 +22,8 @@ from llm_proxy.canonical import (
     ThinkingDelta,
     ToolArgsDelta,
 )
-from llm_proxy.dialects.openai_chat.response import _chat_id, _encode_usage, _finish_reason
-from llm_proxy.dialects.openai_chat.thinking import _carry_signature
+from llm_proxy.dialects.openai_chat.response import chat_id, encode_usage, finish_reason_json
+from llm_proxy.dialects.openai_chat.thinking import carry_signature
 from llm_proxy.dialects.openai_errors import error_object
 from llm_proxy.framing.sse import encode_event
 
@@ -78,7 +78,7 @@ class ChatStreamEncoder:
         if self._started:
             return b""
         self._started = True
-        self._id = _chat_id(message_id)
+        self._id = chat_id(message_id)
         self._created = created if created is not None else int(time.time())
         # Text deltas are most of a stream: render their chunk once around a slot for the text, so each
         # delta costs one string encoding instead of a whole chunk (the bytes are identical).
@@ -134,7 +134,7 @@ class ChatStreamEncoder:
         if block.kind == "redacted_thinking" and block.data is not None:
             return self._chunk({"thinking_blocks": [{"type": "redacted_thinking", "data": block.data}]})
         if block.kind == "reasoning":
-            signature = _carry_signature(block.item_id, block.signature)
+            signature = carry_signature(block.item_id, block.signature)
         elif block.kind == "thinking" and block.signature is not None:
             signature = block.signature
         else:
@@ -143,9 +143,9 @@ class ChatStreamEncoder:
         return self._chunk({"thinking_blocks": [complete]})
 
     def _finish(self, event: Finish) -> bytes:
-        out = self._chunk({}, _finish_reason(event.stop_reason))
+        out = self._chunk({}, finish_reason_json(event.stop_reason))
         if self._include_usage:
-            usage_chunk = {**self._envelope(), "choices": [], "usage": _encode_usage(event.usage)}
+            usage_chunk = {**self._envelope(), "choices": [], "usage": encode_usage(event.usage)}
             out += encode_event(orjson.dumps(usage_chunk))
         return out
 
