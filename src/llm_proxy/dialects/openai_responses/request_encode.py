@@ -30,12 +30,12 @@ from llm_proxy.canonical import (
     ToolResult,
 )
 from llm_proxy.dialects.base import drop
+from llm_proxy.dialects.jsonread import merge_extra
 from llm_proxy.dialects.openai_responses.wire import (
-    _INPUT_FORM,
+    INPUT_FORM,
     NAME,
-    _apply_extra,
-    _custom_names,
-    _default_text_type,
+    custom_names,
+    default_text_type,
     is_content_part_type,
 )
 from llm_proxy.errors import RequestError
@@ -58,7 +58,7 @@ def effort_for_budget(budget_tokens: int) -> str:
     return _EFFORT_ABOVE
 
 
-def _encode_request(request: Request) -> dict[str, JSON]:
+def encode_request(request: Request) -> dict[str, JSON]:
     same = request.origin == NAME
     if request.n is not None and request.n > 1:
         raise RequestError("n > 1 is not supported by the Responses API", param="n")
@@ -69,7 +69,7 @@ def _encode_request(request: Request) -> dict[str, JSON]:
     if request.tools is not None:
         body["tools"] = _encode_tools(request.tools, same)
     if request.tool_choice is not None:
-        body["tool_choice"] = _encode_tool_choice(request.tool_choice, _custom_names(request))
+        body["tool_choice"] = encode_tool_choice(request.tool_choice, custom_names(request))
     _encode_scalars_into(body, request, same)
     reasoning = _encode_reasoning(request.reasoning, same)
     if reasoning is not None:
@@ -83,12 +83,12 @@ def _encode_request(request: Request) -> dict[str, JSON]:
     _encode_dropped(request, same)
     if same:
         _merge_nested(body, request.extra)
-        _apply_extra(body, {k: v for k, v in request.extra.items() if k != _INPUT_FORM})
+        merge_extra(body, {k: v for k, v in request.extra.items() if k != INPUT_FORM})
     return body
 
 
 def _encode_input_into(body: dict[str, JSON], request: Request, same: bool) -> None:
-    form = request.extra.get(_INPUT_FORM) if same else None
+    form = request.extra.get(INPUT_FORM) if same else None
     if form == "absent" and not request.messages:
         return
     if form == "string" and len(request.messages) == 1:
@@ -186,10 +186,10 @@ def _encode_tool(tool: Tool, same: bool) -> dict[str, JSON]:
             # Responses defaults strict to true, which rejects most hand-written schemas: be explicit.
             out["parameters"] = tool.parameters if tool.parameters is not None else {"type": "object", "properties": {}}
             out["strict"] = bool(tool.strict)
-    return _apply_extra(out, tool.extra) if same else out
+    return merge_extra(out, tool.extra) if same else out
 
 
-def _encode_tool_choice(choice: ToolChoice, custom: frozenset[str]) -> JSON:
+def encode_tool_choice(choice: ToolChoice, custom: frozenset[str]) -> JSON:
     if choice.mode != "tool":
         return choice.mode
     return {"type": "custom" if choice.name in custom else "function", "name": choice.name}
@@ -236,7 +236,7 @@ class _ItemWriter:
         if self.same and not self._extra_used:
             # The item's own fields (type, id, status, phase) go on the first message item of the turn.
             self._extra_used = True
-            return _apply_extra(out, message.extra)
+            return merge_extra(out, message.extra)
         return {"type": "message", **out}
 
     def _item_of(self, part: Part) -> JSON:
@@ -266,11 +266,11 @@ class _ItemWriter:
         else:
             output = [c for c in (self._content_part(p, "user") for p in result.content) if c is not None]
         out: dict[str, JSON] = {"type": kind, "call_id": result.call_id, "output": output}
-        return _apply_extra(out, result.extra) if self.same else out
+        return merge_extra(out, result.extra) if self.same else out
 
     def _content_part(self, part: Part, role: str) -> JSON:
         if isinstance(part, Text):
-            out: dict[str, JSON] = {"type": _default_text_type(role), "text": part.text}
+            out: dict[str, JSON] = {"type": default_text_type(role), "text": part.text}
             if self.same:
                 return {**out, **part.extra}  # extra may name a non-default part type, holds annotations
             if role == "assistant":
@@ -278,7 +278,7 @@ class _ItemWriter:
             return out
         if isinstance(part, Refusal):
             refusal: dict[str, JSON] = {"type": "refusal", "refusal": part.text}
-            return _apply_extra(refusal, part.extra) if self.same else refusal
+            return merge_extra(refusal, part.extra) if self.same else refusal
         if isinstance(part, Image):
             return self._image(part, role)
         if isinstance(part, Opaque) and NAME in part.dialects:
@@ -294,7 +294,7 @@ class _ItemWriter:
         out: dict[str, JSON] = {"type": "input_image", "image_url": url}
         if image.detail is not None or not self.same:
             out["detail"] = image.detail or "auto"
-        return _apply_extra(out, image.extra) if self.same else out
+        return merge_extra(out, image.extra) if self.same else out
 
 
 _CONTENT: JSON = object()
@@ -321,7 +321,7 @@ def _encode_tool_call(call: ToolCall, same: bool) -> dict[str, JSON]:
         out = {"type": "function_call", "call_id": call.id, "name": call.name, "arguments": call.arguments}
     if call.item_id is not None:
         out["id"] = call.item_id
-    return _apply_extra(out, call.extra) if same else out
+    return merge_extra(out, call.extra) if same else out
 
 
 def _encode_reasoning_item(part: Reasoning, same: bool) -> JSON:
@@ -336,4 +336,4 @@ def _encode_reasoning_item(part: Reasoning, same: bool) -> JSON:
         out["content"] = [{"type": "reasoning_text", "text": c} for c in part.content]
     if part.encrypted_content is not None:
         out["encrypted_content"] = part.encrypted_content
-    return _apply_extra(out, part.extra) if same else out
+    return merge_extra(out, part.extra) if same else out
