@@ -35,9 +35,14 @@ class Invalid(Exception):
         return RequestError(self.message, param=self.path)
 
 
+def upstream_fault(message: str) -> ProxyError:
+    """The error (502) of an upstream answer or stream the proxy cannot read."""
+    return ProxyError(status=502, kind=ErrorKind.API_ERROR, message=message)
+
+
 def bad_upstream(message: str) -> UpstreamError:
-    """The 502 for an upstream answer the proxy cannot read."""
-    return UpstreamError(ProxyError(status=502, kind=ErrorKind.API_ERROR, message=message))
+    """``upstream_fault`` raised from decoding a whole answer."""
+    return UpstreamError(upstream_fault(message))
 
 
 @dataclass(frozen=True, slots=True)

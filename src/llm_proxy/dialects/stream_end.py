@@ -37,6 +37,10 @@ class StreamEnd:
         self._terminator = terminator
 
     @property
+    def started(self) -> bool:
+        return self._state is not _State.NEW
+
+    @property
     def open(self) -> bool:
         """Started and not ended."""
         return self._state is _State.OPEN

@@ -12,10 +12,8 @@ import orjson
 
 from llm_proxy.canonical import (
     JSON,
-    ErrorKind,
     Image,
     Part,
-    ProxyError,
     Request,
     Response,
     StopReason,
@@ -27,8 +25,7 @@ from llm_proxy.canonical import (
 from llm_proxy.dialects.base import drop
 from llm_proxy.dialects.claude.blocks import decode_blocks, encode_part
 from llm_proxy.dialects.claude.wire import FAMILY, NAME, message_id, read
-from llm_proxy.dialects.jsonread import Invalid, integer_or, merge_extra, rest
-from llm_proxy.errors import UpstreamError
+from llm_proxy.dialects.jsonread import Invalid, bad_upstream, integer_or, merge_extra, rest
 
 _STOP_REASONS = {s.value: s for s in StopReason if s is not StopReason.CONTENT_FILTER}
 _USAGE_FIELDS = (
@@ -102,8 +99,7 @@ def decode_message(body: JSON, request: Request, *, origin: str = NAME) -> Respo
     try:
         return _decode_message_body(body, request, origin)
     except Invalid as exc:
-        message = f"the upstream sent an invalid Messages response ({exc.message})"
-        raise UpstreamError(ProxyError(status=502, kind=ErrorKind.API_ERROR, message=message)) from None
+        raise bad_upstream(f"the upstream sent an invalid Messages response ({exc.message})") from None
 
 
 def _response_parts(parts: Iterable[Part]) -> Iterable[Part]:

@@ -17,10 +17,8 @@ from llm_proxy.canonical import (
     JSON,
     BlockStart,
     BlockStop,
-    ErrorKind,
     Finish,
     MessageStart,
-    ProxyError,
     Request,
     SignatureDelta,
     StopReason,
@@ -43,8 +41,8 @@ from llm_proxy.dialects.claude.response import (
     usage_json,
 )
 from llm_proxy.dialects.claude.wire import NAME, SYNTHETIC_ID, message_id, read, tool_id
-from llm_proxy.dialects.jsonread import Invalid, integer_or, string_or
-from llm_proxy.errors import stream_cut_short
+from llm_proxy.dialects.jsonread import Invalid, integer_or, string_or, upstream_fault
+from llm_proxy.dialects.stream_end import StreamEnd
 from llm_proxy.framing.sse import SSEParser, encode_event
 
 # ---------------------------------------------------------------------------------------------
@@ -70,8 +68,8 @@ class ClaudeStreamDecoder:
         self._parser = SSEParser()
         self._model = request.model
         self._custom = custom_tool_names(request)
-        self._started = False
-        self._done = False
+        self.end = StreamEnd()
+        """The stream's state, shared with an envelope decoder around this one (Bedrock's)."""
         self._next_index = 0
         self._blocks: dict[int, _UpstreamBlock] = {}
         self._usage = Usage()
@@ -95,15 +93,12 @@ class ClaudeStreamDecoder:
 
     def close(self) -> list[StreamEvent]:
         self._parser.close()
-        if self._done:
-            return []
-        self._done = True
-        return [StreamError(error=stream_cut_short())]
+        return self.end.cut_short()
 
     def feed_event(self, obj: dict[str, JSON]) -> list[StreamEvent]:
         """One Messages stream event object. Pings and unknown event types produce nothing."""
         handler = self._HANDLERS.get(string_or(obj.get("type")))
-        if self._done or handler is None:
+        if self.end.ended or handler is None:
             return []
         try:
             return handler(self, obj)
@@ -113,15 +108,11 @@ class ClaudeStreamDecoder:
     # -- helpers ------------------------------------------------------------------------------
 
     def _fail(self, message: str) -> list[StreamEvent]:
-        if self._done:
-            return []
-        self._done = True
-        return [StreamError(error=ProxyError(status=502, kind=ErrorKind.API_ERROR, message=message))]
+        return self.end.error(upstream_fault(message))
 
     def _start(self) -> list[StreamEvent]:
-        if self._started:
+        if not self.end.start():
             return []
-        self._started = True
         return [MessageStart(id=SYNTHETIC_ID, model=self._model)]
 
     def _stop_block(self, block: _UpstreamBlock) -> list[StreamEvent]:
@@ -142,9 +133,8 @@ class ClaudeStreamDecoder:
     # -- handlers -----------------------------------------------------------------------------
 
     def _on_message_start(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        if self._started:
+        if not self.end.start():
             return []
-        self._started = True
         message = read.obj(obj.get("message"), "message")
         self._usage = merge_usage(Usage(), message.get("usage"))
         msg_id, model = message.get("id"), message.get("model")
@@ -248,12 +238,11 @@ class ClaudeStreamDecoder:
         for upstream in sorted(self._blocks, key=lambda k: self._blocks[k].index):
             out.extend(self._stop_block(self._blocks.pop(upstream)))
         out.append(Finish(stop_reason=self._stop_reason, stop_sequence=self._stop_sequence, usage=self._usage))
-        self._done = True
+        self.end.finish()
         return out
 
     def _on_error(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        self._done = True
-        return [StreamError(error=decode_error_event(obj))]
+        return self.end.error(decode_error_event(obj))
 
     _HANDLERS: dict[str, Callable[[ClaudeStreamDecoder, dict[str, JSON]], list[StreamEvent]]] = {
         "message_start": _on_message_start,
@@ -323,14 +312,14 @@ class ClaudeStreamEncoder:
 
     def __init__(self, request: Request) -> None:
         self._model = request.model
-        self._started = False
-        self._done = False
+        self.end = StreamEnd()
+        """The stream's state, shared with an envelope encoder around this one (Bedrock's)."""
         self._next_index = 0
         self._open: dict[int, _ClientBlock] = {}
         self._start_usage = Usage()
 
     def encode(self, event: StreamEvent) -> bytes:
-        if type(event) is TextDelta and self._started and not self._done:
+        if type(event) is TextDelta and self.end.open:
             # Text deltas are most of a stream: the same bytes as the generic path, without building objects.
             block = self._open.get(event.index)
             if block is not None and block.kind in _DELTA_KINDS[TextDelta]:
@@ -338,16 +327,16 @@ class ClaudeStreamEncoder:
         return b"".join(encode_event(orjson.dumps(obj), obj["type"]) for obj in self.encode_objects(event))
 
     def close(self) -> bytes:
-        return b""  # Anthropic streams end with message_stop, which Finish already produced
+        return self.end.close()  # Anthropic streams end with message_stop, which Finish already produced
 
     def encode_objects(self, event: StreamEvent) -> list[dict[str, JSON]]:
-        if self._done:
+        if self.end.ended:
             return []
         if isinstance(event, StreamError):
-            self._done = True
+            self.end.fail()
             return [error_json(event.error)]
         out: list[dict[str, JSON]] = []
-        if not self._started:
+        if self.end.start():
             out.append(self._message_start(event if isinstance(event, MessageStart) else None))
         if isinstance(event, BlockStart):
             out.extend(self._block_start(event))
@@ -360,7 +349,6 @@ class ClaudeStreamEncoder:
         return out
 
     def _message_start(self, event: MessageStart | None) -> dict[str, JSON]:
-        self._started = True
         self._start_usage = event.usage if event is not None else Usage()
         message: dict[str, JSON] = {
             "id": message_id(event.id if event is not None else ""),
@@ -431,5 +419,5 @@ class ClaudeStreamEncoder:
         delta = {"stop_reason": stop_reason_json(event.stop_reason), "stop_sequence": event.stop_sequence}
         out.append({"type": "message_delta", "delta": delta, "usage": usage_json(usage)})
         out.append({"type": "message_stop"})
-        self._done = True
+        self.end.finish()
         return out

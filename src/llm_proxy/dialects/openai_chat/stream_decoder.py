@@ -24,17 +24,17 @@ from llm_proxy.canonical import (
     Request,
     SignatureDelta,
     StopReason,
-    StreamError,
     StreamEvent,
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
     Usage,
 )
+from llm_proxy.dialects.jsonread import upstream_fault
 from llm_proxy.dialects.openai_chat.response import decode_stop_reason, decode_usage
 from llm_proxy.dialects.openai_chat.wire import log
 from llm_proxy.dialects.openai_errors import CHAT_RULES
-from llm_proxy.errors import stream_cut_short
+from llm_proxy.dialects.stream_end import StreamEnd
 from llm_proxy.framing.sse import SSEParser
 
 
@@ -44,7 +44,7 @@ class ChatStreamDecoder:
     def __init__(self, request: Request) -> None:
         self._request = request
         self._sse = SSEParser()
-        self._started = False
+        self._end = StreamEnd()
         self._message_id = ""
         self._next_index = 0
         self._open: tuple[int, BlockKind] | None = None
@@ -53,26 +53,22 @@ class ChatStreamDecoder:
         self._stop: StopReason | None = None
         self._saw_finish = False
         self._usage = Usage()
-        self._done = False
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for event in self._sse.feed(data):
-            if self._done:
+            if self._end.ended:
                 break
             self._event(event.data, out)
         return out
 
     def close(self) -> list[StreamEvent]:
         self._sse.close()
-        if self._done:
-            return []
-        out: list[StreamEvent] = []
-        if self._saw_finish:  # lenient: some servers end without [DONE]
+        if self._saw_finish and not self._end.ended:  # lenient: some servers end without [DONE]
+            out: list[StreamEvent] = []
             self._finish(out)
-        else:
-            self._fail(out, stream_cut_short())
-        return out
+            return out
+        return self._end.cut_short()
 
     def _event(self, data: bytes, out: list[StreamEvent]) -> None:
         if not data.startswith(b"{") and data.strip() == b"[DONE]":
@@ -81,16 +77,14 @@ class ChatStreamDecoder:
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
-            self._fail(
-                out, ProxyError(status=502, kind=ErrorKind.API_ERROR, message="upstream sent a chunk that is not JSON")
-            )
+            self._fail(out, upstream_fault("upstream sent a chunk that is not JSON"))
             return
         if not isinstance(chunk, dict):
             return
         if chunk.get("error") is not None:
             self._fail(out, _stream_error(chunk["error"]))
             return
-        if not self._started:
+        if not self._end.started:
             self._start(out, chunk)
         usage = chunk.get("usage")
         if isinstance(usage, dict):
@@ -100,9 +94,8 @@ class ChatStreamDecoder:
                 self._choice(choice, out)
 
     def _start(self, out: list[StreamEvent], chunk: dict[str, JSON]) -> None:
-        if self._started:
+        if not self._end.start():
             return
-        self._started = True
         chunk_id, model, created = chunk.get("id"), chunk.get("model"), chunk.get("created")
         self._message_id = chunk_id if isinstance(chunk_id, str) and chunk_id else "chatcmpl-" + uuid.uuid4().hex
         out.append(
@@ -218,11 +211,10 @@ class ChatStreamDecoder:
         self._start(out, {})
         self._close_open(out)
         out.append(Finish(stop_reason=self._stop, usage=self._usage))
-        self._done = True
+        self._end.finish()
 
     def _fail(self, out: list[StreamEvent], error: ProxyError) -> None:
-        out.append(StreamError(error=error))
-        self._done = True
+        out.extend(self._end.error(error))
 
 
 def _stream_error(raw: JSON) -> ProxyError:

@@ -25,6 +25,7 @@ from llm_proxy.canonical import (
 from llm_proxy.dialects.openai_chat.response import chat_id, encode_usage, finish_reason_json
 from llm_proxy.dialects.openai_chat.thinking import carry_signature
 from llm_proxy.dialects.openai_errors import error_object
+from llm_proxy.dialects.stream_end import StreamEnd
 from llm_proxy.framing.sse import encode_event
 
 _SLOT = "\x00llm-proxy-slot\x00"
@@ -50,34 +51,29 @@ class ChatStreamEncoder:
         self._include_usage = request.include_usage is True
         self._id = ""
         self._created = 0
-        self._started = False
+        self._end = StreamEnd(terminator=b"data: [DONE]\n\n")
+        """A finish chunk does not end a Chat stream: ``[DONE]`` at close does, or an error."""
         self._blocks: dict[int, _OpenBlock] = {}
         self._tool_count = 0
-        self._ended = False
-        self._errored = False
         self._content_chunk: tuple[bytes, bytes] = (b"", b"")
 
     def encode(self, event: StreamEvent) -> bytes:
-        if self._errored:
+        if self._end.ended:
             return b""
         if isinstance(event, StreamError):
-            self._errored = True
+            self._end.fail()
             return encode_event(orjson.dumps({"error": error_object(event.error)}))
         if isinstance(event, MessageStart):
             return self._start(event.id, event.created)
-        head = b"" if self._started else self._start("", None)
+        head = b"" if self._end.started else self._start("", None)
         return head + self._body(event)
 
     def close(self) -> bytes:
-        if self._errored or self._ended:
-            return b""
-        self._ended = True
-        return b"data: [DONE]\n\n"
+        return self._end.close()
 
     def _start(self, message_id: str, created: int | None) -> bytes:
-        if self._started:
+        if not self._end.start():
             return b""
-        self._started = True
         self._id = chat_id(message_id)
         self._created = created if created is not None else int(time.time())
         # Text deltas are most of a stream: render their chunk once around a slot for the text, so each

@@ -20,7 +20,6 @@ from llm_proxy.canonical import (
     MessageStart,
     Request,
     SignatureDelta,
-    StreamError,
     StreamEvent,
     TextDelta,
     ThinkingDelta,
@@ -30,7 +29,7 @@ from llm_proxy.dialects.jsonread import integer_or, list_or_empty, obj_or_empty,
 from llm_proxy.dialects.openai_errors import RESPONSES_RULES
 from llm_proxy.dialects.openai_responses.output import decode_stop_reason, decode_usage
 from llm_proxy.dialects.openai_responses.wire import log
-from llm_proxy.errors import stream_cut_short
+from llm_proxy.dialects.stream_end import StreamEnd
 from llm_proxy.framing.sse import SSEParser
 
 
@@ -51,8 +50,7 @@ class ResponsesStreamDecoder:
     def __init__(self, request: Request) -> None:
         self._parser = SSEParser()
         self._model = request.model
-        self._started = False
-        self._done = False
+        self._end = StreamEnd()
         self._next_index = 0
         self._open: dict[_Key, _UpBlock] = {}
         self._closed: set[_Key] = set()
@@ -61,7 +59,7 @@ class ResponsesStreamDecoder:
     def feed(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for sse in self._parser.feed(data):
-            if self._done:
+            if self._end.ended:
                 continue
             try:
                 obj = orjson.loads(sse.data)
@@ -78,17 +76,13 @@ class ResponsesStreamDecoder:
 
     def close(self) -> list[StreamEvent]:
         self._parser.close()
-        if self._done:
-            return []
-        self._done = True
-        return [StreamError(error=stream_cut_short())]
+        return self._end.cut_short()
 
     # -- helpers ------------------------------------------------------------------------------
 
     def _start(self, response: Mapping[str, JSON] | None = None) -> list[StreamEvent]:
-        if self._started:
+        if not self._end.start():
             return []
-        self._started = True
         resp = response or {}
         created = resp.get("created_at")
         return [
@@ -242,18 +236,16 @@ class ResponsesStreamDecoder:
         status = "incomplete" if obj.get("type") == "response.incomplete" else response.get("status")
         stop = decode_stop_reason(status, response.get("incomplete_details"), self._has_call)
         out.append(Finish(stop_reason=stop, usage=decode_usage(response.get("usage"))))
-        self._done = True
+        self._end.finish()
         return out
 
     def _on_failed(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        self._done = True
         error = obj_or_empty(obj.get("response")).get("error") or {"message": "the upstream response failed"}
-        return [StreamError(error=RESPONSES_RULES.from_object(error))]
+        return self._end.error(RESPONSES_RULES.from_object(error))
 
     def _on_error(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        self._done = True
         inner = obj.get("error")
-        return [StreamError(error=RESPONSES_RULES.from_object(inner if isinstance(inner, dict) else obj))]
+        return self._end.error(RESPONSES_RULES.from_object(inner if isinstance(inner, dict) else obj))
 
     _HANDLERS = {
         "response.created": _on_created,

@@ -45,6 +45,7 @@ from llm_proxy.dialects.openai_responses.output import (
     thinking_carry,
 )
 from llm_proxy.dialects.openai_responses.wire import NAME, custom_names
+from llm_proxy.dialects.stream_end import StreamEnd
 from llm_proxy.framing.sse import encode_event
 
 
@@ -90,8 +91,7 @@ class ResponsesStreamEncoder:
         self._seq = 0
         self._resp_id = "resp_synthesized"
         self._created = 0
-        self._started = False
-        self._done = False
+        self._end = StreamEnd()
         self._start_usage = Usage()
         self._items: list[JSON] = []
         """Output items by output index; None until the item is done."""
@@ -99,13 +99,13 @@ class ResponsesStreamEncoder:
         self._message: _OpenMessage | None = None
 
     def encode(self, event: StreamEvent) -> bytes:
-        if self._done:
+        if self._end.ended:
             return b""
         out: list[bytes] = []
         if isinstance(event, MessageStart):
             self._start(out, event)
             return b"".join(out)
-        if not self._started:
+        if not self._end.started:
             self._start(out, None)
         if isinstance(event, StreamError):
             self._fail(out, event.error)
@@ -120,7 +120,7 @@ class ResponsesStreamEncoder:
         return b"".join(out)
 
     def close(self) -> bytes:
-        return b""
+        return self._end.close()  # the stream ends with response.completed (or .incomplete, .failed)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -134,9 +134,8 @@ class ResponsesStreamEncoder:
         return response_object(self._request, self._resp_id, self._created, status, output, **fields)
 
     def _start(self, out: list[bytes], event: MessageStart | None) -> None:
-        if self._started:
+        if not self._end.start():
             return
-        self._started = True
         if event is not None:
             self._resp_id = response_id(event.id)
             self._start_usage = event.usage
@@ -336,12 +335,12 @@ class ResponsesStreamEncoder:
         status, details = status_for(event.stop_reason)
         response = self._response(status, usage=encode_usage(usage), incomplete_details=details)
         self._emit(out, f"response.{status}", {"response": response})
-        self._done = True
+        self._end.finish()
 
     def _fail(self, out: list[bytes], error: ProxyError) -> None:
         response = self._response("failed", error=response_failure(error))
         self._emit(out, "response.failed", {"response": response})
-        self._done = True
+        self._end.fail()
 
 
 def _merge_usage(start: Usage, final: Usage) -> Usage:
