@@ -25,8 +25,7 @@ from llm_proxy.canonical import (
     Usage,
 )
 from llm_proxy.dialects.jsonread import Invalid, bad_upstream, integer_or
-from llm_proxy.dialects.openai_chat.request_decode import decode_content, decode_tool_call
-from llm_proxy.dialects.openai_chat.request_encode import encode_tool_call
+from llm_proxy.dialects.openai_chat.messages import decode_content, decode_tool_call, encode_tool_call
 from llm_proxy.dialects.openai_chat.thinking import decode_thinking_block, thinking_fields
 from llm_proxy.dialects.openai_chat.wire import NAME
 from llm_proxy.errors import RequestError
