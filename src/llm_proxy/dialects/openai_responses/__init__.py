@@ -14,9 +14,10 @@ the original block. Streams follow the event order of the Responses API (``event
 ``sequence_number``, one output item at a time, ``response.output_item.done`` carrying the complete
 item that Codex relies on).
 
-The codec is one module per concept: ``wire`` (names and typed access to JSON), ``request_decode``,
-``request_encode``, ``output`` (output items, status, usage), ``response``, ``stream_decoder`` and
-``stream_encoder``; errors are shared with the Chat codec in ``llm_proxy.dialects.openai_errors``.
+The codec is one module per concept: ``wire`` (names and the JSON reader), ``request`` (the body's
+top-level fields, both ways), ``items`` (input items, both ways), ``output`` (output items, status, usage),
+``response``, and the stream in two modules, ``stream_decoder`` and ``stream_encoder`` (one would pass 500
+lines); errors are shared with the Chat codec in ``llm_proxy.dialects.openai_errors``.
 This module holds the ``Dialect`` object, ``DIALECT``, and re-exports the public names of the others.
 """
 
@@ -31,8 +32,7 @@ from llm_proxy.dialects.openai_errors import RESPONSES_RULES, encode_error
 from llm_proxy.dialects.openai_models import encode_model_list
 from llm_proxy.dialects.openai_responses.output import custom_tool_input, decode_usage, encode_usage, response_id
 from llm_proxy.dialects.openai_responses.raw_edit import edit_system_raw
-from llm_proxy.dialects.openai_responses.request_decode import decode_request
-from llm_proxy.dialects.openai_responses.request_encode import effort_for_budget, encode_request
+from llm_proxy.dialects.openai_responses.request import decode_request, effort_for_budget, encode_request
 from llm_proxy.dialects.openai_responses.response import decode_response, encode_response
 from llm_proxy.dialects.openai_responses.stream_decoder import ResponsesStreamDecoder
 from llm_proxy.dialects.openai_responses.stream_encoder import ResponsesStreamEncoder

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import orjson
 
 from llm_proxy.canonical import JSON, RedactedThinking, Request, StopReason, Thinking, Usage
-from llm_proxy.dialects.openai_responses.request_encode import encode_tool_choice
+from llm_proxy.dialects.openai_responses.request import encode_tool_choice
 from llm_proxy.dialects.openai_responses.wire import custom_names
 from llm_proxy.framing.carry import encode_carry
 

@@ -22,6 +22,7 @@ from llm_proxy.canonical import (
 from llm_proxy.dialects.base import drop
 from llm_proxy.dialects.jsonread import Invalid, bad_upstream
 from llm_proxy.dialects.openai_errors import RESPONSES_RULES
+from llm_proxy.dialects.openai_responses.items import decode_content_part, decode_model_item, item_type
 from llm_proxy.dialects.openai_responses.output import (
     call_out,
     custom_tool_input,
@@ -37,7 +38,6 @@ from llm_proxy.dialects.openai_responses.output import (
     text_out,
     thinking_carry,
 )
-from llm_proxy.dialects.openai_responses.request_decode import decode_content_part, decode_model_item, item_type
 from llm_proxy.dialects.openai_responses.wire import NAME, custom_names, read
 from llm_proxy.errors import RequestError, UpstreamError
 

@@ -1,43 +1,39 @@
-"""Decoding a Responses request (client side): items regrouped into canonical turns.
+"""Responses input items, both ways: a flat list of items regrouped into canonical turns, and walked back.
 
-A run of model-side input items (reasoning, function and custom tool calls, hosted-tool items and at
+Decoding: a run of model-side items (reasoning, function and custom tool calls, hosted-tool items and at
 most one assistant message) becomes ONE assistant ``Message``; tool outputs become tool messages; a
 reasoning item whose ``encrypted_content`` is a ``claude-thinking`` carry becomes the original Claude
 thinking block again. The item readers are shared with the decoding of upstream responses.
+
+Encoding: the parts of each turn become items in order (consecutive content parts share one message item),
+so a Responses request re-encodes to an equal ``input``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from llm_proxy.canonical import (
     JSON,
-    Extra,
-    HostedTool,
     Image,
     Message,
     Opaque,
     Part,
     Reasoning,
-    ReasoningConfig,
     RedactedThinking,
     Refusal,
-    Request,
-    ResponseFormat,
     Text,
     Thinking,
-    Tool,
     ToolCall,
-    ToolChoice,
     ToolResult,
 )
-from llm_proxy.dialects.jsonread import Invalid, rest
+from llm_proxy.dialects.base import drop
+from llm_proxy.dialects.jsonread import Invalid, merge_extra, rest
 from llm_proxy.dialects.openai_responses.wire import (
     FAMILY,
-    INPUT_FORM,
     NAME,
     default_text_type,
     is_content_part_type,
@@ -46,82 +42,24 @@ from llm_proxy.dialects.openai_responses.wire import (
 )
 from llm_proxy.framing.carry import decode_carry, is_carry
 
+# ---------------------------------------------------------------------------------------------
+# Decoding items into turns (client requests; the item readers serve upstream responses too)
+# ---------------------------------------------------------------------------------------------
+
+
 _ROLES = ("user", "assistant", "system", "developer")
+
+
 _TOOL_OUTPUTS: dict[str, Literal["function", "custom"]] = {
     "function_call_output": "function",
     "custom_tool_call_output": "custom",
 }
 
+
 _DATA_URL = re.compile(r"data:([^;,]+);base64,(.*)", re.DOTALL)
 
-_TOP_LEVEL = frozenset(
-    {
-        "model",
-        "input",
-        "instructions",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "max_output_tokens",
-        "reasoning",
-        "text",
-        "temperature",
-        "top_p",
-        "metadata",
-        "store",
-        "previous_response_id",
-        "stream",
-        "user",
-    }
-)
 
-
-def decode_request(body: JSON, path_model: str | None) -> Request:
-    """A client's Responses request; a malformed one raises ``RequestError`` naming the field."""
-    try:
-        return _decode_request(read.obj(body, "body"), path_model)
-    except Invalid as exc:
-        raise exc.request_error() from None
-
-
-def _decode_request(doc: dict[str, JSON], path_model: str | None) -> Request:
-    extra: Extra = rest(doc, _TOP_LEVEL)
-    model = doc.get("model", path_model)
-    if not isinstance(model, str) or not model:
-        raise read.fail("model", "is required and must be a string")
-    messages, input_form = _decode_input(doc.get("input"))
-    if input_form is not None:
-        extra[INPUT_FORM] = input_form
-    if "stream" in doc and doc["stream"] is not True:
-        extra["stream"] = doc["stream"]  # canonical stream is a plain bool: keep an explicit false
-    instructions = read.opt_string(doc.get("instructions"), "instructions")
-    metadata = doc.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise read.fail("metadata", "must be an object")
-    return Request(
-        model=model,
-        messages=messages,
-        system=(Text(text=instructions),) if instructions is not None else None,
-        system_string_form=True,
-        tools=_decode_tools(doc.get("tools")),
-        tool_choice=_decode_tool_choice(doc.get("tool_choice"), extra),
-        parallel_tool_calls=read.opt_boolean(doc.get("parallel_tool_calls"), "parallel_tool_calls"),
-        max_tokens=read.opt_integer(doc.get("max_output_tokens"), "max_output_tokens"),
-        temperature=read.opt_number(doc.get("temperature"), "temperature"),
-        top_p=read.opt_number(doc.get("top_p"), "top_p"),
-        stream=bool(read.opt_boolean(doc.get("stream"), "stream")),
-        reasoning=_decode_reasoning_config(doc.get("reasoning"), extra),
-        response_format=_decode_text_config(doc.get("text"), extra),
-        user=read.opt_string(doc.get("user"), "user"),
-        metadata=metadata,
-        store=read.opt_boolean(doc.get("store"), "store"),
-        previous_response_id=read.opt_string(doc.get("previous_response_id"), "previous_response_id"),
-        extra=extra,
-        origin=NAME,
-    )
-
-
-def _decode_input(raw: JSON) -> tuple[tuple[Message, ...], str | None]:
+def decode_input(raw: JSON) -> tuple[tuple[Message, ...], str | None]:
     if raw is None:
         return (), "absent"
     if isinstance(raw, str):
@@ -315,78 +253,150 @@ def _restore_thinking(carry: str, param: str) -> Thinking | RedactedThinking:
     return Thinking(thinking=thinking, signature=signature)
 
 
-def _decode_tools(raw: JSON) -> tuple[Tool | HostedTool, ...] | None:
-    if raw is None:
+# ---------------------------------------------------------------------------------------------
+# Encoding turns as items
+# ---------------------------------------------------------------------------------------------
+
+
+class _ItemWriter:
+    """Turns canonical turns into input items; consecutive content of one turn becomes one message item."""
+
+    def __init__(self, same: bool) -> None:
+        self.same = same
+        self.items: list[JSON] = []
+        self._extra_used = False
+
+    def message(self, message: Message) -> None:
+        self._extra_used = False
+        pending: list[Part] = []
+        for part in message.content:
+            item = self._item_of(part)
+            if item is _CONTENT:
+                pending.append(part)
+                continue
+            self._flush(message, pending)
+            pending = []
+            if item is not None:
+                self.items.append(item)
+        self._flush(message, pending)
+        if not message.content:
+            self.items.append(self._message_item(message, "" if message.string_form else []))
+
+    def _flush(self, message: Message, parts: list[Part]) -> None:
+        if not parts:
+            return
+        content: JSON
+        if message.string_form and len(parts) == 1 and isinstance(parts[0], Text):
+            content = parts[0].text
+        else:
+            content = [c for c in (self._content_part(p, message.role) for p in parts) if c is not None]
+            if not content:
+                return
+        self.items.append(self._message_item(message, content))
+
+    def _message_item(self, message: Message, content: JSON) -> JSON:
+        out: dict[str, JSON] = {"role": message.role, "content": content}
+        if self.same and not self._extra_used:
+            # The item's own fields (type, id, status, phase) go on the first message item of the turn.
+            self._extra_used = True
+            return merge_extra(out, message.extra)
+        return {"type": "message", **out}
+
+    def _item_of(self, part: Part) -> JSON:
+        """The item a part becomes on its own, ``_CONTENT`` if it belongs in a message, None if dropped."""
+        if isinstance(part, ToolCall):
+            return _encode_tool_call(part, self.same)
+        if isinstance(part, ToolResult):
+            return self._tool_result(part)
+        if isinstance(part, Reasoning):
+            return _encode_reasoning_item(part, self.same)
+        if isinstance(part, Thinking | RedactedThinking):
+            # A Responses upstream cannot verify Claude's signatures: the block cannot go there.
+            drop(NAME, "claude thinking block")
+            return None
+        if isinstance(part, Opaque) and NAME in part.dialects and not _is_content_part(part.raw):
+            # Opaque content parts stay in the message; the request decoder guarantees this test tells them apart.
+            return part.raw
+        return _CONTENT
+
+    def _tool_result(self, result: ToolResult) -> JSON:
+        kind = "custom_tool_call_output" if result.kind == "custom" else "function_call_output"
+        if result.is_error and not self.same:
+            drop(NAME, "tool_result.is_error")
+        output: JSON
+        if result.string_form and all(isinstance(p, Text) for p in result.content):
+            output = "".join(p.text for p in result.content if isinstance(p, Text))
+        else:
+            output = [c for c in (self._content_part(p, "user") for p in result.content) if c is not None]
+        out: dict[str, JSON] = {"type": kind, "call_id": result.call_id, "output": output}
+        return merge_extra(out, result.extra) if self.same else out
+
+    def _content_part(self, part: Part, role: str) -> JSON:
+        if isinstance(part, Text):
+            out: dict[str, JSON] = {"type": default_text_type(role), "text": part.text}
+            if self.same:
+                return {**out, **part.extra}  # extra may name a non-default part type, holds annotations
+            if role == "assistant":
+                out["annotations"] = []
+            return out
+        if isinstance(part, Refusal):
+            refusal: dict[str, JSON] = {"type": "refusal", "refusal": part.text}
+            return merge_extra(refusal, part.extra) if self.same else refusal
+        if isinstance(part, Image):
+            return self._image(part, role)
+        if isinstance(part, Opaque) and NAME in part.dialects:
+            return part.raw
+        drop(NAME, f"{type(part).__name__} content in a {role} message")
         return None
-    return tuple(
-        _decode_tool(read.obj(t, f"tools[{i}]"), f"tools[{i}]") for i, t in enumerate(read.array(raw, "tools"))
-    )
+
+    def _image(self, image: Image, role: str) -> JSON:
+        if role == "assistant" and not self.same:
+            drop(NAME, "image in an assistant message")
+            return None
+        url = image.url if image.data is None else f"data:{image.media_type or 'image/png'};base64,{image.data}"
+        out: dict[str, JSON] = {"type": "input_image", "image_url": url}
+        if image.detail is not None or not self.same:
+            out["detail"] = image.detail or "auto"
+        return merge_extra(out, image.extra) if self.same else out
 
 
-def _decode_tool(tool: dict[str, JSON], param: str) -> Tool | HostedTool:
-    kind = tool.get("type")
-    if kind == "function":
-        strict = tool.get("strict")
-        return Tool(
-            name=read.string(tool.get("name"), f"{param}.name"),
-            description=read.opt_string(tool.get("description"), f"{param}.description"),
-            parameters=tool.get("parameters"),
-            strict=strict if isinstance(strict, bool) else None,
-            extra=rest(tool, ("type", "name", "description", "parameters", "strict")),
-        )
-    if kind == "custom":
-        # ``format`` (grammar / text) has no canonical field: it stays in extra.
-        return Tool(
-            name=read.string(tool.get("name"), f"{param}.name"),
-            description=read.opt_string(tool.get("description"), f"{param}.description"),
-            kind="custom",
-            extra=rest(tool, ("type", "name", "description")),
-        )
-    return HostedTool(dialects=FAMILY, raw=tool)
+_CONTENT: JSON = object()
+"""Sentinel of ``_ItemWriter._item_of``: the part goes inside a message item."""
 
 
-def _decode_tool_choice(raw: JSON, extra: Extra) -> ToolChoice | None:
-    if raw in ("none", "auto", "required"):
-        return ToolChoice(mode=raw)
-    if isinstance(raw, dict) and raw.get("type") in ("function", "custom") and isinstance(raw.get("name"), str):
-        if len(raw) == 2:
-            return ToolChoice(mode="tool", name=raw["name"])
-    if raw is not None:
-        extra["tool_choice"] = raw  # allowed_tools, hosted-tool choices: responses-only
-    return None
+def _is_content_part(raw: JSON) -> bool:
+    """Content parts vs items, for opaque values of this family."""
+    return isinstance(raw, dict) and is_content_part_type(raw.get("type"))
 
 
-def _decode_reasoning_config(raw: JSON, extra: Extra) -> ReasoningConfig | None:
-    if raw is None:
+def encode_messages(messages: Iterable[Message], same: bool) -> list[JSON]:
+    writer = _ItemWriter(same)
+    for message in messages:
+        writer.message(message)
+    return writer.items
+
+
+def _encode_tool_call(call: ToolCall, same: bool) -> dict[str, JSON]:
+    out: dict[str, JSON]
+    if call.kind == "custom":
+        out = {"type": "custom_tool_call", "call_id": call.id, "name": call.name, "input": call.arguments}
+    else:
+        out = {"type": "function_call", "call_id": call.id, "name": call.name, "arguments": call.arguments}
+    if call.item_id is not None:
+        out["id"] = call.item_id
+    return merge_extra(out, call.extra) if same else out
+
+
+def _encode_reasoning_item(part: Reasoning, same: bool) -> JSON:
+    if part.id is None and not same:
+        drop(NAME, "reasoning item without id")
         return None
-    config = read.obj(raw, "reasoning")
-    kept = rest(config, ("effort", "summary"))
-    if kept:
-        extra["reasoning"] = kept
-    return ReasoningConfig(
-        effort=read.opt_string(config.get("effort"), "reasoning.effort"),
-        summary=read.opt_string(config.get("summary"), "reasoning.summary"),
-    )
-
-
-def _decode_text_config(raw: JSON, extra: Extra) -> ResponseFormat | None:
-    if raw is None:
-        return None
-    text = read.obj(raw, "text")
-    kept = rest(text, ("format",))
-    if kept or "format" not in text:
-        extra["text"] = kept
-    if text.get("format") is None:
-        return None
-    fmt = read.obj(text["format"], "text.format")
-    kind = fmt.get("type")
-    if kind not in ("text", "json_object", "json_schema"):
-        raise read.fail("text.format.type", "must be text, json_object or json_schema")
-    strict = fmt.get("strict")
-    return ResponseFormat(
-        type=kind,
-        name=read.opt_string(fmt.get("name"), "text.format.name"),
-        schema=fmt.get("schema"),
-        strict=strict if isinstance(strict, bool) else None,
-        description=read.opt_string(fmt.get("description"), "text.format.description"),
-    )
+    out: dict[str, JSON] = {"type": "reasoning"}
+    if part.id is not None:
+        out["id"] = part.id
+    out["summary"] = [{"type": "summary_text", "text": s} for s in part.summary]
+    if part.content is not None:
+        out["content"] = [{"type": "reasoning_text", "text": c} for c in part.content]
+    if part.encrypted_content is not None:
+        out["encrypted_content"] = part.encrypted_content
+    return merge_extra(out, part.extra) if same else out
