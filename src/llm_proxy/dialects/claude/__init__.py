@@ -33,13 +33,12 @@ from llm_proxy.canonical import JSON, ProxyError, Request, Response
 from llm_proxy.dialects.base import EncodeOptions, ErrorBody
 from llm_proxy.dialects.claude.blocks import reasoning_signature, tool_input
 from llm_proxy.dialects.claude.errors import (
-    CLIENT_STATUS,
     ERROR_KINDS,
     ERROR_TYPES,
+    decode_error,
     decode_error_event,
-    error_fields,
+    encode_error,
     error_json,
-    error_kind,
 )
 from llm_proxy.dialects.claude.raw_edit import edit_system_raw
 from llm_proxy.dialects.claude.request import decode_body, encode_body
@@ -119,9 +118,7 @@ class ClaudeDialect:
         return ClaudeStreamEncoder(request)
 
     def encode_error(self, error: ProxyError) -> ErrorBody:
-        status = CLIENT_STATUS.get(error.kind, error.status)
-        headers = (("Retry-After", error.retry_after),) if error.retry_after else ()
-        return ErrorBody(status=status, body=orjson.dumps(error_json(error)), headers=headers)
+        return encode_error(error)
 
     def response_headers(self, response: Response | None) -> dict[str, str]:
         return {}
@@ -153,15 +150,7 @@ class ClaudeDialect:
         return ClaudeStreamDecoder(request)
 
     def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
-        error_type, message = error_fields(body)
-        if not message.strip():
-            message = f"the upstream answered HTTP {status}"
-        return ProxyError(
-            status=status,
-            kind=error_kind(error_type, message, status),
-            message=message,
-            retry_after=header(headers, "retry-after"),
-        )
+        return decode_error(status, body, headers)
 
     def edit_system_raw(self, body: dict[str, Any], edit: SystemEdit, tail: str | None) -> bool:
         return edit_system_raw(body, edit, tail)

@@ -1,4 +1,5 @@
-"""Anthropic errors: the error type tables, ``error_json`` for clients and the decoding of upstream errors.
+"""Anthropic errors: the error type tables, ``error_json``/``encode_error`` for clients and the decoding of
+upstream errors (``decode_error`` for an HTTP error, ``decode_error_event`` for a stream's ``error`` event).
 
 An upstream error body (or an ``error`` stream event) becomes a canonical ``ProxyError`` whose kind comes
 from the error type, the message (context-length markers) or, failing both, the HTTP status.
@@ -12,6 +13,8 @@ from typing import Any
 import orjson
 
 from llm_proxy.canonical import JSON, ErrorKind, ProxyError
+from llm_proxy.dialects.base import ErrorBody
+from llm_proxy.dialects.jsonread import header
 from llm_proxy.errors import kind_for_status
 
 ERROR_TYPES: dict[ErrorKind, str] = {
@@ -60,7 +63,7 @@ _STATUS_BY_TYPE = {
     "timeout_error": 504,
     "overloaded_error": 529,
 }
-CLIENT_STATUS = {ErrorKind.OVERLOADED: 529, ErrorKind.UPSTREAM_UNREACHABLE: 502, ErrorKind.TIMEOUT: 504}
+_CLIENT_STATUS = {ErrorKind.OVERLOADED: 529, ErrorKind.UPSTREAM_UNREACHABLE: 502, ErrorKind.TIMEOUT: 504}
 _CONTEXT_MARKERS = ("prompt is too long", "context_length_exceeded", "exceed context limit")
 
 
@@ -68,7 +71,26 @@ def error_json(error: ProxyError) -> dict[str, JSON]:
     return {"type": "error", "error": {"type": ERROR_TYPES.get(error.kind, "api_error"), "message": error.message}}
 
 
-def error_kind(error_type: str | None, message: str, status: int) -> ErrorKind:
+def encode_error(error: ProxyError) -> ErrorBody:
+    status = _CLIENT_STATUS.get(error.kind, error.status)
+    headers = (("Retry-After", error.retry_after),) if error.retry_after else ()
+    return ErrorBody(status=status, body=orjson.dumps(error_json(error)), headers=headers)
+
+
+def decode_error(status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
+    """An upstream's HTTP error: its type and message, else the body's text, else the status."""
+    error_type, message = _error_fields(body)
+    if not message.strip():
+        message = f"the upstream answered HTTP {status}"
+    return ProxyError(
+        status=status,
+        kind=_error_kind(error_type, message, status),
+        message=message,
+        retry_after=header(headers, "retry-after"),
+    )
+
+
+def _error_kind(error_type: str | None, message: str, status: int) -> ErrorKind:
     lowered = message.lower()
     if any(marker in lowered for marker in _CONTEXT_MARKERS) or error_type == "context_length_exceeded":
         return ErrorKind.CONTEXT_LENGTH
@@ -77,7 +99,7 @@ def error_kind(error_type: str | None, message: str, status: int) -> ErrorKind:
     return kind_for_status(status)
 
 
-def error_fields(body: bytes) -> tuple[str | None, str]:
+def _error_fields(body: bytes) -> tuple[str | None, str]:
     """(type, message) of an error body; a body that is not a JSON error object becomes the message."""
     try:
         obj = orjson.loads(body)
@@ -100,4 +122,4 @@ def decode_error_event(obj: Mapping[str, JSON]) -> ProxyError:
     error_type = error_type if isinstance(error_type, str) else None
     message = text if isinstance(text, str) else "the upstream stream failed"
     status = _STATUS_BY_TYPE.get(error_type or "", 500)
-    return ProxyError(status=status, kind=error_kind(error_type, message, status), message=message)
+    return ProxyError(status=status, kind=_error_kind(error_type, message, status), message=message)
