@@ -84,7 +84,7 @@ class ClaudeStreamDecoder:
             except orjson.JSONDecodeError:
                 obj = None
             if not isinstance(obj, dict):
-                out.extend(self._fail("the upstream sent a stream event that is not a JSON object"))
+                out.extend(self.end.error(upstream_fault("the upstream sent a stream event that is not a JSON object")))
             elif sse.event == "error" and obj.get("type") != "error":
                 out.extend(self.feed_event({"type": "error", "error": obj.get("error", obj)}))
             else:
@@ -103,12 +103,9 @@ class ClaudeStreamDecoder:
         try:
             return handler(self, obj)
         except Invalid as exc:
-            return self._fail(f"the upstream sent an invalid stream event ({exc.message})")
+            return self.end.error(upstream_fault(f"the upstream sent an invalid stream event ({exc.message})"))
 
     # -- helpers ------------------------------------------------------------------------------
-
-    def _fail(self, message: str) -> list[StreamEvent]:
-        return self.end.error(upstream_fault(message))
 
     def _start(self) -> list[StreamEvent]:
         if not self.end.start():

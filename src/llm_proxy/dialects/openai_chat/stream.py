@@ -93,12 +93,12 @@ class ChatStreamDecoder:
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
-            self._fail(out, upstream_fault("upstream sent a chunk that is not JSON"))
+            out.extend(self._end.error(upstream_fault("upstream sent a chunk that is not JSON")))
             return
         if not isinstance(chunk, dict):
             return
         if chunk.get("error") is not None:
-            self._fail(out, _stream_error(chunk["error"]))
+            out.extend(self._end.error(_stream_error(chunk["error"])))
             return
         if not self._end.started:
             self._start(out, chunk)
@@ -228,9 +228,6 @@ class ChatStreamDecoder:
         self._close_open(out)
         out.append(Finish(stop_reason=self._stop, usage=self._usage))
         self._end.finish()
-
-    def _fail(self, out: list[StreamEvent], error: ProxyError) -> None:
-        out.extend(self._end.error(error))
 
 
 def _stream_error(raw: JSON) -> ProxyError:

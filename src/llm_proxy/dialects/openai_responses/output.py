@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import orjson
 
 from llm_proxy.canonical import JSON, RedactedThinking, Request, StopReason, Thinking, Usage
+from llm_proxy.dialects.jsonread import integer_or, obj_or_empty
 from llm_proxy.dialects.openai_responses.request import encode_tool_choice
 from llm_proxy.dialects.openai_responses.wire import custom_names
 from llm_proxy.framing.carry import encode_carry
@@ -154,8 +155,8 @@ def encode_usage(usage: Usage) -> dict[str, JSON]:
 
 
 def _count(obj: JSON, key: str) -> int:
-    value = obj.get(key) if isinstance(obj, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    """A token count; anything but a positive integer counts as 0."""
+    return max(integer_or(obj_or_empty(obj).get(key)), 0)
 
 
 def decode_usage(raw: JSON) -> Usage:
