@@ -16,7 +16,7 @@ The Messages body is shared with Bedrock, whose envelope differs only in ``model
 auth: ``encode_body``/``decode_body``, ``encode_message``/``decode_message`` and the stream classes'
 ``feed_event``/``encode_objects`` are the reusable pieces.
 
-The codec is one module per concept: ``wire`` (constants and wire helpers), ``blocks`` (content blocks),
+The codec is one module per concept: ``wire`` (constants, ids and the JSON reader), ``blocks`` (content blocks),
 ``conversation`` (system hoisting and turns), ``request``, ``response``, ``stream`` and ``errors``. This
 module holds the ``Dialect`` object, ``DIALECT``, and re-exports the public names of the others.
 """
