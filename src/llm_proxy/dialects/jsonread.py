@@ -8,12 +8,13 @@ the wording is the reader's: Chat quotes the path in backticks, Claude calls an 
 
 The lenient readers (``string_or``, ``integer_or``, ...) serve streams and usage, where a missing or odd value
 means "nothing" rather than an error. ``rest`` keeps the wire fields a decoder did not map (for exact round
-trips) and ``merge_extra`` puts them back; ``header`` is the one case-insensitive header lookup.
+trips) and ``merge_extra`` puts them back; ``header`` is the one case-insensitive header lookup, and
+``http_error`` the one reading of an upstream's HTTP error once a codec has found its type and message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -43,6 +44,25 @@ def upstream_fault(message: str) -> ProxyError:
 def bad_upstream(message: str) -> UpstreamError:
     """``upstream_fault`` raised from decoding a whole answer."""
     return UpstreamError(upstream_fault(message))
+
+
+def http_error(
+    status: int,
+    error_type: str | None,
+    message: str,
+    headers: Mapping[str, str],
+    classify: Callable[[str | None, str, int], ErrorKind],
+) -> ProxyError:
+    """An upstream's HTTP error from what its body said (an empty message says the status instead), with the
+    kind ``classify(error_type, message, status)`` gives and the upstream's ``Retry-After``."""
+    if not message.strip():
+        message = f"the upstream answered HTTP {status}"
+    return ProxyError(
+        status=status,
+        kind=classify(error_type, message, status),
+        message=message,
+        retry_after=header(headers, "retry-after"),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from llm_proxy.canonical import (
 )
 from llm_proxy.dialects import claude, get_spec
 from llm_proxy.dialects.base import EncodeOptions, ErrorBody
-from llm_proxy.dialects.jsonread import header, upstream_fault
+from llm_proxy.dialects.jsonread import header, http_error, upstream_fault
 from llm_proxy.errors import RequestError, kind_for_status
 from llm_proxy.framing.eventstream import (
     EVENTSTREAM_CONTENT_TYPE,
@@ -164,14 +164,7 @@ def decode_error(status: int, body: bytes, headers: Mapping[str, str]) -> ProxyE
     error_type = header_type.split(":", 1)[0].strip() if header_type else body_type
     if message is None:
         message = body.decode("utf-8", "replace")[:500]
-    if not message.strip():
-        message = f"the upstream answered HTTP {status}"
-    return ProxyError(
-        status=status,
-        kind=error_kind(error_type, message, status),
-        message=message,
-        retry_after=header(headers, "retry-after"),
-    )
+    return http_error(status, error_type, message, headers, error_kind)
 
 
 def encode_error(error: ProxyError) -> ErrorBody:

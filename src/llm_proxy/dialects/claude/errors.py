@@ -14,7 +14,7 @@ import orjson
 
 from llm_proxy.canonical import JSON, ErrorKind, ProxyError
 from llm_proxy.dialects.base import ErrorBody
-from llm_proxy.dialects.jsonread import header
+from llm_proxy.dialects.jsonread import http_error
 from llm_proxy.errors import kind_for_status
 
 ERROR_TYPES: dict[ErrorKind, str] = {
@@ -80,14 +80,7 @@ def encode_error(error: ProxyError) -> ErrorBody:
 def decode_error(status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
     """An upstream's HTTP error: its type and message, else the body's text, else the status."""
     error_type, message = _error_fields(body)
-    if not message.strip():
-        message = f"the upstream answered HTTP {status}"
-    return ProxyError(
-        status=status,
-        kind=_error_kind(error_type, message, status),
-        message=message,
-        retry_after=header(headers, "retry-after"),
-    )
+    return http_error(status, error_type, message, headers, _error_kind)
 
 
 def _error_kind(error_type: str | None, message: str, status: int) -> ErrorKind:
