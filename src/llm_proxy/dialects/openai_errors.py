@@ -26,6 +26,7 @@ import orjson
 
 from llm_proxy.canonical import JSON, ErrorKind, ProxyError
 from llm_proxy.dialects.base import ErrorBody
+from llm_proxy.dialects.jsonread import header
 from llm_proxy.errors import kind_for_status
 
 Classify = Callable[[int | None, str | None, str | None, str], tuple[int, ErrorKind]]
@@ -35,13 +36,6 @@ Classify = Callable[[int | None, str | None, str | None, str], tuple[int, ErrorK
 def _text(obj: Mapping[str, JSON], key: str) -> str | None:
     value = obj.get(key)
     return None if value is None else value if isinstance(value, str) else str(value)
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +62,7 @@ class ErrorRules:
 
     def decode(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
         """An upstream's HTTP error: the ``error`` object, or a bare message, or the body's text."""
-        retry_after = _header(headers, "retry-after")
+        retry_after = header(headers, "retry-after")
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError:

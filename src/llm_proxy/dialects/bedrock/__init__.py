@@ -25,7 +25,6 @@ import orjson
 from llm_proxy.canonical import (
     JSON,
     ErrorKind,
-    Finish,
     ProxyError,
     Request,
     Response,
@@ -34,6 +33,7 @@ from llm_proxy.canonical import (
 )
 from llm_proxy.dialects import claude, get_spec
 from llm_proxy.dialects.base import EncodeOptions, ErrorBody
+from llm_proxy.dialects.jsonread import header, http_error, upstream_fault
 from llm_proxy.errors import RequestError, kind_for_status
 from llm_proxy.framing.eventstream import (
     EVENTSTREAM_CONTENT_TYPE,
@@ -141,13 +141,6 @@ def stream_exception_type(error: ProxyError) -> str:
     return _STREAM_EXCEPTIONS.get(error.kind, "internalServerException")
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
-
-
 def _error_body(body: bytes) -> tuple[str | None, str | None]:
     """(``__type``, message) of an AWS JSON error body; (None, None) when it is not one."""
     try:
@@ -165,20 +158,13 @@ def _error_body(body: bytes) -> tuple[str | None, str | None]:
 
 def decode_error(status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
     """An HTTP error from Bedrock as a canonical error. Never raises."""
-    header_type = _header(headers, "x-amzn-errortype")
+    header_type = header(headers, "x-amzn-errortype")
     body_type, message = _error_body(body)
     # "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/" -> "ThrottlingException"
     error_type = header_type.split(":", 1)[0].strip() if header_type else body_type
     if message is None:
         message = body.decode("utf-8", "replace")[:500]
-    if not message.strip():
-        message = f"the upstream answered HTTP {status}"
-    return ProxyError(
-        status=status,
-        kind=error_kind(error_type, message, status),
-        message=message,
-        retry_after=_header(headers, "retry-after"),
-    )
+    return http_error(status, error_type, message, headers, error_kind)
 
 
 def encode_error(error: ProxyError) -> ErrorBody:
@@ -263,10 +249,6 @@ def response_headers(response: Response | None) -> dict[str, str]:
 # -- streams -----------------------------------------------------------------------------------
 
 
-def _stream_failure(message: str) -> StreamError:
-    return StreamError(error=ProxyError(status=502, kind=ErrorKind.API_ERROR, message=message))
-
-
 def _text(value: HeaderValue | None) -> str:
     """A header value that should be a string (botocore yields bytes/ints for other header types)."""
     if isinstance(value, bytes):
@@ -280,40 +262,33 @@ class BedrockStreamDecoder:
     def __init__(self, request: Request) -> None:
         self._frames = EventStreamDecoder()
         self._inner = claude.ClaudeStreamDecoder(request)
-        self._done = False
+        self._end = self._inner.end  # one stream: a failed frame ends it for the inner decoder too
 
     def feed(self, data: bytes) -> list[StreamEvent]:
-        if self._done:
+        if self._end.ended:
             return []
         try:
             frames = self._frames.feed(data)
         except EventStreamError as exc:
-            return self._finish([_stream_failure(f"the upstream sent a corrupt event stream: {exc}")])
+            return self._end.error(upstream_fault(f"the upstream sent a corrupt event stream: {exc}"))
         out: list[StreamEvent] = []
         for frame in frames:
             out.extend(self._on_frame(frame))
-            if self._done:
+            if self._end.ended:
                 break  # nothing may follow Finish or StreamError
         return out
 
     def close(self) -> list[StreamEvent]:
-        if self._done:
-            return []
-        self._done = True
         return self._inner.close()  # the cut-stream error: the upstream ended without message_stop
-
-    def _finish(self, events: list[StreamEvent]) -> list[StreamEvent]:
-        self._done = True
-        return events
 
     def _on_frame(self, frame: Frame) -> list[StreamEvent]:
         message_type = frame.headers.get(":message-type")
         if message_type == "exception":
             exception_type = _text(frame.headers.get(":exception-type")) or "internalServerException"
-            return self._finish([StreamError(error=stream_exception_error(exception_type, frame.payload))])
+            return self._end.error(stream_exception_error(exception_type, frame.payload))
         if message_type == "error":  # a protocol-level error frame: :error-code / :error-message headers
             code, text = _text(frame.headers.get(":error-code")), _text(frame.headers.get(":error-message"))
-            return self._finish([_stream_failure(f"the upstream stream failed: {code}: {text}")])
+            return self._end.error(upstream_fault(f"the upstream stream failed: {code}: {text}"))
         if message_type != "event" or frame.headers.get(":event-type") != "chunk":
             return []  # other event types (none today) carry nothing canonical
         try:
@@ -321,11 +296,8 @@ class BedrockStreamDecoder:
         except (EventStreamError, orjson.JSONDecodeError):
             obj = None
         if not isinstance(obj, dict):
-            return self._finish([_stream_failure("the upstream sent a chunk that is not a JSON event object")])
-        events = self._inner.feed_event(obj)
-        if events and isinstance(events[-1], Finish | StreamError):
-            self._done = True
-        return events
+            return self._end.error(upstream_fault("the upstream sent a chunk that is not a JSON event object"))
+        return self._inner.feed_event(obj)  # ends the stream at message_stop or an error event
 
 
 class BedrockStreamEncoder:
@@ -335,27 +307,26 @@ class BedrockStreamEncoder:
 
     def __init__(self, request: Request) -> None:
         self._inner = claude.ClaudeStreamEncoder(request)
-        self._done = False
+        self._end = self._inner.end  # one stream: an exception frame ends it for the inner encoder too
         self._usage: JSON = None
 
     def encode(self, event: StreamEvent) -> bytes:
-        if self._done:
+        if self._end.ended:
             return b""
         if isinstance(event, StreamError):
-            self._done = True
+            self._end.fail()
             return exception_frame(stream_exception_type(event.error), event.error.message)
         frames: list[bytes] = []
         for obj in self._inner.encode_objects(event):
             if obj.get("type") == "message_delta":
                 self._usage = obj.get("usage")
-            elif obj.get("type") == "message_stop":
+            elif obj.get("type") == "message_stop":  # the inner encoder has ended the stream
                 obj = {**obj, METRICS_KEY: self._metrics()}
-                self._done = True
             frames.append(chunk_frame(orjson.dumps(obj)))
         return b"".join(frames)
 
     def close(self) -> bytes:
-        return b""  # the stream ends with message_stop's frame (or an exception frame)
+        return self._end.close()  # the stream ends with message_stop's frame (or an exception frame)
 
     def _metrics(self) -> dict[str, JSON]:
         usage = self._usage if isinstance(self._usage, dict) else {}

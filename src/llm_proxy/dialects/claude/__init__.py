@@ -16,7 +16,7 @@ The Messages body is shared with Bedrock, whose envelope differs only in ``model
 auth: ``encode_body``/``decode_body``, ``encode_message``/``decode_message`` and the stream classes'
 ``feed_event``/``encode_objects`` are the reusable pieces.
 
-The codec is one module per concept: ``wire`` (constants and wire helpers), ``blocks`` (content blocks),
+The codec is one module per concept: ``wire`` (constants, ids and the JSON reader), ``blocks`` (content blocks),
 ``conversation`` (system hoisting and turns), ``request``, ``response``, ``stream`` and ``errors``. This
 module holds the ``Dialect`` object, ``DIALECT``, and re-exports the public names of the others.
 """
@@ -33,12 +33,11 @@ from llm_proxy.canonical import JSON, ProxyError, Request, Response
 from llm_proxy.dialects.base import EncodeOptions, ErrorBody
 from llm_proxy.dialects.claude.blocks import reasoning_signature, tool_input
 from llm_proxy.dialects.claude.errors import (
-    _CLIENT_STATUS,
     ERROR_KINDS,
     ERROR_TYPES,
-    _error_fields,
-    _error_kind,
+    decode_error,
     decode_error_event,
+    encode_error,
     error_json,
 )
 from llm_proxy.dialects.claude.raw_edit import edit_system_raw
@@ -54,10 +53,10 @@ from llm_proxy.dialects.claude.wire import (
     FAMILY,
     MIN_THINKING_BUDGET,
     NAME,
-    _header,
     message_id,
     tool_id,
 )
+from llm_proxy.dialects.jsonread import header
 from llm_proxy.errors import RequestError
 from llm_proxy.prompt import SystemEdit
 
@@ -119,9 +118,7 @@ class ClaudeDialect:
         return ClaudeStreamEncoder(request)
 
     def encode_error(self, error: ProxyError) -> ErrorBody:
-        status = _CLIENT_STATUS.get(error.kind, error.status)
-        headers = (("Retry-After", error.retry_after),) if error.retry_after else ()
-        return ErrorBody(status=status, body=orjson.dumps(error_json(error)), headers=headers)
+        return encode_error(error)
 
     def response_headers(self, response: Response | None) -> dict[str, str]:
         return {}
@@ -140,8 +137,8 @@ class ClaudeDialect:
         return "/v1/messages"
 
     def upstream_headers(self, request: Request, client_headers: Mapping[str, str]) -> dict[str, str]:
-        headers = {"anthropic-version": _header(client_headers, "anthropic-version") or ANTHROPIC_VERSION}
-        beta = _header(client_headers, "anthropic-beta") or _bedrock_betas(request)
+        headers = {"anthropic-version": header(client_headers, "anthropic-version") or ANTHROPIC_VERSION}
+        beta = header(client_headers, "anthropic-beta") or _bedrock_betas(request)
         if beta:
             headers["anthropic-beta"] = beta
         return headers
@@ -153,15 +150,7 @@ class ClaudeDialect:
         return ClaudeStreamDecoder(request)
 
     def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
-        error_type, message = _error_fields(body)
-        if not message.strip():
-            message = f"the upstream answered HTTP {status}"
-        return ProxyError(
-            status=status,
-            kind=_error_kind(error_type, message, status),
-            message=message,
-            retry_after=_header(headers, "retry-after"),
-        )
+        return decode_error(status, body, headers)
 
     def edit_system_raw(self, body: dict[str, Any], edit: SystemEdit, tail: str | None) -> bool:
         return edit_system_raw(body, edit, tail)

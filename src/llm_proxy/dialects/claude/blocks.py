@@ -27,20 +27,8 @@ from llm_proxy.canonical import (
     ToolResult,
 )
 from llm_proxy.dialects.base import drop, log
-from llm_proxy.dialects.claude.wire import (
-    FAMILY,
-    NAME,
-    _dumps,
-    _Invalid,
-    _list,
-    _merge_into,
-    _obj,
-    _opt_bool,
-    _opt_str,
-    _rest,
-    _str,
-    tool_id,
-)
+from llm_proxy.dialects.claude.wire import FAMILY, NAME, read, tool_id
+from llm_proxy.dialects.jsonread import Invalid, merge_extra, rest
 from llm_proxy.errors import RequestError
 from llm_proxy.framing.carry import decode_carry, encode_carry, is_carry
 
@@ -51,24 +39,24 @@ from llm_proxy.framing.carry import decode_carry, encode_carry, is_carry
 
 def _decode_text(block: dict[str, JSON], path: str) -> Part:
     return Text(
-        text=_str(block.get("text"), f"{path}.text"),
+        text=read.string(block.get("text"), f"{path}.text"),
         cache_control=block.get("cache_control"),
-        extra=_rest(block, ("type", "text", "cache_control")),
+        extra=rest(block, ("type", "text", "cache_control")),
     )
 
 
 def _decode_image(block: dict[str, JSON], path: str) -> Part:
     source = block.get("source")
-    extra = _rest(block, ("type", "source", "cache_control"))
+    extra = rest(block, ("type", "source", "cache_control"))
     cache = block.get("cache_control")
     if isinstance(source, dict):
         kind, keys = source.get("type"), set(source)
         if kind == "base64" and keys == {"type", "media_type", "data"}:
-            media = _str(source["media_type"], f"{path}.source.media_type")
-            data = _str(source["data"], f"{path}.source.data")
+            media = read.string(source["media_type"], f"{path}.source.media_type")
+            data = read.string(source["data"], f"{path}.source.data")
             return Image(media_type=media, data=data, cache_control=cache, extra=extra)
         if kind == "url" and keys == {"type", "url"}:
-            return Image(url=_str(source["url"], f"{path}.source.url"), cache_control=cache, extra=extra)
+            return Image(url=read.string(source["url"], f"{path}.source.url"), cache_control=cache, extra=extra)
     # file ids and other sources have no canonical form: forward them within the family
     return Opaque(dialects=FAMILY, raw=block)
 
@@ -76,13 +64,13 @@ def _decode_image(block: dict[str, JSON], path: str) -> Part:
 def _decode_tool_use(block: dict[str, JSON], path: str) -> Part:
     arguments = block.get("input")
     if not isinstance(arguments, dict):
-        raise _Invalid(f"{path}.input must be an object", f"{path}.input")
+        raise Invalid(f"{path}.input must be an object", f"{path}.input")
     return ToolCall(
-        id=_str(block.get("id"), f"{path}.id"),
-        name=_str(block.get("name"), f"{path}.name"),
-        arguments=_dumps(arguments, f"{path}.input"),
+        id=read.string(block.get("id"), f"{path}.id"),
+        name=read.string(block.get("name"), f"{path}.name"),
+        arguments=read.dumps(arguments, f"{path}.input"),
         cache_control=block.get("cache_control"),
-        extra=_rest(block, ("type", "id", "name", "input", "cache_control")),
+        extra=rest(block, ("type", "id", "name", "input", "cache_control")),
     )
 
 
@@ -101,22 +89,22 @@ def _decode_tool_result(block: dict[str, JSON], path: str) -> Part:
     elif isinstance(content, str):
         parts, string_form = (Text(text=content),), True
     else:
-        items = _list(content, f"{path}.content")
+        items = read.array(content, f"{path}.content")
         parts = tuple(_decode_result_item(item, f"{path}.content[{i}]") for i, item in enumerate(items))
         string_form = False
     return ToolResult(
-        call_id=_str(block.get("tool_use_id"), f"{path}.tool_use_id"),
+        call_id=read.string(block.get("tool_use_id"), f"{path}.tool_use_id"),
         content=parts,
-        is_error=_opt_bool(block.get("is_error"), f"{path}.is_error"),
+        is_error=read.opt_boolean(block.get("is_error"), f"{path}.is_error"),
         string_form=string_form,
         cache_control=block.get("cache_control"),
-        extra=_rest(block, ("type", "tool_use_id", "content", "is_error", "cache_control")),
+        extra=rest(block, ("type", "tool_use_id", "content", "is_error", "cache_control")),
     )
 
 
 def _decode_thinking(block: dict[str, JSON], path: str) -> Part:
-    text = _str(block.get("thinking"), f"{path}.thinking")
-    signature = _opt_str(block.get("signature"), f"{path}.signature")
+    text = read.string(block.get("thinking"), f"{path}.thinking")
+    signature = read.opt_string(block.get("signature"), f"{path}.signature")
     if signature is not None and is_carry(signature):
         # an OpenAI reasoning item this proxy showed the client as a thinking block: restore it
         fields = decode_carry(signature, "openai-reasoning")
@@ -126,11 +114,11 @@ def _decode_thinking(block: dict[str, JSON], path: str) -> Part:
             summary=(text,) if text else (),
             encrypted_content=enc if isinstance(enc, str) else None,
         )
-    return Thinking(thinking=text, signature=signature, extra=_rest(block, ("type", "thinking", "signature")))
+    return Thinking(thinking=text, signature=signature, extra=rest(block, ("type", "thinking", "signature")))
 
 
 def _decode_redacted(block: dict[str, JSON], path: str) -> Part:
-    return RedactedThinking(data=_str(block.get("data"), f"{path}.data"), extra=_rest(block, ("type", "data")))
+    return RedactedThinking(data=read.string(block.get("data"), f"{path}.data"), extra=rest(block, ("type", "data")))
 
 
 _BLOCK_DECODERS: dict[str, Callable[[dict[str, JSON], str], Part]] = {
@@ -144,14 +132,14 @@ _BLOCK_DECODERS: dict[str, Callable[[dict[str, JSON], str], Part]] = {
 
 
 def _decode_block(raw: JSON, path: str) -> Part:
-    block = _obj(raw, path)
-    kind = _str(block.get("type"), f"{path}.type")
+    block = read.obj(raw, path)
+    kind = read.string(block.get("type"), f"{path}.type")
     decoder = _BLOCK_DECODERS.get(kind)
     return decoder(block, path) if decoder else Opaque(dialects=FAMILY, raw=block)
 
 
-def _decode_blocks(raw: JSON, path: str) -> tuple[Part, ...]:
-    return tuple(_decode_block(item, f"{path}[{i}]") for i, item in enumerate(_list(raw, path)))
+def decode_blocks(raw: JSON, path: str) -> tuple[Part, ...]:
+    return tuple(_decode_block(item, f"{path}[{i}]") for i, item in enumerate(read.array(raw, path)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,19 +169,19 @@ def _image_source(image: Image) -> dict[str, JSON] | None:
     return None
 
 
-def _finish_block(block: dict[str, JSON], cache_control: JSON, extra: Extra, same: bool) -> dict[str, JSON]:
+def finish_block(block: dict[str, JSON], cache_control: JSON, extra: Extra, same: bool) -> dict[str, JSON]:
     if cache_control is not None:
         block["cache_control"] = cache_control
     if same:
-        _merge_into(block, extra)
+        merge_extra(block, extra, nested=True)
     return block
 
 
-def _encode_text(part: Text, same: bool) -> dict[str, JSON] | None:
+def encode_text(part: Text, same: bool) -> dict[str, JSON] | None:
     if not part.text:
         log.debug("dropped an empty text block toward %s", NAME)  # Claude rejects empty text blocks
         return None
-    return _finish_block({"type": "text", "text": part.text}, part.cache_control, part.extra, same)
+    return finish_block({"type": "text", "text": part.text}, part.cache_control, part.extra, same)
 
 
 def _encode_image(part: Image, same: bool) -> dict[str, JSON] | None:
@@ -201,7 +189,7 @@ def _encode_image(part: Image, same: bool) -> dict[str, JSON] | None:
     if source is None:
         drop(NAME, "image whose URL is neither http(s) nor a base64 data URL")
         return None
-    return _finish_block({"type": "image", "source": source}, part.cache_control, part.extra, same)
+    return finish_block({"type": "image", "source": source}, part.cache_control, part.extra, same)
 
 
 def tool_input(call: ToolCall) -> dict[str, JSON]:
@@ -222,13 +210,13 @@ def tool_input(call: ToolCall) -> dict[str, JSON]:
 
 def _encode_tool_call(part: ToolCall, same: bool) -> dict[str, JSON]:
     block: dict[str, JSON] = {"type": "tool_use", "id": tool_id(part.id), "name": part.name, "input": tool_input(part)}
-    return _finish_block(block, part.cache_control, part.extra, same)
+    return finish_block(block, part.cache_control, part.extra, same)
 
 
 def _tool_result_content(part: ToolResult, same: bool) -> JSON:
     if part.string_form and all(isinstance(p, Text) for p in part.content):
         return "".join(p.text for p in part.content if isinstance(p, Text)) if part.content else None
-    blocks = [_encode_part(p, same, toward_client=False) for p in part.content]
+    blocks = [encode_part(p, same, toward_client=False) for p in part.content]
     return [b for b in blocks if b is not None]
 
 
@@ -239,7 +227,7 @@ def _encode_tool_result(part: ToolResult, same: bool) -> dict[str, JSON]:
         block["content"] = content
     if part.is_error is not None:
         block["is_error"] = part.is_error
-    return _finish_block(block, part.cache_control, part.extra, same)
+    return finish_block(block, part.cache_control, part.extra, same)
 
 
 def _encode_thinking(part: Thinking, same: bool, toward_client: bool) -> dict[str, JSON] | None:
@@ -247,7 +235,7 @@ def _encode_thinking(part: Thinking, same: bool, toward_client: bool) -> dict[st
         log.debug("dropped a thinking block without signature toward %s", NAME)  # Claude would reject it
         return None
     block: dict[str, JSON] = {"type": "thinking", "thinking": part.thinking, "signature": part.signature or ""}
-    return _finish_block(block, None, part.extra, same)
+    return finish_block(block, None, part.extra, same)
 
 
 def reasoning_signature(item_id: str | None, encrypted_content: str | None) -> str:
@@ -280,12 +268,12 @@ def _encode_opaque(part: Opaque) -> JSON:
     return None
 
 
-def _encode_part(part: Part, same: bool, *, toward_client: bool) -> dict[str, JSON] | None:
+def encode_part(part: Part, same: bool, *, toward_client: bool) -> dict[str, JSON] | None:
     match part:
         case Text():
             if toward_client:
-                return _finish_block({"type": "text", "text": part.text}, part.cache_control, part.extra, same)
-            return _encode_text(part, same)
+                return finish_block({"type": "text", "text": part.text}, part.cache_control, part.extra, same)
+            return encode_text(part, same)
         case Image():
             return _encode_image(part, same)
         case ToolCall():
@@ -295,17 +283,17 @@ def _encode_part(part: Part, same: bool, *, toward_client: bool) -> dict[str, JS
         case Thinking():
             return _encode_thinking(part, same, toward_client)
         case RedactedThinking():
-            return _finish_block({"type": "redacted_thinking", "data": part.data}, None, part.extra, same)
+            return finish_block({"type": "redacted_thinking", "data": part.data}, None, part.extra, same)
         case Reasoning():
             return _encode_reasoning(part, toward_client)
         case Refusal():
-            return _encode_text(Text(text=part.text), same=False)  # Claude has no refusal block
+            return encode_text(Text(text=part.text), same=False)  # Claude has no refusal block
         case Opaque():
             raw = _encode_opaque(part)
             return raw if isinstance(raw, dict) else None
     return None
 
 
-def _encode_parts(parts: Iterable[Part], same: bool) -> list[dict[str, JSON]]:
-    blocks = [_encode_part(p, same, toward_client=False) for p in parts]
+def encode_parts(parts: Iterable[Part], same: bool) -> list[dict[str, JSON]]:
+    blocks = [encode_part(p, same, toward_client=False) for p in parts]
     return [b for b in blocks if b is not None]

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from llm_proxy.canonical import JSON, Message, Part, Request, Text
 from llm_proxy.dialects.base import drop, log
-from llm_proxy.dialects.claude.blocks import _encode_parts, _encode_text
-from llm_proxy.dialects.claude.wire import NAME, _merge_into
+from llm_proxy.dialects.claude.blocks import encode_parts, encode_text
+from llm_proxy.dialects.claude.wire import NAME
+from llm_proxy.dialects.jsonread import merge_extra
 
 
 @dataclass(slots=True)
@@ -39,7 +40,7 @@ class _SystemBuilder:
         (first, string_form), *others = kept
         if not others and string_form and first.cache_control is None and not (self.same and first.extra):
             return first.text
-        return [_encode_text(p, self.same) for p, _ in kept]
+        return [encode_text(p, self.same) for p, _ in kept]
 
 
 def _plain_text(block: dict[str, JSON]) -> bool:
@@ -54,7 +55,7 @@ def _results_first(blocks: list[dict[str, JSON]]) -> list[dict[str, JSON]]:
 
 def _encode_message(message: Message, same: bool) -> dict[str, JSON] | None:
     role = "system" if message.role in ("system", "developer") else message.role
-    blocks = _encode_parts(message.content, same)
+    blocks = encode_parts(message.content, same)
     if not blocks:
         log.debug("dropped a %s message with no content left toward %s", role, NAME)
         return None
@@ -65,13 +66,13 @@ def _encode_message(message: Message, same: bool) -> dict[str, JSON] | None:
         content = blocks[0]["text"]
     turn: dict[str, JSON] = {"role": role, "content": content}
     if same:
-        _merge_into(turn, message.extra)
+        merge_extra(turn, message.extra, nested=True)
     elif message.name is not None:
         drop(NAME, "message name")
     return turn
 
 
-def _encode_conversation(request: Request, same: bool) -> tuple[JSON, list[dict[str, JSON]]]:
+def encode_conversation(request: Request, same: bool) -> tuple[JSON, list[dict[str, JSON]]]:
     system = _SystemBuilder(same)
     system.add(request.system or (), request.system_string_form)
     turns: list[dict[str, JSON]] = []
@@ -81,7 +82,7 @@ def _encode_conversation(request: Request, same: bool) -> tuple[JSON, list[dict[
             system.add(message.content, message.string_form)  # Claude has no system turns elsewhere
             continue
         if message.role == "tool":
-            blocks = _encode_parts(message.content, same)
+            blocks = encode_parts(message.content, same)
             if results is None:
                 results = []
                 turns.append({"role": "user", "content": results})
@@ -89,7 +90,7 @@ def _encode_conversation(request: Request, same: bool) -> tuple[JSON, list[dict[
             continue
         if message.role == "user" and results is not None:
             # the user message right after tool results joins their turn, after them
-            results.extend(_encode_parts(message.content, same))
+            results.extend(encode_parts(message.content, same))
             results[:] = _results_first(results)
             results = None
             continue

@@ -1,4 +1,5 @@
-"""Anthropic errors: the error type tables, ``error_json`` for clients and the decoding of upstream errors.
+"""Anthropic errors: the error type tables, ``error_json``/``encode_error`` for clients and the decoding of
+upstream errors (``decode_error`` for an HTTP error, ``decode_error_event`` for a stream's ``error`` event).
 
 An upstream error body (or an ``error`` stream event) becomes a canonical ``ProxyError`` whose kind comes
 from the error type, the message (context-length markers) or, failing both, the HTTP status.
@@ -12,6 +13,8 @@ from typing import Any
 import orjson
 
 from llm_proxy.canonical import JSON, ErrorKind, ProxyError
+from llm_proxy.dialects.base import ErrorBody
+from llm_proxy.dialects.jsonread import http_error
 from llm_proxy.errors import kind_for_status
 
 ERROR_TYPES: dict[ErrorKind, str] = {
@@ -66,6 +69,18 @@ _CONTEXT_MARKERS = ("prompt is too long", "context_length_exceeded", "exceed con
 
 def error_json(error: ProxyError) -> dict[str, JSON]:
     return {"type": "error", "error": {"type": ERROR_TYPES.get(error.kind, "api_error"), "message": error.message}}
+
+
+def encode_error(error: ProxyError) -> ErrorBody:
+    status = _CLIENT_STATUS.get(error.kind, error.status)
+    headers = (("Retry-After", error.retry_after),) if error.retry_after else ()
+    return ErrorBody(status=status, body=orjson.dumps(error_json(error)), headers=headers)
+
+
+def decode_error(status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
+    """An upstream's HTTP error: its type and message, else the body's text, else the status."""
+    error_type, message = _error_fields(body)
+    return http_error(status, error_type, message, headers, _error_kind)
 
 
 def _error_kind(error_type: str | None, message: str, status: int) -> ErrorKind:

@@ -22,8 +22,8 @@ from llm_proxy.canonical import (
     ToolChoice,
 )
 from llm_proxy.dialects.base import EncodeOptions, drop, log
-from llm_proxy.dialects.claude.blocks import _decode_blocks, _finish_block
-from llm_proxy.dialects.claude.conversation import _encode_conversation
+from llm_proxy.dialects.claude.blocks import decode_blocks, finish_block
+from llm_proxy.dialects.claude.conversation import encode_conversation
 from llm_proxy.dialects.claude.wire import (
     BEDROCK_ENVELOPE,
     CUSTOM_TOOL_SCHEMA,
@@ -32,18 +32,9 @@ from llm_proxy.dialects.claude.wire import (
     FAMILY,
     MIN_THINKING_BUDGET,
     NAME,
-    _Invalid,
-    _list,
-    _merge_into,
-    _name,
-    _obj,
-    _opt_bool,
-    _opt_int,
-    _opt_num,
-    _opt_str,
-    _rest,
-    _str,
+    read,
 )
+from llm_proxy.dialects.jsonread import Invalid, merge_extra, rest, string_or
 from llm_proxy.errors import RequestError
 
 # ---------------------------------------------------------------------------------------------
@@ -74,15 +65,15 @@ _THINKING_MODES = frozenset({"enabled", "adaptive", "disabled"})
 
 
 def _decode_message(raw: JSON, path: str) -> Message:
-    obj = _obj(raw, path)
-    role = _ROLES.get(_name(obj.get("role")))
+    obj = read.obj(raw, path)
+    role = _ROLES.get(string_or(obj.get("role")))
     if role is None:
-        raise _Invalid(f"{path}.role must be one of user, assistant, system", f"{path}.role")
+        raise Invalid(f"{path}.role must be one of user, assistant, system", f"{path}.role")
     content = obj.get("content")
-    extra = _rest(obj, ("role", "content"))
+    extra = rest(obj, ("role", "content"))
     if isinstance(content, str):
         return Message(role=role, content=(Text(text=content),), string_form=True, extra=extra)
-    return Message(role=role, content=_decode_blocks(content, f"{path}.content"), extra=extra)
+    return Message(role=role, content=decode_blocks(content, f"{path}.content"), extra=extra)
 
 
 def _decode_system(raw: JSON) -> tuple[tuple[Text, ...] | None, bool]:
@@ -90,78 +81,78 @@ def _decode_system(raw: JSON) -> tuple[tuple[Text, ...] | None, bool]:
         return None, True
     if isinstance(raw, str):
         return (Text(text=raw),), True
-    parts = _decode_blocks(raw, "system")
+    parts = decode_blocks(raw, "system")
     for i, part in enumerate(parts):
         if not isinstance(part, Text):
-            raise _Invalid("system blocks must be text blocks", f"system[{i}]")
+            raise Invalid("system blocks must be text blocks", f"system[{i}]")
     return tuple(p for p in parts if isinstance(p, Text)), False
 
 
 def _decode_tool(raw: JSON, path: str) -> Tool | HostedTool:
-    tool = _obj(raw, path)
+    tool = read.obj(raw, path)
     kind = tool.get("type")
     if kind is not None and kind != "custom":
         return HostedTool(dialects=FAMILY, raw=tool)  # versioned server tools (web search, bash, ...)
     return Tool(
-        name=_str(tool.get("name"), f"{path}.name"),
-        description=_opt_str(tool.get("description"), f"{path}.description"),
+        name=read.string(tool.get("name"), f"{path}.name"),
+        description=read.opt_string(tool.get("description"), f"{path}.description"),
         parameters=tool.get("input_schema"),
-        strict=_opt_bool(tool.get("strict"), f"{path}.strict"),
+        strict=read.opt_boolean(tool.get("strict"), f"{path}.strict"),
         cache_control=tool.get("cache_control"),
-        extra=_rest(tool, ("name", "description", "input_schema", "strict", "cache_control")),
+        extra=rest(tool, ("name", "description", "input_schema", "strict", "cache_control")),
     )
 
 
 def _decode_tools(raw: JSON) -> tuple[Tool | HostedTool, ...] | None:
     if raw is None:
         return None
-    return tuple(_decode_tool(item, f"tools[{i}]") for i, item in enumerate(_list(raw, "tools")))
+    return tuple(_decode_tool(item, f"tools[{i}]") for i, item in enumerate(read.array(raw, "tools")))
 
 
 def _decode_tool_choice(raw: JSON, extra: Extra) -> tuple[ToolChoice | None, bool | None]:
     if raw is None:
         return None, None
-    obj = _obj(raw, "tool_choice")
-    mode = _CHOICE_MODES.get(_name(obj.get("type")))
+    obj = read.obj(raw, "tool_choice")
+    mode = _CHOICE_MODES.get(string_or(obj.get("type")))
     if mode is None:
-        raise _Invalid("tool_choice.type must be one of auto, any, none, tool", "tool_choice.type")
-    name = _str(obj.get("name"), "tool_choice.name") if mode == "tool" else None
-    disable = _opt_bool(obj.get("disable_parallel_tool_use"), "tool_choice.disable_parallel_tool_use")
-    rest = _rest(obj, ("type", "name", "disable_parallel_tool_use"))
-    if rest:
-        extra["tool_choice"] = rest
+        raise Invalid("tool_choice.type must be one of auto, any, none, tool", "tool_choice.type")
+    name = read.string(obj.get("name"), "tool_choice.name") if mode == "tool" else None
+    disable = read.opt_boolean(obj.get("disable_parallel_tool_use"), "tool_choice.disable_parallel_tool_use")
+    kept = rest(obj, ("type", "name", "disable_parallel_tool_use"))
+    if kept:
+        extra["tool_choice"] = kept
     return ToolChoice(mode=mode, name=name), None if disable is None else not disable  # type: ignore[arg-type]
 
 
 def _decode_thinking_config(raw: JSON, extra: Extra) -> tuple[str | None, int | None]:
     if raw is None:
         return None, None
-    obj = _obj(raw, "thinking")
-    mode = _name(obj.get("type"))
+    obj = read.obj(raw, "thinking")
+    mode = string_or(obj.get("type"))
     if mode not in _THINKING_MODES:
-        raise _Invalid("thinking.type must be one of enabled, adaptive, disabled", "thinking.type")
-    rest = _rest(obj, ("type", "budget_tokens"))
-    if rest:
-        extra["thinking"] = rest
-    return mode, _opt_int(obj.get("budget_tokens"), "thinking.budget_tokens")
+        raise Invalid("thinking.type must be one of enabled, adaptive, disabled", "thinking.type")
+    kept = rest(obj, ("type", "budget_tokens"))
+    if kept:
+        extra["thinking"] = kept
+    return mode, read.opt_integer(obj.get("budget_tokens"), "thinking.budget_tokens")
 
 
 def _decode_output_config(raw: JSON, extra: Extra) -> tuple[str | None, ResponseFormat | None]:
     if raw is None:
         return None, None
-    obj = _obj(raw, "output_config")
-    effort = _opt_str(obj.get("effort"), "output_config.effort")
-    rest = _rest(obj, ("effort", "format"))
+    obj = read.obj(raw, "output_config")
+    effort = read.opt_string(obj.get("effort"), "output_config.effort")
+    kept = rest(obj, ("effort", "format"))
     fmt = obj.get("format")
     response_format = None
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         response_format = ResponseFormat(type="json_schema", schema=fmt.get("schema"))
         if len(fmt) > 2 or "schema" not in fmt:
-            rest["format"] = _rest(fmt, ("type", "schema"))
+            kept["format"] = rest(fmt, ("type", "schema"))
     elif fmt is not None:
-        rest["format"] = fmt  # a format type with no canonical form: kept verbatim
-    if rest or not obj:
-        extra["output_config"] = rest
+        kept["format"] = fmt  # a format type with no canonical form: kept verbatim
+    if kept or not obj:
+        extra["output_config"] = kept
     return effort, response_format
 
 
@@ -176,7 +167,7 @@ def _decode_reasoning(obj: dict[str, JSON], extra: Extra) -> tuple[ReasoningConf
 def _decode_metadata(raw: JSON) -> tuple[str | None, dict[str, JSON] | None]:
     if raw is None:
         return None, None
-    metadata = dict(_obj(raw, "metadata"))
+    metadata = dict(read.obj(raw, "metadata"))
     user = metadata.get("user_id")
     if not isinstance(user, str):
         return None, metadata
@@ -187,15 +178,15 @@ def _decode_metadata(raw: JSON) -> tuple[str | None, dict[str, JSON] | None]:
 def _decode_stop(raw: JSON) -> tuple[str, ...] | None:
     if raw is None:
         return None
-    return tuple(_str(s, f"stop_sequences[{i}]") for i, s in enumerate(_list(raw, "stop_sequences")))
+    return tuple(read.string(s, f"stop_sequences[{i}]") for i, s in enumerate(read.array(raw, "stop_sequences")))
 
 
 def _decode_body(body: JSON, model: str, origin: str) -> Request:
-    obj = _obj(body, "body")
+    obj = read.obj(body, "body")
     if "messages" not in obj:
-        raise _Invalid("messages is required", "messages")
-    extra = {k: v for k, v in _rest(obj, _TOP_LEVEL).items() if k not in ("model", "stream")}
-    messages = _list(obj["messages"], "messages")
+        raise Invalid("messages is required", "messages")
+    extra = {k: v for k, v in rest(obj, _TOP_LEVEL).items() if k not in ("model", "stream")}
+    messages = read.array(obj["messages"], "messages")
     system, system_string_form = _decode_system(obj.get("system"))
     tool_choice, parallel = _decode_tool_choice(obj.get("tool_choice"), extra)
     reasoning, response_format = _decode_reasoning(obj, extra)
@@ -208,10 +199,10 @@ def _decode_body(body: JSON, model: str, origin: str) -> Request:
         tools=_decode_tools(obj.get("tools")),
         tool_choice=tool_choice,
         parallel_tool_calls=parallel,
-        max_tokens=_opt_int(obj.get("max_tokens"), "max_tokens"),
-        temperature=_opt_num(obj.get("temperature"), "temperature"),
-        top_p=_opt_num(obj.get("top_p"), "top_p"),
-        top_k=_opt_int(obj.get("top_k"), "top_k"),
+        max_tokens=read.opt_integer(obj.get("max_tokens"), "max_tokens"),
+        temperature=read.opt_number(obj.get("temperature"), "temperature"),
+        top_p=read.opt_number(obj.get("top_p"), "top_p"),
+        top_k=read.opt_integer(obj.get("top_k"), "top_k"),
         stop=_decode_stop(obj.get("stop_sequences")),
         reasoning=reasoning,
         response_format=response_format,
@@ -229,7 +220,7 @@ def decode_body(body: JSON, *, model: str, origin: str) -> Request:
     """
     try:
         return _decode_body(body, model, origin)
-    except _Invalid as exc:
+    except Invalid as exc:
         raise RequestError(exc.message, param=exc.path) from None
 
 
@@ -260,7 +251,7 @@ def _encode_tool(tool: Tool | HostedTool, same: bool) -> dict[str, JSON] | None:
         out["input_schema"] = schema
     if same and tool.strict is not None:
         out["strict"] = tool.strict
-    return _finish_block(out, tool.cache_control, tool.extra, same)
+    return finish_block(out, tool.cache_control, tool.extra, same)
 
 
 def _encode_tool_choice(request: Request, same: bool, has_tools: bool) -> dict[str, JSON] | None:
@@ -395,7 +386,7 @@ def encode_body(request: Request, options: EncodeOptions) -> dict[str, JSON]:
     if request.n is not None and request.n > 1:
         raise RequestError("n > 1 is not supported by a claude backend", param="n")
     same = request.origin in FAMILY
-    system, messages = _encode_conversation(request, same)
+    system, messages = encode_conversation(request, same)
     thinking, max_tokens = _encode_thinking_config(request, options, same)
     body: dict[str, JSON] = {"max_tokens": max_tokens}
     _put(body, "system", system)
@@ -411,7 +402,7 @@ def encode_body(request: Request, options: EncodeOptions) -> dict[str, JSON]:
     _put(body, "metadata", _encode_metadata(request, same))
     if same:
         envelope = ("model", "stream", *BEDROCK_ENVELOPE)
-        _merge_into(body, {k: v for k, v in request.extra.items() if k not in envelope})
+        merge_extra(body, {k: v for k, v in request.extra.items() if k not in envelope}, nested=True)
     else:
         _drop_foreign_fields(request)
     return body

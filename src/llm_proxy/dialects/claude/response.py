@@ -12,10 +12,8 @@ import orjson
 
 from llm_proxy.canonical import (
     JSON,
-    ErrorKind,
     Image,
     Part,
-    ProxyError,
     Request,
     Response,
     StopReason,
@@ -25,20 +23,9 @@ from llm_proxy.canonical import (
     Usage,
 )
 from llm_proxy.dialects.base import drop
-from llm_proxy.dialects.claude.blocks import _decode_blocks, _encode_part
-from llm_proxy.dialects.claude.wire import (
-    FAMILY,
-    NAME,
-    _count,
-    _Invalid,
-    _merge_into,
-    _obj,
-    _opt_str,
-    _rest,
-    _str,
-    message_id,
-)
-from llm_proxy.errors import UpstreamError
+from llm_proxy.dialects.claude.blocks import decode_blocks, encode_part
+from llm_proxy.dialects.claude.wire import FAMILY, NAME, message_id, read
+from llm_proxy.dialects.jsonread import Invalid, bad_upstream, integer_or, merge_extra, rest
 
 _STOP_REASONS = {s.value: s for s in StopReason if s is not StopReason.CONTENT_FILTER}
 _USAGE_FIELDS = (
@@ -49,7 +36,7 @@ _USAGE_FIELDS = (
 )
 
 
-def _stop_reason(value: JSON) -> StopReason | None:
+def decode_stop_reason(value: JSON) -> StopReason | None:
     if value is None:
         return None
     return _STOP_REASONS.get(value, StopReason.END_TURN) if isinstance(value, str) else None
@@ -65,15 +52,15 @@ def usage_json(usage: Usage) -> dict[str, JSON]:
     return {wire: getattr(usage, attr) for wire, attr in _USAGE_FIELDS}
 
 
-def _merge_usage(usage: Usage, raw: JSON) -> Usage:
+def merge_usage(usage: Usage, raw: JSON) -> Usage:
     """``usage`` with every count that ``raw`` (a wire usage object) carries replaced by its value."""
     if not isinstance(raw, dict):
         return usage
-    counts = {attr: _count(raw[wire]) for wire, attr in _USAGE_FIELDS if raw.get(wire) is not None}
+    counts = {attr: integer_or(raw[wire]) for wire, attr in _USAGE_FIELDS if raw.get(wire) is not None}
     return replace(usage, **counts)
 
 
-def _custom_tool_names(request: Request) -> frozenset[str]:
+def custom_tool_names(request: Request) -> frozenset[str]:
     return frozenset(t.name for t in request.tools or () if isinstance(t, Tool) and t.kind == "custom")
 
 
@@ -81,27 +68,27 @@ def _unwrap_custom(part: Part, custom: frozenset[str]) -> Part:
     """A tool_use of a freeform tool back to its raw text input (see CUSTOM_TOOL_SCHEMA)."""
     if not isinstance(part, ToolCall) or part.name not in custom:
         return part
-    return replace(part, kind="custom", arguments=_unwrap_custom_json(part.arguments))
+    return replace(part, kind="custom", arguments=unwrap_custom_json(part.arguments))
 
 
 def _decode_message_body(body: JSON, request: Request, origin: str) -> Response:
-    obj = _obj(body, "response")
-    custom = _custom_tool_names(request)
-    blocks = _decode_blocks(obj.get("content", []), "content")
-    extra = _rest(obj, ("id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage"))
+    obj = read.obj(body, "response")
+    custom = custom_tool_names(request)
+    blocks = decode_blocks(obj.get("content", []), "content")
+    extra = rest(obj, ("id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage"))
     usage = obj.get("usage")
     if isinstance(usage, dict):
-        usage_extra = _rest(usage, (wire for wire, _ in _USAGE_FIELDS))
+        usage_extra = rest(usage, (wire for wire, _ in _USAGE_FIELDS))
         if usage_extra:
             extra["usage"] = usage_extra
     model = obj.get("model")
     return Response(
-        id=_str(obj.get("id", ""), "id"),
+        id=read.string(obj.get("id", ""), "id"),
         model=model if isinstance(model, str) else request.model,
         content=tuple(_unwrap_custom(p, custom) for p in blocks),
-        stop_reason=_stop_reason(obj.get("stop_reason")),
-        stop_sequence=_opt_str(obj.get("stop_sequence"), "stop_sequence"),
-        usage=_merge_usage(Usage(), usage),
+        stop_reason=decode_stop_reason(obj.get("stop_reason")),
+        stop_sequence=read.opt_string(obj.get("stop_sequence"), "stop_sequence"),
+        usage=merge_usage(Usage(), usage),
         extra=extra,
         origin=origin,
     )
@@ -111,9 +98,8 @@ def decode_message(body: JSON, request: Request, *, origin: str = NAME) -> Respo
     """A Messages response body as a canonical response; a malformed one raises ``UpstreamError`` (502)."""
     try:
         return _decode_message_body(body, request, origin)
-    except _Invalid as exc:
-        message = f"the upstream sent an invalid Messages response ({exc.message})"
-        raise UpstreamError(ProxyError(status=502, kind=ErrorKind.API_ERROR, message=message)) from None
+    except Invalid as exc:
+        raise bad_upstream(f"the upstream sent an invalid Messages response ({exc.message})") from None
 
 
 def _response_parts(parts: Iterable[Part]) -> Iterable[Part]:
@@ -127,7 +113,7 @@ def _response_parts(parts: Iterable[Part]) -> Iterable[Part]:
 def encode_message(response: Response, request: Request) -> dict[str, JSON]:
     """A canonical response as a Messages response object shown under the client's model name."""
     same = response.origin in FAMILY
-    content = [_encode_part(p, same, toward_client=True) for p in _response_parts(response.content)]
+    content = [encode_part(p, same, toward_client=True) for p in _response_parts(response.content)]
     out: dict[str, JSON] = {
         "id": message_id(response.id),
         "type": "message",
@@ -139,11 +125,11 @@ def encode_message(response: Response, request: Request) -> dict[str, JSON]:
         "usage": usage_json(response.usage),
     }
     if same:
-        _merge_into(out, response.extra)
+        merge_extra(out, response.extra, nested=True)
     return out
 
 
-def _unwrap_custom_json(text: str) -> str:
+def unwrap_custom_json(text: str) -> str:
     try:
         value = orjson.loads(text) if text else {}
     except orjson.JSONDecodeError:

@@ -17,10 +17,8 @@ from llm_proxy.canonical import (
     JSON,
     BlockStart,
     BlockStop,
-    ErrorKind,
     Finish,
     MessageStart,
-    ProxyError,
     Request,
     SignatureDelta,
     StopReason,
@@ -35,28 +33,16 @@ from llm_proxy.dialects.base import drop
 from llm_proxy.dialects.claude.blocks import reasoning_signature
 from llm_proxy.dialects.claude.errors import decode_error_event, error_json
 from llm_proxy.dialects.claude.response import (
-    _custom_tool_names,
-    _merge_usage,
-    _stop_reason,
-    _unwrap_custom_json,
+    custom_tool_names,
+    decode_stop_reason,
+    merge_usage,
     stop_reason_json,
+    unwrap_custom_json,
     usage_json,
 )
-from llm_proxy.dialects.claude.wire import (
-    _SYNTHETIC_ID,
-    NAME,
-    _dumps,
-    _index,
-    _Invalid,
-    _name,
-    _obj,
-    _opt_int,
-    _opt_str,
-    _str,
-    message_id,
-    tool_id,
-)
-from llm_proxy.errors import stream_cut_short
+from llm_proxy.dialects.claude.wire import NAME, SYNTHETIC_ID, message_id, read, tool_id
+from llm_proxy.dialects.jsonread import Invalid, integer_or, string_or, upstream_fault
+from llm_proxy.dialects.stream_end import StreamEnd
 from llm_proxy.framing.sse import SSEParser, encode_event
 
 # ---------------------------------------------------------------------------------------------
@@ -83,9 +69,9 @@ class ClaudeStreamDecoder:
     def __init__(self, request: Request) -> None:
         self._parser = SSEParser()
         self._model = request.model
-        self._custom = _custom_tool_names(request)
-        self._started = False
-        self._done = False
+        self._custom = custom_tool_names(request)
+        self.end = StreamEnd()
+        """The stream's state, shared with an envelope decoder around this one (Bedrock's)."""
         self._next_index = 0
         self._blocks: dict[int, _UpstreamBlock] = {}
         self._usage = Usage()
@@ -100,7 +86,7 @@ class ClaudeStreamDecoder:
             except orjson.JSONDecodeError:
                 obj = None
             if not isinstance(obj, dict):
-                out.extend(self._fail("the upstream sent a stream event that is not a JSON object"))
+                out.extend(self.end.error(upstream_fault("the upstream sent a stream event that is not a JSON object")))
             elif sse.event == "error" and obj.get("type") != "error":
                 out.extend(self.feed_event({"type": "error", "error": obj.get("error", obj)}))
             else:
@@ -109,34 +95,24 @@ class ClaudeStreamDecoder:
 
     def close(self) -> list[StreamEvent]:
         self._parser.close()
-        if self._done:
-            return []
-        self._done = True
-        return [StreamError(error=stream_cut_short())]
+        return self.end.cut_short()
 
     def feed_event(self, obj: dict[str, JSON]) -> list[StreamEvent]:
         """One Messages stream event object. Pings and unknown event types produce nothing."""
-        handler = self._HANDLERS.get(_name(obj.get("type")))
-        if self._done or handler is None:
+        handler = self._HANDLERS.get(string_or(obj.get("type")))
+        if self.end.ended or handler is None:
             return []
         try:
             return handler(self, obj)
-        except _Invalid as exc:
-            return self._fail(f"the upstream sent an invalid stream event ({exc.message})")
+        except Invalid as exc:
+            return self.end.error(upstream_fault(f"the upstream sent an invalid stream event ({exc.message})"))
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _fail(self, message: str) -> list[StreamEvent]:
-        if self._done:
-            return []
-        self._done = True
-        return [StreamError(error=ProxyError(status=502, kind=ErrorKind.API_ERROR, message=message))]
-
     def _start(self) -> list[StreamEvent]:
-        if self._started:
+        if not self.end.start():
             return []
-        self._started = True
-        return [MessageStart(id=_SYNTHETIC_ID, model=self._model)]
+        return [MessageStart(id=SYNTHETIC_ID, model=self._model)]
 
     def _stop_block(self, block: _UpstreamBlock) -> list[StreamEvent]:
         joined = "".join(block.parts)
@@ -149,7 +125,7 @@ class ClaudeStreamDecoder:
                     raw["input"] = {"_raw_arguments": joined}
             return [BlockStart(index=block.index, kind="opaque", raw=raw), BlockStop(index=block.index)]
         if block.buffered:
-            text = _unwrap_custom_json(joined)
+            text = unwrap_custom_json(joined)
             return [ToolArgsDelta(index=block.index, partial_json=text), BlockStop(index=block.index)]
         if block.no_input:  # a tool without parameters: its input is {}, as a whole body would say
             return [ToolArgsDelta(index=block.index, partial_json="{}"), BlockStop(index=block.index)]
@@ -158,15 +134,14 @@ class ClaudeStreamDecoder:
     # -- handlers -----------------------------------------------------------------------------
 
     def _on_message_start(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        if self._started:
+        if not self.end.start():
             return []
-        self._started = True
-        message = _obj(obj.get("message"), "message")
-        self._usage = _merge_usage(Usage(), message.get("usage"))
+        message = read.obj(obj.get("message"), "message")
+        self._usage = merge_usage(Usage(), message.get("usage"))
         msg_id, model = message.get("id"), message.get("model")
         return [
             MessageStart(
-                id=msg_id if isinstance(msg_id, str) else _SYNTHETIC_ID,
+                id=msg_id if isinstance(msg_id, str) else SYNTHETIC_ID,
                 model=model if isinstance(model, str) else self._model,
                 usage=self._usage,
             )
@@ -174,10 +149,10 @@ class ClaudeStreamDecoder:
 
     def _on_block_start(self, obj: dict[str, JSON]) -> list[StreamEvent]:
         out = self._start()
-        upstream = _opt_int(obj.get("index"), "index")
-        block = _obj(obj.get("content_block"), "content_block")
+        upstream = read.opt_integer(obj.get("index"), "index")
+        block = read.obj(obj.get("content_block"), "content_block")
         if upstream is None or upstream in self._blocks:
-            raise _Invalid("content_block_start needs a new index", "index")
+            raise Invalid("content_block_start needs a new index", "index")
         state = _UpstreamBlock(index=self._next_index)
         self._next_index += 1
         self._blocks[upstream] = state
@@ -187,38 +162,38 @@ class ClaudeStreamDecoder:
     def _open_block(self, state: _UpstreamBlock, block: dict[str, JSON]) -> list[StreamEvent]:
         kind, index = block.get("type"), state.index
         if kind == "text":
-            text = _str(block.get("text", ""), "content_block.text")
+            text = read.string(block.get("text", ""), "content_block.text")
             started: list[StreamEvent] = [BlockStart(index=index, kind="text")]
             return started + ([TextDelta(index=index, text=text)] if text else [])
         if kind == "tool_use":
             return self._open_tool_use(state, block)
         if kind == "thinking":
-            text = _str(block.get("thinking", ""), "content_block.thinking")
-            signature = _str(block.get("signature", ""), "content_block.signature")
+            text = read.string(block.get("thinking", ""), "content_block.thinking")
+            signature = read.string(block.get("signature", ""), "content_block.signature")
             out: list[StreamEvent] = [BlockStart(index=index, kind="thinking")]
             out += [ThinkingDelta(index=index, text=text)] if text else []
             return out + ([SignatureDelta(index=index, signature=signature)] if signature else [])
         if kind == "redacted_thinking":
-            data = _str(block.get("data"), "content_block.data")
+            data = read.string(block.get("data"), "content_block.data")
             return [BlockStart(index=index, kind="redacted_thinking", data=data)]
         state.raw, state.buffered = block, True  # server-tool and other blocks: emitted whole at their stop
         return []
 
     def _open_tool_use(self, state: _UpstreamBlock, block: dict[str, JSON]) -> list[StreamEvent]:
-        name = _str(block.get("name"), "content_block.name")
+        name = read.string(block.get("name"), "content_block.name")
         custom = name in self._custom
         state.buffered = custom
         start = BlockStart(
             index=state.index,
             kind="tool_call",
-            id=_str(block.get("id"), "content_block.id"),
+            id=read.string(block.get("id"), "content_block.id"),
             name=name,
             tool_kind="custom" if custom else "function",
         )
         arguments = block.get("input")
         if isinstance(arguments, dict) and arguments:
             # a tool_use that arrived whole rather than as input_json_delta fragments
-            text = _dumps(arguments, "content_block.input")
+            text = read.dumps(arguments, "content_block.input")
             if custom:
                 state.parts.append(text)
                 return [start]
@@ -227,38 +202,38 @@ class ClaudeStreamDecoder:
         return [start]
 
     def _on_block_delta(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        block = self._blocks.get(_index(obj.get("index")))
+        block = self._blocks.get(integer_or(obj.get("index"), -1))
         delta = obj.get("delta")
         if block is None or not isinstance(delta, dict):
             return []  # a delta for a block that never started: nothing sensible to attach it to
         kind, index = delta.get("type"), block.index
         if kind == "text_delta":
-            return [TextDelta(index=index, text=_str(delta.get("text"), "delta.text"))]
+            return [TextDelta(index=index, text=read.string(delta.get("text"), "delta.text"))]
         if kind == "input_json_delta":
-            fragment = _str(delta.get("partial_json"), "delta.partial_json")
+            fragment = read.string(delta.get("partial_json"), "delta.partial_json")
             if block.buffered:
                 block.parts.append(fragment)
                 return []
             block.no_input = block.no_input and not fragment
             return [ToolArgsDelta(index=index, partial_json=fragment)]
         if kind == "thinking_delta":
-            return [ThinkingDelta(index=index, text=_str(delta.get("thinking"), "delta.thinking"))]
+            return [ThinkingDelta(index=index, text=read.string(delta.get("thinking"), "delta.thinking"))]
         if kind == "signature_delta":
-            return [SignatureDelta(index=index, signature=_str(delta.get("signature"), "delta.signature"))]
+            return [SignatureDelta(index=index, signature=read.string(delta.get("signature"), "delta.signature"))]
         return []  # citations_delta and future delta types have no canonical form
 
     def _on_block_stop(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        block = self._blocks.pop(_index(obj.get("index")), None)
+        block = self._blocks.pop(integer_or(obj.get("index"), -1), None)
         return [] if block is None else self._stop_block(block)
 
     def _on_message_delta(self, obj: dict[str, JSON]) -> list[StreamEvent]:
         delta = obj.get("delta")
         if isinstance(delta, dict):
             if "stop_reason" in delta:
-                self._stop_reason = _stop_reason(delta["stop_reason"])
+                self._stop_reason = decode_stop_reason(delta["stop_reason"])
             if "stop_sequence" in delta:
-                self._stop_sequence = _opt_str(delta["stop_sequence"], "delta.stop_sequence")
-        self._usage = _merge_usage(self._usage, obj.get("usage"))  # cumulative: the latest values win
+                self._stop_sequence = read.opt_string(delta["stop_sequence"], "delta.stop_sequence")
+        self._usage = merge_usage(self._usage, obj.get("usage"))  # cumulative: the latest values win
         return self._start()
 
     def _on_message_stop(self, obj: dict[str, JSON]) -> list[StreamEvent]:
@@ -266,12 +241,11 @@ class ClaudeStreamDecoder:
         for upstream in sorted(self._blocks, key=lambda k: self._blocks[k].index):
             out.extend(self._stop_block(self._blocks.pop(upstream)))
         out.append(Finish(stop_reason=self._stop_reason, stop_sequence=self._stop_sequence, usage=self._usage))
-        self._done = True
+        self.end.finish()
         return out
 
     def _on_error(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        self._done = True
-        return [StreamError(error=decode_error_event(obj))]
+        return self.end.error(decode_error_event(obj))
 
     _HANDLERS: dict[str, Callable[[ClaudeStreamDecoder, dict[str, JSON]], list[StreamEvent]]] = {
         "message_start": _on_message_start,
@@ -341,14 +315,14 @@ class ClaudeStreamEncoder:
 
     def __init__(self, request: Request) -> None:
         self._model = request.model
-        self._started = False
-        self._done = False
+        self.end = StreamEnd()
+        """The stream's state, shared with an envelope encoder around this one (Bedrock's)."""
         self._next_index = 0
         self._open: dict[int, _ClientBlock] = {}
         self._start_usage = Usage()
 
     def encode(self, event: StreamEvent) -> bytes:
-        if type(event) is TextDelta and self._started and not self._done:
+        if type(event) is TextDelta and self.end.open:
             # Text deltas are most of a stream: the same bytes as the generic path, without building objects.
             block = self._open.get(event.index)
             if block is not None and block.kind in _DELTA_KINDS[TextDelta]:
@@ -356,16 +330,16 @@ class ClaudeStreamEncoder:
         return b"".join(encode_event(orjson.dumps(obj), obj["type"]) for obj in self.encode_objects(event))
 
     def close(self) -> bytes:
-        return b""  # Anthropic streams end with message_stop, which Finish already produced
+        return self.end.close()  # Anthropic streams end with message_stop, which Finish already produced
 
     def encode_objects(self, event: StreamEvent) -> list[dict[str, JSON]]:
-        if self._done:
+        if self.end.ended:
             return []
         if isinstance(event, StreamError):
-            self._done = True
+            self.end.fail()
             return [error_json(event.error)]
         out: list[dict[str, JSON]] = []
-        if not self._started:
+        if self.end.start():
             out.append(self._message_start(event if isinstance(event, MessageStart) else None))
         if isinstance(event, BlockStart):
             out.extend(self._block_start(event))
@@ -378,7 +352,6 @@ class ClaudeStreamEncoder:
         return out
 
     def _message_start(self, event: MessageStart | None) -> dict[str, JSON]:
-        self._started = True
         self._start_usage = event.usage if event is not None else Usage()
         message: dict[str, JSON] = {
             "id": message_id(event.id if event is not None else ""),
@@ -449,5 +422,5 @@ class ClaudeStreamEncoder:
         delta = {"stop_reason": stop_reason_json(event.stop_reason), "stop_sequence": event.stop_sequence}
         out.append({"type": "message_delta", "delta": delta, "usage": usage_json(usage)})
         out.append({"type": "message_stop"})
-        self._done = True
+        self.end.finish()
         return out

@@ -19,10 +19,11 @@ Three rules shape it:
 
 See ``docs/dialects/openai_chat.md`` for the mapping tables.
 
-The codec is one module per concept: ``wire`` (names and validators), ``thinking`` (thinking and
-reasoning fields), ``request_decode``, ``request_encode``, ``response``, ``stream_decoder`` and
-``stream_encoder``; errors are shared with the Responses codec in ``llm_proxy.dialects.openai_errors``.
-This module holds the ``Dialect`` object, ``DIALECT``, and re-exports the public names of the others.
+The codec is one module per concept, each both ways: ``wire`` (names and the JSON reader), ``request``
+(the body's top-level fields), ``messages`` (messages, parts, tool calls and results), ``thinking`` (thinking
+and reasoning fields), ``response`` and ``stream``; errors are shared with the Responses codec in
+``llm_proxy.dialects.openai_errors``. This module holds the ``Dialect`` object, ``DIALECT``, and re-exports
+the public names of the others.
 """
 
 from __future__ import annotations
@@ -33,11 +34,9 @@ from typing import Any
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
 from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody
 from llm_proxy.dialects.openai_chat.raw_edit import edit_system_raw
-from llm_proxy.dialects.openai_chat.request_decode import decode_request
-from llm_proxy.dialects.openai_chat.request_encode import encode_request
+from llm_proxy.dialects.openai_chat.request import decode_request, encode_request
 from llm_proxy.dialects.openai_chat.response import decode_response, encode_response
-from llm_proxy.dialects.openai_chat.stream_decoder import ChatStreamDecoder
-from llm_proxy.dialects.openai_chat.stream_encoder import ChatStreamEncoder
+from llm_proxy.dialects.openai_chat.stream import ChatStreamDecoder, ChatStreamEncoder
 from llm_proxy.dialects.openai_chat.wire import NAME, log
 from llm_proxy.dialects.openai_errors import CHAT_RULES, encode_error
 from llm_proxy.dialects.openai_models import encode_model_list

@@ -12,9 +12,7 @@ import orjson
 
 from llm_proxy.canonical import (
     JSON,
-    ErrorKind,
     Part,
-    ProxyError,
     Reasoning,
     RedactedThinking,
     Refusal,
@@ -26,11 +24,11 @@ from llm_proxy.canonical import (
     ToolCall,
     Usage,
 )
-from llm_proxy.dialects.openai_chat.request_decode import _decode_content, _decode_tool_call
-from llm_proxy.dialects.openai_chat.request_encode import _encode_tool_call
-from llm_proxy.dialects.openai_chat.thinking import _decode_thinking_block, _thinking_fields
+from llm_proxy.dialects.jsonread import Invalid, bad_upstream, integer_or
+from llm_proxy.dialects.openai_chat.messages import decode_content, decode_tool_call, encode_tool_call
+from llm_proxy.dialects.openai_chat.thinking import decode_thinking_block, thinking_fields
 from llm_proxy.dialects.openai_chat.wire import NAME
-from llm_proxy.errors import RequestError, UpstreamError
+from llm_proxy.errors import RequestError
 
 _STOP_BY_FINISH: dict[str, StopReason] = {
     "stop": StopReason.END_TURN,
@@ -52,36 +50,32 @@ _FINISH_BY_STOP: dict[StopReason, str] = {
 _RESPONSE_EXTRA = ("system_fingerprint", "service_tier")
 
 
-def _finish_reason(stop: StopReason | None) -> str:
+def finish_reason_json(stop: StopReason | None) -> str:
     return _FINISH_BY_STOP.get(stop, "stop") if stop is not None else "stop"
 
 
-def _stop_reason(finish: JSON) -> StopReason | None:
+def decode_stop_reason(finish: JSON) -> StopReason | None:
     if not isinstance(finish, str):
         return None
     return _STOP_BY_FINISH.get(finish, StopReason.END_TURN)
 
 
-def _count(value: JSON) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _decode_usage(raw: JSON) -> Usage:
+def decode_usage(raw: JSON) -> Usage:
     if not isinstance(raw, dict):
         return Usage()
     prompt_details = raw.get("prompt_tokens_details")
     completion_details = raw.get("completion_tokens_details")
-    cached = _count(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0
-    reasoning = _count(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0
+    cached = integer_or(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0
+    reasoning = integer_or(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0
     return Usage(
-        input_tokens=max(_count(raw.get("prompt_tokens")) - cached, 0),
-        output_tokens=_count(raw.get("completion_tokens")),
+        input_tokens=max(integer_or(raw.get("prompt_tokens")) - cached, 0),
+        output_tokens=integer_or(raw.get("completion_tokens")),
         cache_read_tokens=cached,
         reasoning_tokens=reasoning,
     )
 
 
-def _encode_usage(usage: Usage) -> JSON:
+def encode_usage(usage: Usage) -> JSON:
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.output_tokens,
@@ -91,29 +85,27 @@ def _encode_usage(usage: Usage) -> JSON:
     }
 
 
-def _bad_upstream(message: str) -> UpstreamError:
-    return UpstreamError(ProxyError(status=502, kind=ErrorKind.API_ERROR, message=message))
-
-
 def decode_response(body: JSON, request: Request) -> Response:
     """A Chat completion from the upstream. Only ``choices[0]`` is kept (the canonical model has one turn)."""
     if not isinstance(body, dict) or not isinstance(body.get("choices"), list) or not body["choices"]:
-        raise _bad_upstream("the upstream's chat completion has no choices")
+        raise bad_upstream("the upstream's chat completion has no choices")
     choice = body["choices"][0]
     message = choice.get("message") if isinstance(choice, dict) else None
     if not isinstance(message, dict):
-        raise _bad_upstream("the upstream's chat completion has no message")
+        raise bad_upstream("the upstream's chat completion has no message")
     try:
         parts = _response_parts(message)
-    except RequestError as exc:
-        raise _bad_upstream(f"the upstream's chat completion is malformed: {exc.error.message}") from exc
+    except Invalid as exc:
+        raise bad_upstream(f"the upstream's chat completion is malformed: {exc.message}") from exc
+    except RequestError as exc:  # a carry envelope the proxy cannot read
+        raise bad_upstream(f"the upstream's chat completion is malformed: {exc.error.message}") from exc
     created = body.get("created")
     return Response(
         id=str(body.get("id") or ""),
         model=str(body.get("model") or request.model),
         content=parts,
-        stop_reason=_stop_reason(choice.get("finish_reason")),
-        usage=_decode_usage(body.get("usage")),
+        stop_reason=decode_stop_reason(choice.get("finish_reason")),
+        usage=decode_usage(body.get("usage")),
         created=created if isinstance(created, int) else None,
         extra={k: body[k] for k in _RESPONSE_EXTRA if body.get(k) is not None},
         origin=NAME,
@@ -125,23 +117,23 @@ def _response_parts(message: dict[str, JSON]) -> tuple[Part, ...]:
     blocks = message.get("thinking_blocks")
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(blocks, list) and blocks:
-        parts += [_decode_thinking_block(b, f"thinking_blocks[{i}]") for i, b in enumerate(blocks)]
+        parts += [decode_thinking_block(b, f"thinking_blocks[{i}]") for i, b in enumerate(blocks)]
     elif isinstance(reasoning, str) and reasoning:
         parts.append(Thinking(thinking=reasoning))
     content = message.get("content")
     if isinstance(content, str) and content:
         parts.append(Text(text=content))
     elif isinstance(content, list):
-        parts += [p for p in _decode_content(content, "content")[0] if isinstance(p, Text)]
+        parts += [p for p in decode_content(content, "content")[0] if isinstance(p, Text)]
     if isinstance(message.get("refusal"), str):
         parts.append(Refusal(text=message["refusal"]))
     calls = message.get("tool_calls")
     if isinstance(calls, list):
-        parts += [_decode_tool_call(c, f"tool_calls[{i}]") for i, c in enumerate(calls)]
+        parts += [decode_tool_call(c, f"tool_calls[{i}]") for i, c in enumerate(calls)]
     return tuple(parts)
 
 
-def _chat_id(canonical_id: str) -> str:
+def chat_id(canonical_id: str) -> str:
     if canonical_id.startswith("chatcmpl-"):
         return canonical_id
     return "chatcmpl-" + (canonical_id or uuid.uuid4().hex)
@@ -155,19 +147,24 @@ def encode_response(response: Response, request: Request) -> bytes:
     message["content"] = "".join(texts) if texts or not calls else None
     message["refusal"] = "".join(refusals) if refusals else None
     if calls:
-        message["tool_calls"] = [_encode_tool_call(c, False) for c in calls]
+        message["tool_calls"] = [encode_tool_call(c, False) for c in calls]
     message.update(
-        _thinking_fields([p for p in response.content if isinstance(p, Thinking | RedactedThinking | Reasoning)])
+        thinking_fields([p for p in response.content if isinstance(p, Thinking | RedactedThinking | Reasoning)])
     )
     body: dict[str, JSON] = {
-        "id": _chat_id(response.id),
+        "id": chat_id(response.id),
         "object": "chat.completion",
         "created": response.created if response.created is not None else int(time.time()),
         "model": request.model,
         "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": _finish_reason(response.stop_reason)}
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": finish_reason_json(response.stop_reason),
+            }
         ],
-        "usage": _encode_usage(response.usage),
+        "usage": encode_usage(response.usage),
     }
     if response.origin == NAME:
         body.update(response.extra)

@@ -8,36 +8,36 @@ signature is a carry envelope (``llm_proxy.framing.carry``), so a Chat client ec
 from __future__ import annotations
 
 from llm_proxy.canonical import JSON, Extra, Reasoning, RedactedThinking, Thinking
-from llm_proxy.dialects.openai_chat.wire import _REASONING_CARRY, _obj, _opt_str, _put, _rest, _str
-from llm_proxy.errors import RequestError
+from llm_proxy.dialects.jsonread import Invalid, put, rest
+from llm_proxy.dialects.openai_chat.wire import REASONING_CARRY, read
 from llm_proxy.framing import carry
 
 
-def _decode_thinking_block(raw: JSON, param: str) -> Thinking | RedactedThinking | Reasoning:
-    obj = _obj(raw, param)
+def decode_thinking_block(raw: JSON, param: str) -> Thinking | RedactedThinking | Reasoning:
+    obj = read.obj(raw, param)
     kind = obj.get("type")
     if kind == "redacted_thinking":
-        return RedactedThinking(data=_str(obj.get("data"), f"{param}.data"), extra=_rest(obj, ("type", "data")))
+        return RedactedThinking(data=read.string(obj.get("data"), f"{param}.data"), extra=rest(obj, ("type", "data")))
     if kind != "thinking":
-        raise RequestError(f"`{param}.type` must be thinking or redacted_thinking", param=f"{param}.type")
-    text = _str(obj.get("thinking", ""), f"{param}.thinking")
-    signature = _opt_str(obj.get("signature"), f"{param}.signature")
+        raise read.fail(f"{param}.type", "must be thinking or redacted_thinking")
+    text = read.string(obj.get("thinking", ""), f"{param}.thinking")
+    signature = read.opt_string(obj.get("signature"), f"{param}.signature")
     if carry.is_carry(signature):
         assert signature is not None
         return _reasoning_from_carry(text, signature, f"{param}.signature")
-    return Thinking(thinking=text, signature=signature, extra=_rest(obj, ("type", "thinking", "signature")))
+    return Thinking(thinking=text, signature=signature, extra=rest(obj, ("type", "thinking", "signature")))
 
 
 def _reasoning_from_carry(text: str, signature: str, param: str) -> Reasoning:
-    fields = carry.decode_carry(signature, _REASONING_CARRY)
+    fields = carry.decode_carry(signature, REASONING_CARRY)
     item_id, encrypted = fields.get("id"), fields.get("enc")
     # The envelope's MAC key is public, so its fields are client input like any other.
     if not (item_id is None or isinstance(item_id, str)) or not (encrypted is None or isinstance(encrypted, str)):
-        raise RequestError("a reasoning item carried by the proxy is not readable", param=param)
+        raise Invalid("a reasoning item carried by the proxy is not readable", param)
     return Reasoning(id=item_id, summary=(text,) if text else (), encrypted_content=encrypted)
 
 
-def _needs_thinking_blocks(thinking: list[Thinking | RedactedThinking | Reasoning], extra: Extra) -> bool:
+def needs_thinking_blocks(thinking: list[Thinking | RedactedThinking | Reasoning], extra: Extra) -> bool:
     """False when the only thinking is the unsigned text that came from ``reasoning_content``."""
     if len(thinking) != 1:
         return True
@@ -47,13 +47,13 @@ def _needs_thinking_blocks(thinking: list[Thinking | RedactedThinking | Reasonin
     )
 
 
-def _thinking_block(part: Thinking | RedactedThinking | Reasoning) -> JSON:
+def thinking_block(part: Thinking | RedactedThinking | Reasoning) -> JSON:
     if isinstance(part, RedactedThinking):
         return {**part.extra, "type": "redacted_thinking", "data": part.data}
     if isinstance(part, Reasoning):
         return {"type": "thinking", "thinking": _reasoning_text(part), "signature": _reasoning_signature(part)}
     block: dict[str, JSON] = {**part.extra, "type": "thinking", "thinking": part.thinking}
-    _put(block, "signature", part.signature)
+    put(block, "signature", part.signature)
     return block
 
 
@@ -62,14 +62,14 @@ def _reasoning_text(part: Reasoning) -> str:
 
 
 def _reasoning_signature(part: Reasoning) -> str:
-    return _carry_signature(part.id, part.encrypted_content)
+    return carry_signature(part.id, part.encrypted_content)
 
 
-def _carry_signature(item_id: str | None, encrypted: str | None) -> str:
-    return carry.encode_carry(_REASONING_CARRY, {"id": item_id, "enc": encrypted})
+def carry_signature(item_id: str | None, encrypted: str | None) -> str:
+    return carry.encode_carry(REASONING_CARRY, {"id": item_id, "enc": encrypted})
 
 
-def _thinking_fields(thinking: list[Thinking | RedactedThinking | Reasoning]) -> dict[str, JSON]:
+def thinking_fields(thinking: list[Thinking | RedactedThinking | Reasoning]) -> dict[str, JSON]:
     """``reasoning_content`` for display, ``thinking_blocks`` when something must come back exactly."""
     if not thinking:
         return {}
@@ -80,5 +80,5 @@ def _thinking_fields(thinking: list[Thinking | RedactedThinking | Reasoning]) ->
     ]
     fields: dict[str, JSON] = {"reasoning_content": "".join(texts)}
     if any(not isinstance(p, Thinking) or p.signature is not None for p in thinking):
-        fields["thinking_blocks"] = [_thinking_block(p) for p in thinking]
+        fields["thinking_blocks"] = [thinking_block(p) for p in thinking]
     return fields

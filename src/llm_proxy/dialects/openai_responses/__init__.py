@@ -14,9 +14,10 @@ the original block. Streams follow the event order of the Responses API (``event
 ``sequence_number``, one output item at a time, ``response.output_item.done`` carrying the complete
 item that Codex relies on).
 
-The codec is one module per concept: ``wire`` (names and typed access to JSON), ``request_decode``,
-``request_encode``, ``output`` (output items, status, usage), ``response``, ``stream_decoder`` and
-``stream_encoder``; errors are shared with the Chat codec in ``llm_proxy.dialects.openai_errors``.
+The codec is one module per concept: ``wire`` (names and the JSON reader), ``request`` (the body's
+top-level fields, both ways), ``items`` (input items, both ways), ``output`` (output items, status, usage),
+``response``, and the stream in two modules, ``stream_decoder`` and ``stream_encoder`` (one would pass 500
+lines); errors are shared with the Chat codec in ``llm_proxy.dialects.openai_errors``.
 This module holds the ``Dialect`` object, ``DIALECT``, and re-exports the public names of the others.
 """
 
@@ -31,9 +32,8 @@ from llm_proxy.dialects.openai_errors import RESPONSES_RULES, encode_error
 from llm_proxy.dialects.openai_models import encode_model_list
 from llm_proxy.dialects.openai_responses.output import custom_tool_input, decode_usage, encode_usage, response_id
 from llm_proxy.dialects.openai_responses.raw_edit import edit_system_raw
-from llm_proxy.dialects.openai_responses.request_decode import _decode_request
-from llm_proxy.dialects.openai_responses.request_encode import _encode_request, effort_for_budget
-from llm_proxy.dialects.openai_responses.response import _decode_response, _encode_response
+from llm_proxy.dialects.openai_responses.request import decode_request, effort_for_budget, encode_request
+from llm_proxy.dialects.openai_responses.response import decode_response, encode_response
 from llm_proxy.dialects.openai_responses.stream_decoder import ResponsesStreamDecoder
 from llm_proxy.dialects.openai_responses.stream_encoder import ResponsesStreamEncoder
 from llm_proxy.dialects.openai_responses.wire import FAMILY, NAME, log
@@ -65,10 +65,10 @@ class ResponsesDialect:
     name = NAME
 
     def decode_request(self, body: JSON, *, path_model: str | None = None) -> Request:
-        return _decode_request(body, path_model)
+        return decode_request(body, path_model)
 
     def encode_response(self, response: Response, request: Request) -> bytes:
-        return _encode_response(response, request)
+        return encode_response(response, request)
 
     def stream_encoder(self, request: Request) -> ResponsesStreamEncoder:
         return ResponsesStreamEncoder(request)
@@ -80,7 +80,7 @@ class ResponsesDialect:
         return {}
 
     def encode_request(self, request: Request, options: EncodeOptions) -> JSON:
-        return _encode_request(request)
+        return encode_request(request)
 
     def upstream_path(self, request: Request) -> str:
         return "/v1/responses"
@@ -89,7 +89,7 @@ class ResponsesDialect:
         return {}
 
     def decode_response(self, body: JSON, request: Request) -> Response:
-        return _decode_response(body, request)
+        return decode_response(body, request)
 
     def stream_decoder(self, request: Request) -> ResponsesStreamDecoder:
         return ResponsesStreamDecoder(request)

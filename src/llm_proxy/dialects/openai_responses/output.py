@@ -13,8 +13,9 @@ from collections.abc import Iterable
 import orjson
 
 from llm_proxy.canonical import JSON, RedactedThinking, Request, StopReason, Thinking, Usage
-from llm_proxy.dialects.openai_responses.request_encode import _encode_tool_choice
-from llm_proxy.dialects.openai_responses.wire import _custom_names
+from llm_proxy.dialects.jsonread import integer_or, obj_or_empty
+from llm_proxy.dialects.openai_responses.request import encode_tool_choice
+from llm_proxy.dialects.openai_responses.wire import custom_names
 from llm_proxy.framing.carry import encode_carry
 
 # Output item types of hosted tools: forwarded to a Responses client only (never invented from other dialects).
@@ -76,13 +77,13 @@ def response_id(upstream_id: str) -> str:
     return "resp_" + (upstream_id or uuid.uuid4().hex)
 
 
-def _thinking_carry(part: Thinking | RedactedThinking) -> str:
+def thinking_carry(part: Thinking | RedactedThinking) -> str:
     if isinstance(part, RedactedThinking):
         return encode_carry("claude-thinking", {"r": part.data})
     return encode_carry("claude-thinking", {"t": part.thinking, "s": part.signature})
 
 
-def _reasoning_out(item_id: str, summary: Iterable[str], encrypted: str | None, content: JSON = None) -> JSON:
+def reasoning_out(item_id: str, summary: Iterable[str], encrypted: str | None, content: JSON = None) -> JSON:
     out: dict[str, JSON] = {
         "id": item_id,
         "type": "reasoning",
@@ -95,15 +96,15 @@ def _reasoning_out(item_id: str, summary: Iterable[str], encrypted: str | None, 
     return out
 
 
-def _message_out(item_id: str, content: list[JSON], status: str) -> JSON:
+def message_out(item_id: str, content: list[JSON], status: str) -> JSON:
     return {"id": item_id, "type": "message", "status": status, "content": content, "role": "assistant"}
 
 
-def _text_out(text: str, annotations: JSON = None) -> JSON:
+def text_out(text: str, annotations: JSON = None) -> JSON:
     return {"type": "output_text", "annotations": annotations if isinstance(annotations, list) else [], "text": text}
 
 
-def _call_out(item_id: str, call_id: str, name: str, value: str, custom: bool, status: str) -> JSON:
+def call_out(item_id: str, call_id: str, name: str, value: str, custom: bool, status: str) -> JSON:
     if custom:
         return {"id": item_id, "type": "custom_tool_call", "call_id": call_id, "name": name, "input": value}
     return {
@@ -116,11 +117,11 @@ def _call_out(item_id: str, call_id: str, name: str, value: str, custom: bool, s
     }
 
 
-def _is_hosted_item(raw: JSON) -> bool:
+def is_hosted_item(raw: JSON) -> bool:
     return isinstance(raw, dict) and raw.get("type") in _HOSTED_ITEM_TYPES
 
 
-def _status_for(stop: StopReason | None) -> tuple[str, JSON]:
+def status_for(stop: StopReason | None) -> tuple[str, JSON]:
     if stop in (StopReason.MAX_TOKENS, StopReason.CONTEXT_WINDOW_EXCEEDED):
         return "incomplete", {"reason": "max_output_tokens"}
     if stop in (StopReason.CONTENT_FILTER, StopReason.REFUSAL):
@@ -128,7 +129,7 @@ def _status_for(stop: StopReason | None) -> tuple[str, JSON]:
     return "completed", None
 
 
-def _stop_reason(status: JSON, details: JSON, has_tool_call: bool) -> StopReason:
+def decode_stop_reason(status: JSON, details: JSON, has_tool_call: bool) -> StopReason:
     if status == "incomplete":
         reason = details.get("reason") if isinstance(details, dict) else None
         if reason == "max_output_tokens":
@@ -154,8 +155,8 @@ def encode_usage(usage: Usage) -> dict[str, JSON]:
 
 
 def _count(obj: JSON, key: str) -> int:
-    value = obj.get(key) if isinstance(obj, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    """A token count; anything but a positive integer counts as 0."""
+    return max(integer_or(obj_or_empty(obj).get(key)), 0)
 
 
 def decode_usage(raw: JSON) -> Usage:
@@ -172,7 +173,7 @@ def decode_usage(raw: JSON) -> Usage:
     )
 
 
-def _response_object(
+def response_object(
     request: Request,
     resp_id: str,
     created: int,
@@ -181,7 +182,7 @@ def _response_object(
     **fields: JSON,
 ) -> dict[str, JSON]:
     """The ``response`` object; ``fields`` overrides ``usage``, ``error`` and ``incomplete_details``."""
-    choice = _encode_tool_choice(request.tool_choice, _custom_names(request)) if request.tool_choice else "auto"
+    choice = encode_tool_choice(request.tool_choice, custom_names(request)) if request.tool_choice else "auto"
     reasoning = request.reasoning
     return {
         "id": resp_id,

@@ -8,10 +8,8 @@ import orjson
 
 from llm_proxy.canonical import (
     JSON,
-    ErrorKind,
     Opaque,
     Part,
-    ProxyError,
     Reasoning,
     RedactedThinking,
     Refusal,
@@ -22,24 +20,25 @@ from llm_proxy.canonical import (
     ToolCall,
 )
 from llm_proxy.dialects.base import drop
+from llm_proxy.dialects.jsonread import Invalid, bad_upstream
 from llm_proxy.dialects.openai_errors import RESPONSES_RULES
+from llm_proxy.dialects.openai_responses.items import decode_content_part, decode_model_item, item_type
 from llm_proxy.dialects.openai_responses.output import (
-    _call_out,
-    _is_hosted_item,
-    _message_out,
-    _reasoning_out,
-    _response_object,
-    _status_for,
-    _stop_reason,
-    _text_out,
-    _thinking_carry,
+    call_out,
     custom_tool_input,
+    decode_stop_reason,
     decode_usage,
     encode_usage,
+    is_hosted_item,
+    message_out,
+    reasoning_out,
     response_id,
+    response_object,
+    status_for,
+    text_out,
+    thinking_carry,
 )
-from llm_proxy.dialects.openai_responses.request_decode import _decode_content_part, _decode_model_item, _item_type
-from llm_proxy.dialects.openai_responses.wire import NAME, _custom_names, _list, _obj, _opt_str
+from llm_proxy.dialects.openai_responses.wire import NAME, custom_names, read
 from llm_proxy.errors import RequestError, UpstreamError
 
 
@@ -48,7 +47,7 @@ class _OutputBuilder:
 
     def __init__(self, resp_id: str, request: Request, same: bool) -> None:
         self._core = resp_id.removeprefix("resp_")
-        self._custom = _custom_names(request)
+        self._custom = custom_names(request)
         self._same = same
         self.items: list[JSON] = []
         self._message: list[JSON] | None = None
@@ -61,14 +60,14 @@ class _OutputBuilder:
         n = len(self.items)
         if isinstance(part, Thinking | RedactedThinking):
             summary = [part.thinking] if isinstance(part, Thinking) and part.thinking else []
-            self.items.append(_reasoning_out(f"rs_{self._core}_{n}", summary, _thinking_carry(part)))
+            self.items.append(reasoning_out(f"rs_{self._core}_{n}", summary, thinking_carry(part)))
         elif isinstance(part, Reasoning):
             content = None if part.content is None else [{"type": "reasoning_text", "text": c} for c in part.content]
             item_id = part.id or f"rs_{self._core}_{n}"
-            self.items.append(_reasoning_out(item_id, part.summary, part.encrypted_content, content))
+            self.items.append(reasoning_out(item_id, part.summary, part.encrypted_content, content))
         elif isinstance(part, ToolCall):
             self.items.append(self._call(part))
-        elif isinstance(part, Opaque) and NAME in part.dialects and _is_hosted_item(part.raw):
+        elif isinstance(part, Opaque) and NAME in part.dialects and is_hosted_item(part.raw):
             self.items.append(part.raw)
         else:
             drop(NAME, f"{type(part).__name__} in a response")
@@ -77,53 +76,55 @@ class _OutputBuilder:
         if isinstance(part, Refusal):
             entry: JSON = {"type": "refusal", "refusal": part.text}
         else:
-            entry = _text_out(part.text, part.extra.get("annotations") if self._same else None)
+            entry = text_out(part.text, part.extra.get("annotations") if self._same else None)
         if self._message is None:
             self._message = []
-            self.items.append(_message_out(f"msg_{self._core}_{len(self.items)}", self._message, "completed"))
+            self.items.append(message_out(f"msg_{self._core}_{len(self.items)}", self._message, "completed"))
         self._message.append(entry)
 
     def _call(self, call: ToolCall) -> JSON:
         custom = call.kind == "custom" or call.name in self._custom
         value = call.arguments if call.kind == "custom" or not custom else custom_tool_input(call.arguments)
-        return _call_out(call.item_id or f"fc_{call.id}", call.id, call.name, value, custom, "completed")
+        return call_out(call.item_id or f"fc_{call.id}", call.id, call.name, value, custom, "completed")
 
 
-def _encode_response(response: Response, request: Request) -> bytes:
+def encode_response(response: Response, request: Request) -> bytes:
     resp_id = response_id(response.id)
     builder = _OutputBuilder(resp_id, request, response.origin == NAME)
     for part in response.content:
         builder.add(part)
-    status, details = _status_for(response.stop_reason)
+    status, details = status_for(response.stop_reason)
     created = response.created if response.created is not None else int(time.time())
-    obj = _response_object(
+    obj = response_object(
         request, resp_id, created, status, builder.items, usage=encode_usage(response.usage), incomplete_details=details
     )
     return orjson.dumps(obj)
 
 
-def _decode_response(body: JSON, request: Request) -> Response:
+def decode_response(body: JSON, request: Request) -> Response:
+    """An upstream's Responses answer; a malformed one raises ``UpstreamError`` (502)."""
     try:
-        return _decode_response_doc(_obj(body, "response"), request)
-    except RequestError as exc:
-        message = f"the upstream sent an invalid response: {exc.error.message}"
-        raise UpstreamError(ProxyError(status=502, kind=ErrorKind.API_ERROR, message=message)) from exc
+        return _decode_response_doc(read.obj(body, "response"), request)
+    except Invalid as exc:
+        raise bad_upstream(f"the upstream sent an invalid response: {exc.message}") from exc
+    except RequestError as exc:  # a carry envelope the proxy cannot read
+        raise bad_upstream(f"the upstream sent an invalid response: {exc.error.message}") from exc
 
 
 def _decode_response_doc(doc: dict[str, JSON], request: Request) -> Response:
     if doc.get("status") == "failed":
         raise UpstreamError(RESPONSES_RULES.from_object(doc.get("error")))
     parts: list[Part] = []
-    for i, raw in enumerate(_list(doc.get("output", []), "output")):
-        parts.extend(_decode_output_item(_obj(raw, f"output[{i}]"), f"output[{i}]"))
+    for i, raw in enumerate(read.array(doc.get("output", []), "output")):
+        parts.extend(_decode_output_item(read.obj(raw, f"output[{i}]"), f"output[{i}]"))
     has_call = any(isinstance(p, ToolCall) for p in parts)
     created = doc.get("created_at")
     model = doc.get("model")
     return Response(
-        id=_opt_str(doc, "id", "") or "",
+        id=read.opt_string(doc.get("id"), "id") or "",
         model=model if isinstance(model, str) else request.model,
         content=tuple(parts),
-        stop_reason=_stop_reason(doc.get("status"), doc.get("incomplete_details"), has_call),
+        stop_reason=decode_stop_reason(doc.get("status"), doc.get("incomplete_details"), has_call),
         usage=decode_usage(doc.get("usage")),
         created=int(created) if isinstance(created, int | float) and not isinstance(created, bool) else None,
         origin=NAME,
@@ -131,8 +132,8 @@ def _decode_response_doc(doc: dict[str, JSON], request: Request) -> Response:
 
 
 def _decode_output_item(item: dict[str, JSON], param: str) -> list[Part]:
-    kind = _item_type(item, param)
+    kind = item_type(item, param)
     if kind == "message":
-        content = _list(item.get("content", []), f"{param}.content")
-        return [_decode_content_part(c, f"{param}.content[{j}]", "assistant") for j, c in enumerate(content)]
-    return [_decode_model_item(item, kind, param)]
+        content = read.array(item.get("content", []), f"{param}.content")
+        return [decode_content_part(c, f"{param}.content[{j}]", "assistant") for j, c in enumerate(content)]
+    return [decode_model_item(item, kind, param)]

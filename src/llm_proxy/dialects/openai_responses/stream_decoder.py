@@ -20,37 +20,17 @@ from llm_proxy.canonical import (
     MessageStart,
     Request,
     SignatureDelta,
-    StreamError,
     StreamEvent,
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
 )
+from llm_proxy.dialects.jsonread import integer_or, list_or_empty, obj_or_empty, string_or
 from llm_proxy.dialects.openai_errors import RESPONSES_RULES
-from llm_proxy.dialects.openai_responses.output import _stop_reason, decode_usage
+from llm_proxy.dialects.openai_responses.output import decode_stop_reason, decode_usage
 from llm_proxy.dialects.openai_responses.wire import log
-from llm_proxy.errors import stream_cut_short
+from llm_proxy.dialects.stream_end import StreamEnd
 from llm_proxy.framing.sse import SSEParser
-
-
-def _int(obj: Mapping[str, JSON], key: str) -> int:
-    value = obj.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _s(obj: Mapping[str, JSON], key: str) -> str:
-    value = obj.get(key)
-    return value if isinstance(value, str) else ""
-
-
-def _d(obj: Mapping[str, JSON], key: str) -> dict[str, JSON]:
-    value = obj.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _l(obj: Mapping[str, JSON], key: str) -> list[JSON]:
-    value = obj.get(key)
-    return value if isinstance(value, list) else []
 
 
 @dataclass(slots=True)
@@ -70,8 +50,7 @@ class ResponsesStreamDecoder:
     def __init__(self, request: Request) -> None:
         self._parser = SSEParser()
         self._model = request.model
-        self._started = False
-        self._done = False
+        self._end = StreamEnd()
         self._next_index = 0
         self._open: dict[_Key, _UpBlock] = {}
         self._closed: set[_Key] = set()
@@ -80,7 +59,7 @@ class ResponsesStreamDecoder:
     def feed(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for sse in self._parser.feed(data):
-            if self._done:
+            if self._end.ended:
                 continue
             try:
                 obj = orjson.loads(sse.data)
@@ -97,23 +76,19 @@ class ResponsesStreamDecoder:
 
     def close(self) -> list[StreamEvent]:
         self._parser.close()
-        if self._done:
-            return []
-        self._done = True
-        return [StreamError(error=stream_cut_short())]
+        return self._end.cut_short()
 
     # -- helpers ------------------------------------------------------------------------------
 
     def _start(self, response: Mapping[str, JSON] | None = None) -> list[StreamEvent]:
-        if self._started:
+        if not self._end.start():
             return []
-        self._started = True
         resp = response or {}
         created = resp.get("created_at")
         return [
             MessageStart(
-                id=_s(resp, "id") or "resp_synthesized",
-                model=_s(resp, "model") or self._model,
+                id=string_or(resp.get("id")) or "resp_synthesized",
+                model=string_or(resp.get("model")) or self._model,
                 created=int(created) if isinstance(created, int | float) and not isinstance(created, bool) else None,
             )
         ]
@@ -139,50 +114,54 @@ class ResponsesStreamDecoder:
         return self._ensure(
             key,
             "tool_call",
-            id=_s(item, "call_id") or _s(item, "id"),
-            name=_s(item, "name"),
+            id=string_or(item.get("call_id")) or string_or(item.get("id")),
+            name=string_or(item.get("name")),
             tool_kind="custom" if custom else "function",
         )
 
     # -- handlers -----------------------------------------------------------------------------
 
     def _on_created(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        return self._start(_d(obj, "response"))
+        return self._start(obj_or_empty(obj.get("response")))
 
     def _on_item_added(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        item, key = _d(obj, "item"), (_int(obj, "output_index"), -1)
+        item, key = obj_or_empty(obj.get("item")), (integer_or(obj.get("output_index")), -1)
         kind = item.get("type")
         if kind == "reasoning":
-            return self._ensure(key, "reasoning", id=_s(item, "id") or None)[0]
+            return self._ensure(key, "reasoning", id=string_or(item.get("id")) or None)[0]
         if kind not in ("function_call", "custom_tool_call"):
             return self._start()
         out, block = self._ensure_call(key, item)
-        initial = _s(item, "arguments" if kind == "function_call" else "input")
+        initial = string_or(item.get("arguments" if kind == "function_call" else "input"))
         if initial:
             block.streamed = True
             out.append(ToolArgsDelta(index=block.index, partial_json=initial))
         return out
 
     def _on_summary_part(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        out, block = self._ensure((_int(obj, "output_index"), -1), "reasoning", id=_s(obj, "item_id") or None)
-        if _int(obj, "summary_index") > 0:
+        out, block = self._ensure(
+            (integer_or(obj.get("output_index")), -1), "reasoning", id=string_or(obj.get("item_id")) or None
+        )
+        if integer_or(obj.get("summary_index")) > 0:
             # Summary parts are separate paragraphs; canonical thinking text is one string.
             block.streamed = True
             out.append(ThinkingDelta(index=block.index, text="\n\n"))
         return out
 
     def _on_summary_delta(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        out, block = self._ensure((_int(obj, "output_index"), -1), "reasoning", id=_s(obj, "item_id") or None)
+        out, block = self._ensure(
+            (integer_or(obj.get("output_index")), -1), "reasoning", id=string_or(obj.get("item_id")) or None
+        )
         block.streamed = True
-        if _s(obj, "delta"):
-            out.append(ThinkingDelta(index=block.index, text=_s(obj, "delta")))
+        if string_or(obj.get("delta")):
+            out.append(ThinkingDelta(index=block.index, text=string_or(obj.get("delta"))))
         return out
 
     def _on_content_added(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        part = _d(obj, "part")
+        part = obj_or_empty(obj.get("part"))
         kind: BlockKind = "refusal" if part.get("type") == "refusal" else "text"
-        out, block = self._ensure((_int(obj, "output_index"), _int(obj, "content_index")), kind)
-        initial = _s(part, "refusal" if kind == "refusal" else "text")
+        out, block = self._ensure((integer_or(obj.get("output_index")), integer_or(obj.get("content_index"))), kind)
+        initial = string_or(part.get("refusal" if kind == "refusal" else "text"))
         if initial:
             block.streamed = True
             out.append(TextDelta(index=block.index, text=initial))
@@ -190,20 +169,20 @@ class ResponsesStreamDecoder:
 
     def _on_text_delta(self, obj: dict[str, JSON]) -> list[StreamEvent]:
         kind: BlockKind = "refusal" if obj.get("type") == "response.refusal.delta" else "text"
-        out, block = self._ensure((_int(obj, "output_index"), _int(obj, "content_index")), kind)
+        out, block = self._ensure((integer_or(obj.get("output_index")), integer_or(obj.get("content_index"))), kind)
         block.streamed = True
-        if _s(obj, "delta"):
-            out.append(TextDelta(index=block.index, text=_s(obj, "delta")))
+        if string_or(obj.get("delta")):
+            out.append(TextDelta(index=block.index, text=string_or(obj.get("delta"))))
         return out
 
     def _on_content_done(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        key = (_int(obj, "output_index"), _int(obj, "content_index"))
-        return self._finish_part(key, _d(obj, "part")) if key not in self._closed else []
+        key = (integer_or(obj.get("output_index")), integer_or(obj.get("content_index")))
+        return self._finish_part(key, obj_or_empty(obj.get("part"))) if key not in self._closed else []
 
     def _finish_part(self, key: _Key, part: Mapping[str, JSON]) -> list[StreamEvent]:
         refusal = part.get("type") == "refusal"
         out, block = self._ensure(key, "refusal" if refusal else "text")
-        text = _s(part, "refusal" if refusal else "text")
+        text = string_or(part.get("refusal" if refusal else "text"))
         if text and not block.streamed:
             out.append(TextDelta(index=block.index, text=text))
         return out + self._stop(key)
@@ -211,18 +190,18 @@ class ResponsesStreamDecoder:
     def _on_args_delta(self, obj: dict[str, JSON]) -> list[StreamEvent]:
         custom = obj.get("type") == "response.custom_tool_call_input.delta"
         item = {"type": "custom_tool_call" if custom else "function_call", "id": obj.get("item_id")}
-        out, block = self._ensure_call((_int(obj, "output_index"), -1), item)
+        out, block = self._ensure_call((integer_or(obj.get("output_index")), -1), item)
         block.streamed = True
-        if _s(obj, "delta"):
-            out.append(ToolArgsDelta(index=block.index, partial_json=_s(obj, "delta")))
+        if string_or(obj.get("delta")):
+            out.append(ToolArgsDelta(index=block.index, partial_json=string_or(obj.get("delta"))))
         return out
 
     def _on_item_done(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        item, oi = _d(obj, "item"), _int(obj, "output_index")
+        item, oi = obj_or_empty(obj.get("item")), integer_or(obj.get("output_index"))
         kind = item.get("type")
         if kind == "message":
             out: list[StreamEvent] = []
-            for ci, part in enumerate(_l(item, "content")):
+            for ci, part in enumerate(list_or_empty(item.get("content"))):
                 if (oi, ci) not in self._closed and isinstance(part, dict):
                     out.extend(self._finish_part((oi, ci), part))
             return out or self._start()
@@ -230,7 +209,7 @@ class ResponsesStreamDecoder:
             return self._finish_reasoning(oi, item)
         if kind in ("function_call", "custom_tool_call"):
             out, block = self._ensure_call((oi, -1), item)
-            value = _s(item, "arguments" if kind == "function_call" else "input")
+            value = string_or(item.get("arguments" if kind == "function_call" else "input"))
             if value and not block.streamed:
                 out.append(ToolArgsDelta(index=block.index, partial_json=value))
             return out + self._stop((oi, -1))
@@ -239,36 +218,34 @@ class ResponsesStreamDecoder:
         return out + self._stop((oi, -1))
 
     def _finish_reasoning(self, oi: int, item: Mapping[str, JSON]) -> list[StreamEvent]:
-        out, block = self._ensure((oi, -1), "reasoning", id=_s(item, "id") or None)
-        summary = [_s(s, "text") for s in _l(item, "summary") if isinstance(s, dict)]
+        out, block = self._ensure((oi, -1), "reasoning", id=string_or(item.get("id")) or None)
+        summary = [string_or(s.get("text")) for s in list_or_empty(item.get("summary")) if isinstance(s, dict)]
         text = "\n\n".join(summary)
         if text and not block.streamed:
             out.append(ThinkingDelta(index=block.index, text=text))
-        encrypted = _s(item, "encrypted_content")  # authoritative only here, per the API docs
+        encrypted = string_or(item.get("encrypted_content"))  # authoritative only here, per the API docs
         if encrypted:
             out.append(SignatureDelta(index=block.index, signature=encrypted))
         return out + self._stop((oi, -1))
 
     def _on_terminal(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        response = _d(obj, "response")
+        response = obj_or_empty(obj.get("response"))
         out = self._start(response)
         for key in sorted(self._open, key=lambda k: self._open[k].index):
             out.extend(self._stop(key))
         status = "incomplete" if obj.get("type") == "response.incomplete" else response.get("status")
-        stop = _stop_reason(status, response.get("incomplete_details"), self._has_call)
+        stop = decode_stop_reason(status, response.get("incomplete_details"), self._has_call)
         out.append(Finish(stop_reason=stop, usage=decode_usage(response.get("usage"))))
-        self._done = True
+        self._end.finish()
         return out
 
     def _on_failed(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        self._done = True
-        error = _d(obj, "response").get("error") or {"message": "the upstream response failed"}
-        return [StreamError(error=RESPONSES_RULES.from_object(error))]
+        error = obj_or_empty(obj.get("response")).get("error") or {"message": "the upstream response failed"}
+        return self._end.error(RESPONSES_RULES.from_object(error))
 
     def _on_error(self, obj: dict[str, JSON]) -> list[StreamEvent]:
-        self._done = True
         inner = obj.get("error")
-        return [StreamError(error=RESPONSES_RULES.from_object(inner if isinstance(inner, dict) else obj))]
+        return self._end.error(RESPONSES_RULES.from_object(inner if isinstance(inner, dict) else obj))
 
     _HANDLERS = {
         "response.created": _on_created,

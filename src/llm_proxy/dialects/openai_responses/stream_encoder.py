@@ -32,19 +32,20 @@ from llm_proxy.canonical import (
 from llm_proxy.dialects.base import drop
 from llm_proxy.dialects.openai_errors import response_failure
 from llm_proxy.dialects.openai_responses.output import (
-    _call_out,
-    _is_hosted_item,
-    _message_out,
-    _reasoning_out,
-    _response_object,
-    _status_for,
-    _text_out,
-    _thinking_carry,
+    call_out,
     custom_tool_input,
     encode_usage,
+    is_hosted_item,
+    message_out,
+    reasoning_out,
     response_id,
+    response_object,
+    status_for,
+    text_out,
+    thinking_carry,
 )
-from llm_proxy.dialects.openai_responses.wire import NAME, _custom_names
+from llm_proxy.dialects.openai_responses.wire import NAME, custom_names
+from llm_proxy.dialects.stream_end import StreamEnd
 from llm_proxy.framing.sse import encode_event
 
 
@@ -86,12 +87,11 @@ class ResponsesStreamEncoder:
 
     def __init__(self, request: Request) -> None:
         self._request = request
-        self._custom = _custom_names(request)
+        self._custom = custom_names(request)
         self._seq = 0
         self._resp_id = "resp_synthesized"
         self._created = 0
-        self._started = False
-        self._done = False
+        self._end = StreamEnd()
         self._start_usage = Usage()
         self._items: list[JSON] = []
         """Output items by output index; None until the item is done."""
@@ -99,13 +99,13 @@ class ResponsesStreamEncoder:
         self._message: _OpenMessage | None = None
 
     def encode(self, event: StreamEvent) -> bytes:
-        if self._done:
+        if self._end.ended:
             return b""
         out: list[bytes] = []
         if isinstance(event, MessageStart):
             self._start(out, event)
             return b"".join(out)
-        if not self._started:
+        if not self._end.started:
             self._start(out, None)
         if isinstance(event, StreamError):
             self._fail(out, event.error)
@@ -120,7 +120,7 @@ class ResponsesStreamEncoder:
         return b"".join(out)
 
     def close(self) -> bytes:
-        return b""
+        return self._end.close()  # the stream ends with response.completed (or .incomplete, .failed)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -131,12 +131,11 @@ class ResponsesStreamEncoder:
 
     def _response(self, status: str, **fields: JSON) -> dict[str, JSON]:
         output = [item for item in self._items if item is not None]
-        return _response_object(self._request, self._resp_id, self._created, status, output, **fields)
+        return response_object(self._request, self._resp_id, self._created, status, output, **fields)
 
     def _start(self, out: list[bytes], event: MessageStart | None) -> None:
-        if self._started:
+        if not self._end.start():
             return
-        self._started = True
         if event is not None:
             self._resp_id = response_id(event.id)
             self._start_usage = event.usage
@@ -155,7 +154,7 @@ class ResponsesStreamEncoder:
         if event.kind in ("text", "refusal"):
             self._content_start(out, event)
             return
-        if event.kind == "opaque" and not _is_hosted_item(event.raw):
+        if event.kind == "opaque" and not is_hosted_item(event.raw):
             drop(NAME, "opaque stream block of another vendor")
             return
         self._close_message(out)
@@ -165,10 +164,10 @@ class ResponsesStreamEncoder:
         if event.kind in _REASONING_KINDS:
             item_id = event.id if event.kind == "reasoning" and event.id else f"rs_{core}_{oi}"
             block = _DownBlock(kind=event.kind, output_index=oi, item_id=item_id, data=event.data)
-            item = _reasoning_out(item_id, [], None)
+            item = reasoning_out(item_id, [], None)
         elif event.kind == "tool_call":
             block = self._call_block(event, oi, core)
-            item = _call_out(block.item_id, block.call_id, block.name, "", block.custom, "in_progress")
+            item = call_out(block.item_id, block.call_id, block.name, "", block.custom, "in_progress")
         else:
             block = _DownBlock(kind="opaque", output_index=oi, item_id="", raw=event.raw)
             item = event.raw
@@ -195,11 +194,11 @@ class ResponsesStreamEncoder:
             oi = self._new_item()
             message = _OpenMessage(output_index=oi, item_id=f"msg_{self._resp_id.removeprefix('resp_')}_{oi}")
             self._message = message
-            item = _message_out(message.item_id, [], "in_progress")
+            item = message_out(message.item_id, [], "in_progress")
             self._emit(out, "response.output_item.added", {"output_index": oi, "item": item})
         ci = len(message.parts)
         message.parts.append(None)
-        part = {"type": "refusal", "refusal": ""} if event.kind == "refusal" else _text_out("")
+        part = {"type": "refusal", "refusal": ""} if event.kind == "refusal" else text_out("")
         block = _DownBlock(
             kind=event.kind, output_index=message.output_index, item_id=message.item_id, content_index=ci
         )
@@ -217,7 +216,7 @@ class ResponsesStreamEncoder:
         if message is None:
             return
         self._message = None
-        item = _message_out(message.item_id, [p for p in message.parts if p is not None], "completed")
+        item = message_out(message.item_id, [p for p in message.parts if p is not None], "completed")
         self._items[message.output_index] = item
         self._emit(out, "response.output_item.done", {"output_index": message.output_index, "item": item})
 
@@ -294,7 +293,7 @@ class ResponsesStreamEncoder:
             part = {"type": "refusal", "refusal": text}
             self._emit(out, "response.refusal.done", {**self._where(block), "refusal": text})
         else:
-            part = _text_out(text)
+            part = text_out(text)
             self._emit(out, "response.output_text.done", {**self._where(block), "text": text, "logprobs": []})
         self._emit(out, "response.content_part.done", {**self._where(block), "part": part})
         if self._message is not None and self._message.item_id == block.item_id:
@@ -306,12 +305,12 @@ class ResponsesStreamEncoder:
         signature = "".join(block.signature) or None
         encrypted: str | None
         if block.kind == "thinking":
-            encrypted = _thinking_carry(Thinking(thinking="".join(block.thinking), signature=signature))
+            encrypted = thinking_carry(Thinking(thinking="".join(block.thinking), signature=signature))
         elif block.kind == "redacted_thinking":
-            encrypted = _thinking_carry(RedactedThinking(data=block.data or ""))
+            encrypted = thinking_carry(RedactedThinking(data=block.data or ""))
         else:
             encrypted = signature  # a Responses upstream's own encrypted_content
-        return _reasoning_out(block.item_id, block.summaries, encrypted)
+        return reasoning_out(block.item_id, block.summaries, encrypted)
 
     def _call_stop(self, out: list[bytes], block: _DownBlock) -> JSON:
         value = "".join(block.chunks)
@@ -324,7 +323,7 @@ class ResponsesStreamEncoder:
         else:
             fields = {**self._where(block, False), "name": block.name, "arguments": value}
             self._emit(out, "response.function_call_arguments.done", fields)
-        return _call_out(block.item_id, block.call_id, block.name, value, block.custom, "completed")
+        return call_out(block.item_id, block.call_id, block.name, value, block.custom, "completed")
 
     # -- the end ------------------------------------------------------------------------------
 
@@ -333,15 +332,15 @@ class ResponsesStreamEncoder:
             self._block_stop(out, index)  # tolerate a block the upstream never stopped
         self._close_message(out)
         usage = _merge_usage(self._start_usage, event.usage)
-        status, details = _status_for(event.stop_reason)
+        status, details = status_for(event.stop_reason)
         response = self._response(status, usage=encode_usage(usage), incomplete_details=details)
         self._emit(out, f"response.{status}", {"response": response})
-        self._done = True
+        self._end.finish()
 
     def _fail(self, out: list[bytes], error: ProxyError) -> None:
         response = self._response("failed", error=response_failure(error))
         self._emit(out, "response.failed", {"response": response})
-        self._done = True
+        self._end.fail()
 
 
 def _merge_usage(start: Usage, final: Usage) -> Usage:

@@ -1,180 +1,210 @@
-"""Encoding a canonical ``Request`` for a Chat upstream, from any origin.
+"""Chat messages, both ways: ``messages`` entries and their content parts, tool calls and tool results.
 
-A chat request comes back as it was decoded. A request of another origin is reshaped for Chat:
-Claude-style tool results inside user turns become tool messages, images returned by a tool travel in a
-following user message (tool messages only take text), foreign thinking is dropped (Chat upstreams
-cannot verify it), and fields Chat has no place for are dropped with a debug log.
+Decoding keeps every wire field without a canonical home in ``extra`` (so do fields sent as null) and
+remembers the wire choices with no canonical flag (string content, absent assistant ``content``), so that a
+Chat message re-encodes to an equal one. Encoding reshapes turns of other origins for Chat: Claude-style
+tool results inside user turns become tool messages, images returned by a tool travel in a following user
+message (tool messages only take text), foreign thinking is dropped (Chat upstreams cannot verify it).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import TypeGuard
+from typing import Literal, TypeGuard
 
 from llm_proxy.canonical import (
     JSON,
     Extra,
-    HostedTool,
     Image,
     Message,
     Opaque,
     Part,
     Reasoning,
-    ReasoningConfig,
     RedactedThinking,
     Refusal,
     Request,
-    ResponseFormat,
     Text,
     Thinking,
-    Tool,
     ToolCall,
-    ToolChoice,
     ToolResult,
 )
-from llm_proxy.dialects.base import EncodeOptions, drop
-from llm_proxy.dialects.openai_chat.thinking import _needs_thinking_blocks, _thinking_block
-from llm_proxy.dialects.openai_chat.wire import _ABSENT_MARK, NAME, _put, _same
+from llm_proxy.dialects.base import drop
+from llm_proxy.dialects.jsonread import put, rest
+from llm_proxy.dialects.openai_chat.thinking import decode_thinking_block, needs_thinking_blocks, thinking_block
+from llm_proxy.dialects.openai_chat.wire import ABSENT_MARK, FAMILY, NAME, from_chat, read
 
-_EFFORT_BY_BUDGET: tuple[tuple[int, str], ...] = ((4096, "low"), (16384, "medium"))
-"""Anthropic ``budget_tokens`` -> ``reasoning_effort``: <=4096 low, <=16384 medium, above high."""
+# ---------------------------------------------------------------------------------------------
+# Decoding messages (client requests; the parts are shared with upstream responses)
+# ---------------------------------------------------------------------------------------------
 
-_HANDLED_EXTRA = ("max_tokens", "max_completion_tokens", "stream_options")
+
+_DATA_URL = re.compile(r"data:([^;,]+);base64,(.*)", re.DOTALL)
 
 
-def encode_request(request: Request, options: EncodeOptions) -> JSON:
-    same = _same(request)
-    body: dict[str, JSON] = {k: v for k, v in request.extra.items() if k not in _HANDLED_EXTRA} if same else {}
-    body["model"] = request.model
-    body["messages"] = _MessageEncoder(request).encode()
-    _encode_tools(request, same, body)
-    _encode_max_tokens(request, same, body)
-    _encode_sampling(request, body)
-    _encode_stream(request, same, body)
-    if request.response_format is not None:
-        body["response_format"] = _encode_response_format(request.response_format)
-    effort = _reasoning_effort(request.reasoning)
-    if effort is not None:
-        body["reasoning_effort"] = effort
-    if request.user is not None:
-        body["user"] = request.user
-    if same:
-        _put(body, "metadata", request.metadata)
-        _put(body, "store", request.store)
-        _put(body, "n", request.n)
+def decode_message(raw: JSON, param: str) -> Message:
+    obj = read.obj(raw, param)
+    role = obj.get("role")
+    if role in ("system", "developer", "user"):
+        return _decode_plain_message(obj, role, param)
+    if role == "assistant":
+        return _decode_assistant(obj, param)
+    if role == "tool":
+        return _decode_tool_message(obj, param)
+    if role == "function":
+        return _decode_function_message(obj, param)
+    raise read.fail(f"{param}.role", "must be one of system, developer, user, assistant, tool")
+
+
+def decode_content(value: JSON, param: str) -> tuple[tuple[Part, ...], bool]:
+    """Parts of a string-or-parts ``content``, and whether it was a bare string."""
+    if isinstance(value, str):
+        return (Text(text=value),), True
+    items = read.array(value, param) if value is not None else None
+    if items is None:
+        raise read.fail(param, "must be a string or an array of parts")
+    return tuple(_decode_part(p, f"{param}[{i}]") for i, p in enumerate(items)), False
+
+
+def _decode_part(raw: JSON, param: str) -> Text | Image | Opaque:
+    obj = read.obj(raw, param)
+    kind = obj.get("type")
+    if kind == "text":
+        return Text(
+            text=read.string(obj.get("text"), f"{param}.text"),
+            cache_control=obj.get("cache_control"),
+            extra=rest(obj, ("type", "text", "cache_control")),
+        )
+    if kind == "image_url":
+        return _decode_image(obj, param)
+    # input_audio, file, refusal parts and future types have no canonical meaning outside Chat
+    return Opaque(dialects=FAMILY, raw=obj)
+
+
+def _decode_image(obj: dict[str, JSON], param: str) -> Image:
+    inner = read.obj(obj.get("image_url"), f"{param}.image_url")
+    url = read.string(inner.get("url"), f"{param}.image_url.url")
+    detail = read.opt_string(inner.get("detail"), f"{param}.image_url.detail")
+    extra = rest(obj, ("type", "image_url"))
+    inner_rest = rest(inner, ("url", "detail"))
+    if inner_rest:
+        extra["image_url"] = inner_rest
+    match = _DATA_URL.fullmatch(url)
+    if match:
+        return Image(media_type=match[1], data=match[2], detail=detail, extra=extra)
+    return Image(url=url, detail=detail, extra=extra)
+
+
+def _decode_name(obj: dict[str, JSON], param: str) -> str | None:
+    return read.opt_string(obj.get("name"), f"{param}.name")
+
+
+def _decode_plain_message(obj: dict[str, JSON], role: Literal["system", "developer", "user"], param: str) -> Message:
+    if "content" not in obj:
+        raise read.fail(f"{param}.content", "is required")
+    parts, string_form = decode_content(obj["content"], f"{param}.content")
+    return Message(
+        role=role,
+        content=parts,
+        string_form=string_form,
+        name=_decode_name(obj, param),
+        extra=rest(obj, ("role", "content", "name")),
+    )
+
+
+def _decode_assistant(obj: dict[str, JSON], param: str) -> Message:
+    parts: list[Part] = []
+    consumed = ["role", "content", "name"]
+    blocks = obj.get("thinking_blocks")
+    if isinstance(blocks, list) and blocks:
+        parts += [decode_thinking_block(b, f"{param}.thinking_blocks[{i}]") for i, b in enumerate(blocks)]
+        consumed.append("thinking_blocks")
+    elif isinstance(obj.get("reasoning_content"), str) and obj["reasoning_content"]:
+        parts.append(Thinking(thinking=obj["reasoning_content"]))
+    # reasoning_content always stays in extra: it is display text, re-sent verbatim to a Chat upstream
+    content = obj.get("content")
+    string_form = null_content = False
+    if content is None:
+        null_content = "content" in obj
     else:
-        _dropped_foreign_fields(request)
-    return body
+        content_parts, string_form = decode_content(content, f"{param}.content")
+        parts += content_parts
+    if isinstance(obj.get("refusal"), str):
+        parts.append(Refusal(text=obj["refusal"]))
+        consumed.append("refusal")
+    calls = obj.get("tool_calls")
+    if isinstance(calls, list) and calls:
+        parts += [decode_tool_call(c, f"{param}.tool_calls[{i}]") for i, c in enumerate(calls)]
+        consumed.append("tool_calls")
+    extra = rest(obj, tuple(consumed))
+    extra.pop("content", None)  # null content is the null_content flag
+    if "content" not in obj:
+        extra[ABSENT_MARK] = True
+    return Message(
+        role="assistant",
+        content=tuple(parts),
+        string_form=string_form,
+        null_content=null_content,
+        name=_decode_name(obj, param),
+        extra=extra,
+    )
 
 
-def _dropped_foreign_fields(request: Request) -> None:
-    for name, value in (("metadata", request.metadata), ("store", request.store), ("top_k", request.top_k)):
-        if value is not None:
-            drop(NAME, name)
-    if request.previous_response_id is not None:
-        drop(NAME, "previous_response_id")
+def decode_tool_call(raw: JSON, param: str) -> ToolCall:
+    obj = read.obj(raw, param)
+    call_id = read.string(obj.get("id"), f"{param}.id")
+    if obj.get("type") == "custom":
+        custom = read.obj(obj.get("custom"), f"{param}.custom")
+        return ToolCall(
+            id=call_id,
+            name=read.string(custom.get("name"), f"{param}.custom.name"),
+            arguments=read.string(custom.get("input"), f"{param}.custom.input"),
+            kind="custom",
+            extra=rest(obj, ("id", "type", "custom")),
+        )
+    fn = read.obj(obj.get("function"), f"{param}.function")
+    return ToolCall(
+        id=call_id,
+        name=read.string(fn.get("name"), f"{param}.function.name"),
+        arguments=read.string(fn.get("arguments"), f"{param}.function.arguments"),
+        # a null type reads as "function" and is written back as such, so it is not kept
+        extra=rest(obj, ("id", "type", "function"), drop_null=("type",)),
+    )
 
 
-def _encode_tools(request: Request, same: bool, body: dict[str, JSON]) -> None:
-    tools: list[JSON] = []
-    for tool in request.tools or ():
-        encoded = _encode_tool(tool, same)
-        if encoded is not None:
-            tools.append(encoded)
-    if tools or (same and request.tools is not None):
-        body["tools"] = tools
-    elif not same:
-        return  # Chat rejects tool_choice / parallel_tool_calls without tools
-    if request.tool_choice is not None:
-        body["tool_choice"] = _encode_tool_choice(request.tool_choice, request.tools or ())
-    _put(body, "parallel_tool_calls", request.parallel_tool_calls)
+def _decode_tool_message(obj: dict[str, JSON], param: str) -> Message:
+    call_id = read.string(obj.get("tool_call_id"), f"{param}.tool_call_id")
+    if "content" not in obj:
+        raise read.fail(f"{param}.content", "is required")
+    parts, string_form = decode_content(obj["content"], f"{param}.content")
+    result = ToolResult(call_id=call_id, content=_result_parts(parts), string_form=string_form)
+    return Message(
+        role="tool",
+        content=(result,),
+        name=_decode_name(obj, param),
+        extra=rest(obj, ("role", "content", "name", "tool_call_id")),
+    )
 
 
-def _encode_tool(tool: Tool | HostedTool, same: bool) -> JSON:
-    if isinstance(tool, HostedTool):
-        if NAME in tool.dialects:
-            return tool.raw
-        drop(NAME, "hosted tool")
-        return None
-    inner: dict[str, JSON] = dict(tool.extra) if same else {}
-    if tool.kind == "custom" and "format" in tool.extra:
-        inner["format"] = tool.extra["format"]  # the custom tool's grammar, same field in Responses
-    inner["name"] = tool.name
-    _put(inner, "description", tool.description)
-    if tool.kind == "custom":
-        return {"type": "custom", "custom": inner}
-    _put(inner, "parameters", tool.parameters)
-    _put(inner, "strict", tool.strict)
-    return {"type": "function", "function": inner}
+def _result_parts(parts: tuple[Part, ...]) -> tuple[Text | Image | Opaque, ...]:
+    return tuple(p for p in parts if isinstance(p, Text | Image | Opaque))
 
 
-def _encode_tool_choice(choice: ToolChoice, tools: tuple[Tool | HostedTool, ...]) -> JSON:
-    if choice.mode != "tool":
-        return choice.mode
-    custom = any(isinstance(t, Tool) and t.kind == "custom" and t.name == choice.name for t in tools)
-    kind = "custom" if custom else "function"
-    return {"type": kind, kind: {"name": choice.name}}
+def _decode_function_message(obj: dict[str, JSON], param: str) -> Message:
+    """Legacy ``role:"function"``: a tool result keyed by the function name (it has no call id)."""
+    name = read.string(obj.get("name"), f"{param}.name")
+    text = read.string(obj.get("content"), f"{param}.content")
+    result = ToolResult(call_id=name, content=(Text(text=text),))
+    return Message(role="tool", content=(result,), name=name, extra={"role": "function"})
 
 
-def _encode_max_tokens(request: Request, same: bool, body: dict[str, JSON]) -> None:
-    extra = request.extra if same else {}
-    if extra.get("max_completion_tokens") is not None:  # the client sent both names
-        body["max_completion_tokens"] = request.max_tokens
-        body["max_tokens"] = extra.get("max_tokens")
-    elif extra.get("max_tokens") is not None:  # the client used the legacy name
-        body["max_tokens"] = request.max_tokens
-    elif request.max_tokens is not None:
-        body["max_completion_tokens"] = request.max_tokens
-    for key in ("max_tokens", "max_completion_tokens"):
-        if key in extra and extra[key] is None:
-            body[key] = None
-
-
-def _encode_sampling(request: Request, body: dict[str, JSON]) -> None:
-    if request.stop is not None:
-        body["stop"] = request.stop[0] if request.stop_string_form and len(request.stop) == 1 else list(request.stop)
-    _put(body, "temperature", request.temperature)
-    _put(body, "top_p", request.top_p)
-    _put(body, "seed", request.seed)
-
-
-def _encode_stream(request: Request, same: bool, body: dict[str, JSON]) -> None:
-    rest = request.extra.get("stream_options") if same else None
-    options: dict[str, JSON] = dict(rest) if isinstance(rest, dict) else {}
-    if request.stream:
-        body["stream"] = True
-        options["include_usage"] = True  # the proxy needs usage whatever the client asked
-    elif request.include_usage is not None and same:
-        options["include_usage"] = request.include_usage
-    if options:
-        body["stream_options"] = options
-
-
-def _encode_response_format(fmt: ResponseFormat) -> JSON:
-    if fmt.type != "json_schema":
-        return {"type": fmt.type}
-    schema: dict[str, JSON] = {"name": fmt.name or "response"}  # Chat requires a name; Claude has none
-    _put(schema, "description", fmt.description)
-    _put(schema, "schema", fmt.schema)
-    _put(schema, "strict", fmt.strict)
-    return {"type": "json_schema", "json_schema": schema}
-
-
-def _reasoning_effort(config: ReasoningConfig | None) -> str | None:
-    if config is None or config.mode == "disabled":
-        return None
-    if config.effort is not None:
-        return config.effort
-    if config.budget_tokens is None:
-        return None  # adaptive thinking: let the model's default decide
-    for limit, effort in _EFFORT_BY_BUDGET:
-        if config.budget_tokens <= limit:
-            return effort
-    return "high"
+# ---------------------------------------------------------------------------------------------
+# Encoding messages, from any origin
+# ---------------------------------------------------------------------------------------------
 
 
 @dataclass
-class _MessageEncoder:
+class MessageEncoder:
     """Builds Chat ``messages`` from canonical ones, reshaping foreign turns on the way."""
 
     request: Request
@@ -184,7 +214,7 @@ class _MessageEncoder:
 
     @property
     def same(self) -> bool:
-        return _same(self.request)
+        return from_chat(self.request)
 
     def encode(self) -> list[JSON]:
         if self.request.system:
@@ -222,7 +252,7 @@ class _MessageEncoder:
         else:
             drop(NAME, f"{message.role} message with no content Chat can carry")
             return
-        _put(msg, "name", message.name)
+        put(msg, "name", message.name)
         self.out.append(msg)
 
     def _user_part(self, part: Part, role: str) -> JSON:
@@ -255,7 +285,7 @@ class _MessageEncoder:
         inner_extra = extra.pop("image_url", None)
         inner: dict[str, JSON] = dict(inner_extra) if isinstance(inner_extra, dict) else {}
         inner["url"] = url
-        _put(inner, "detail", part.detail)
+        put(inner, "detail", part.detail)
         return {**extra, "type": "image_url", "image_url": inner}
 
     # -- tool results -------------------------------------------------------------------------
@@ -294,7 +324,7 @@ class _MessageEncoder:
         if extra.get("role") == "function":  # legacy function message, re-sent as it came
             return {"role": "function", "name": name, "content": content}
         msg: dict[str, JSON] = {**extra, "role": "tool", "tool_call_id": result.call_id, "content": content}
-        _put(msg, "name", name)
+        put(msg, "name", name)
         return msg
 
     def _defer_image(self, call_id: str, image: Image) -> None:
@@ -313,7 +343,7 @@ class _MessageEncoder:
     # -- assistant ----------------------------------------------------------------------------
     def _assistant(self, message: Message) -> JSON:
         same = self.same
-        msg: dict[str, JSON] = {k: v for k, v in message.extra.items() if k != _ABSENT_MARK} if same else {}
+        msg: dict[str, JSON] = {k: v for k, v in message.extra.items() if k != ABSENT_MARK} if same else {}
         msg["role"] = "assistant"
         texts = [p for p in message.content if isinstance(p, Text)]
         calls = [p for p in message.content if isinstance(p, ToolCall)]
@@ -324,13 +354,13 @@ class _MessageEncoder:
         if refusals:
             msg["refusal"] = "".join(refusals)
         if calls:
-            msg["tool_calls"] = [_encode_tool_call(c, same) for c in calls]
+            msg["tool_calls"] = [encode_tool_call(c, same) for c in calls]
         thinking = [p for p in message.content if isinstance(p, Thinking | RedactedThinking | Reasoning)]
-        if thinking and same and _needs_thinking_blocks(thinking, message.extra):
-            msg["thinking_blocks"] = [_thinking_block(p) for p in thinking]
+        if thinking and same and needs_thinking_blocks(thinking, message.extra):
+            msg["thinking_blocks"] = [thinking_block(p) for p in thinking]
         elif thinking and not same:
             drop(NAME, "thinking of another vendor")
-        _put(msg, "name", message.name)
+        put(msg, "name", message.name)
         return msg
 
     def _assistant_content(self, message: Message, texts: list[Text], has_calls: bool) -> JSON:
@@ -343,7 +373,7 @@ class _MessageEncoder:
         if message.null_content:
             return None
         parts = [self._text_part(p) if isinstance(p, Text) else p.raw for p in message.content if _is_content(p)]
-        if not parts and message.extra.get(_ABSENT_MARK):
+        if not parts and message.extra.get(ABSENT_MARK):
             return _OMIT
         return parts
 
@@ -372,7 +402,7 @@ def _error_prefixed(text: str) -> str:
     return text if text.startswith("Error: ") else "Error: " + text
 
 
-def _encode_tool_call(call: ToolCall, same: bool) -> JSON:
+def encode_tool_call(call: ToolCall, same: bool) -> JSON:
     encoded: dict[str, JSON] = dict(call.extra) if same else {}
     encoded["id"] = call.id
     if call.kind == "custom":

@@ -1,13 +1,17 @@
-"""Decoding an upstream's Chat stream: ``data:`` chunks in, canonical stream events out.
+"""Chat streams: ``ChatStreamDecoder`` (an upstream's ``data:`` chunks -> canonical events) and
+``ChatStreamEncoder`` (canonical events -> chunks for the client, ending with ``data: [DONE]``).
 
-Deltas of one field open a canonical block (thinking, text, refusal, one per tool call) that stays open
-until a delta of another field arrives; the stream ends at ``data: [DONE]`` (or, leniently, at the end
-of the bytes after a ``finish_reason``).
+Decoding: deltas of one field open a canonical block (thinking, text, refusal, one per tool call) that stays
+open until a delta of another field arrives; the stream ends at ``data: [DONE]`` (or, leniently, at the end
+of the bytes after a ``finish_reason``). Encoding carries thinking whole in ``thinking_blocks`` at its end,
+once the signature is known.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -31,11 +35,23 @@ from llm_proxy.canonical import (
     ToolArgsDelta,
     Usage,
 )
-from llm_proxy.dialects.openai_chat.response import _decode_usage, _stop_reason
+from llm_proxy.dialects.jsonread import upstream_fault
+from llm_proxy.dialects.openai_chat.response import (
+    chat_id,
+    decode_stop_reason,
+    decode_usage,
+    encode_usage,
+    finish_reason_json,
+)
+from llm_proxy.dialects.openai_chat.thinking import carry_signature
 from llm_proxy.dialects.openai_chat.wire import log
-from llm_proxy.dialects.openai_errors import CHAT_RULES
-from llm_proxy.errors import stream_cut_short
-from llm_proxy.framing.sse import SSEParser
+from llm_proxy.dialects.openai_errors import CHAT_RULES, error_object
+from llm_proxy.dialects.stream_end import StreamEnd
+from llm_proxy.framing.sse import SSEParser, encode_event
+
+# ---------------------------------------------------------------------------------------------
+# Stream decoding: Chat chunks -> canonical events
+# ---------------------------------------------------------------------------------------------
 
 
 class ChatStreamDecoder:
@@ -44,7 +60,7 @@ class ChatStreamDecoder:
     def __init__(self, request: Request) -> None:
         self._request = request
         self._sse = SSEParser()
-        self._started = False
+        self._end = StreamEnd()
         self._message_id = ""
         self._next_index = 0
         self._open: tuple[int, BlockKind] | None = None
@@ -53,26 +69,22 @@ class ChatStreamDecoder:
         self._stop: StopReason | None = None
         self._saw_finish = False
         self._usage = Usage()
-        self._done = False
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for event in self._sse.feed(data):
-            if self._done:
+            if self._end.ended:
                 break
             self._event(event.data, out)
         return out
 
     def close(self) -> list[StreamEvent]:
         self._sse.close()
-        if self._done:
-            return []
-        out: list[StreamEvent] = []
-        if self._saw_finish:  # lenient: some servers end without [DONE]
+        if self._saw_finish and not self._end.ended:  # lenient: some servers end without [DONE]
+            out: list[StreamEvent] = []
             self._finish(out)
-        else:
-            self._fail(out, stream_cut_short())
-        return out
+            return out
+        return self._end.cut_short()
 
     def _event(self, data: bytes, out: list[StreamEvent]) -> None:
         if not data.startswith(b"{") and data.strip() == b"[DONE]":
@@ -81,28 +93,25 @@ class ChatStreamDecoder:
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
-            self._fail(
-                out, ProxyError(status=502, kind=ErrorKind.API_ERROR, message="upstream sent a chunk that is not JSON")
-            )
+            out.extend(self._end.error(upstream_fault("upstream sent a chunk that is not JSON")))
             return
         if not isinstance(chunk, dict):
             return
         if chunk.get("error") is not None:
-            self._fail(out, _stream_error(chunk["error"]))
+            out.extend(self._end.error(_stream_error(chunk["error"])))
             return
-        if not self._started:
+        if not self._end.started:
             self._start(out, chunk)
         usage = chunk.get("usage")
         if isinstance(usage, dict):
-            self._usage = _decode_usage(usage)
+            self._usage = decode_usage(usage)
         for choice in chunk.get("choices") or ():
             if isinstance(choice, dict) and choice.get("index", 0) == 0:
                 self._choice(choice, out)
 
     def _start(self, out: list[StreamEvent], chunk: dict[str, JSON]) -> None:
-        if self._started:
+        if not self._end.start():
             return
-        self._started = True
         chunk_id, model, created = chunk.get("id"), chunk.get("model"), chunk.get("created")
         self._message_id = chunk_id if isinstance(chunk_id, str) and chunk_id else "chatcmpl-" + uuid.uuid4().hex
         out.append(
@@ -119,7 +128,7 @@ class ChatStreamDecoder:
             self._delta(delta, out)
         finish = choice.get("finish_reason")
         if isinstance(finish, str):
-            self._stop, self._saw_finish = _stop_reason(finish), True
+            self._stop, self._saw_finish = decode_stop_reason(finish), True
 
     def _delta(self, delta: dict[str, JSON], out: list[StreamEvent]) -> None:
         if len(delta) == 1:  # most chunks carry just text
@@ -218,14 +227,143 @@ class ChatStreamDecoder:
         self._start(out, {})
         self._close_open(out)
         out.append(Finish(stop_reason=self._stop, usage=self._usage))
-        self._done = True
-
-    def _fail(self, out: list[StreamEvent], error: ProxyError) -> None:
-        out.append(StreamError(error=error))
-        self._done = True
+        self._end.finish()
 
 
 def _stream_error(raw: JSON) -> ProxyError:
     if isinstance(raw, dict):
         return CHAT_RULES.from_object(raw, None, None)
     return ProxyError(status=500, kind=ErrorKind.API_ERROR, message=str(raw))
+
+
+# ---------------------------------------------------------------------------------------------
+# Stream encoding: canonical events -> Chat chunks
+# ---------------------------------------------------------------------------------------------
+
+
+_SLOT = "\x00llm-proxy-slot\x00"
+
+
+@dataclass
+class _OpenBlock:
+    kind: BlockKind
+    tool_index: int = -1
+    item_id: str | None = None
+    data: str | None = None
+    text: list[str] = field(default_factory=list)
+    signature: str | None = None
+
+
+class ChatStreamEncoder:
+    """Canonical events in, Chat chunk bytes out; ``close()`` writes ``data: [DONE]``."""
+
+    content_type = "text/event-stream"
+
+    def __init__(self, request: Request) -> None:
+        self._model = request.model
+        self._include_usage = request.include_usage is True
+        self._id = ""
+        self._created = 0
+        self._end = StreamEnd(terminator=b"data: [DONE]\n\n")
+        """A finish chunk does not end a Chat stream: ``[DONE]`` at close does, or an error."""
+        self._blocks: dict[int, _OpenBlock] = {}
+        self._tool_count = 0
+        self._content_chunk: tuple[bytes, bytes] = (b"", b"")
+
+    def encode(self, event: StreamEvent) -> bytes:
+        if self._end.ended:
+            return b""
+        if isinstance(event, StreamError):
+            self._end.fail()
+            return encode_event(orjson.dumps({"error": error_object(event.error)}))
+        if isinstance(event, MessageStart):
+            return self._start(event.id, event.created)
+        head = b"" if self._end.started else self._start("", None)
+        return head + self._body(event)
+
+    def close(self) -> bytes:
+        return self._end.close()
+
+    def _start(self, message_id: str, created: int | None) -> bytes:
+        if not self._end.start():
+            return b""
+        self._id = chat_id(message_id)
+        self._created = created if created is not None else int(time.time())
+        # Text deltas are most of a stream: render their chunk once around a slot for the text, so each
+        # delta costs one string encoding instead of a whole chunk (the bytes are identical).
+        prefix, _, suffix = self._chunk({"content": _SLOT}).partition(orjson.dumps(_SLOT))
+        self._content_chunk = (prefix, suffix)
+        return self._chunk({"role": "assistant", "content": ""})
+
+    def _body(self, event: StreamEvent) -> bytes:
+        if isinstance(event, BlockStart):
+            return self._block_start(event)
+        if isinstance(event, Finish):
+            return self._finish(event)
+        block = self._blocks.get(getattr(event, "index", -1))
+        if block is None:
+            return b""
+        if isinstance(event, TextDelta):
+            if block.kind == "text":
+                prefix, suffix = self._content_chunk
+                return prefix + orjson.dumps(event.text) + suffix
+            return self._chunk({"refusal": event.text}) if block.kind == "refusal" else b""
+        if isinstance(event, ToolArgsDelta):
+            return self._chunk(
+                {"tool_calls": [{"index": block.tool_index, "function": {"arguments": event.partial_json}}]}
+            )
+        if isinstance(event, ThinkingDelta):
+            block.text.append(event.text)
+            return self._chunk({"reasoning_content": event.text})
+        if isinstance(event, SignatureDelta):
+            block.signature = event.signature
+            return b""
+        if isinstance(event, BlockStop):
+            del self._blocks[event.index]
+            return self._block_stop(block)
+        return b""
+
+    def _block_start(self, event: BlockStart) -> bytes:
+        block = _OpenBlock(kind=event.kind, item_id=event.id, data=event.data)
+        self._blocks[event.index] = block
+        if event.kind != "tool_call":
+            return b""
+        block.tool_index = self._tool_count
+        self._tool_count += 1
+        call = {
+            "index": block.tool_index,
+            "id": event.id,
+            "type": "function",
+            "function": {"name": event.name, "arguments": ""},
+        }
+        return self._chunk({"tool_calls": [call]})
+
+    def _block_stop(self, block: _OpenBlock) -> bytes:
+        """Thinking is carried whole at its end, once the signature is known."""
+        if block.kind == "redacted_thinking" and block.data is not None:
+            return self._chunk({"thinking_blocks": [{"type": "redacted_thinking", "data": block.data}]})
+        if block.kind == "reasoning":
+            signature = carry_signature(block.item_id, block.signature)
+        elif block.kind == "thinking" and block.signature is not None:
+            signature = block.signature
+        else:
+            return b""
+        complete = {"type": "thinking", "thinking": "".join(block.text), "signature": signature}
+        return self._chunk({"thinking_blocks": [complete]})
+
+    def _finish(self, event: Finish) -> bytes:
+        out = self._chunk({}, finish_reason_json(event.stop_reason))
+        if self._include_usage:
+            usage_chunk = {**self._envelope(), "choices": [], "usage": encode_usage(event.usage)}
+            out += encode_event(orjson.dumps(usage_chunk))
+        return out
+
+    def _envelope(self) -> dict[str, JSON]:
+        return {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model}
+
+    def _chunk(self, delta: dict[str, JSON], finish_reason: str | None = None) -> bytes:
+        chunk = self._envelope()
+        chunk["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+        if self._include_usage:
+            chunk["usage"] = None  # as OpenAI does: null on every chunk but the usage chunk
+        return encode_event(orjson.dumps(chunk))
