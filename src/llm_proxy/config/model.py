@@ -47,6 +47,20 @@ class Cooldown:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Timeouts:
+    """Seconds a route's upstream calls may take; 0 means no limit. None: the ``server:`` default."""
+
+    connect: float | None = None
+    """To open the connection (else 502 and another attempt)."""
+    first_byte: float | None = None
+    """From the request to the response's first byte (else 504 and another attempt)."""
+    idle: float | None = None
+    """Between two chunks of the body (after the first byte: the dialect's in-stream error)."""
+    total: float | None = None
+    """The whole exchange, body included."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Backend:
     """One upstream of a route's pool or fallbacks: where requests go, in which dialect, with which key."""
 
@@ -127,6 +141,7 @@ class Route:
     retries: int = 0
     """Extra attempts per request, across pool and fallbacks."""
     cooldown: Cooldown = field(default_factory=lambda: Cooldown())
+    timeouts: Timeouts = field(default_factory=lambda: Timeouts())
     pattern: bool = False
     """``frontend_model_name`` is a glob (``claude-*``) matched against the client's model name."""
 
