@@ -422,3 +422,32 @@ def test_per_route_timeouts_override_the_server_defaults(behaviour: str, key: st
                     resp.read()
             conn.close()
             assert time.monotonic() - started < 5.0
+
+
+def test_a_cut_before_the_first_byte_moves_on(claude_upstream: tuple[RecordingUpstream, ServerThread]) -> None:
+    good, good_server = claude_upstream
+    with FaultyUpstream("cut_before") as cut:
+        config = make_config(
+            [
+                {
+                    "frontend_model_name": "m",
+                    "frontend_base_url": "/c",
+                    "frontend_dialect": "claude",
+                    "retries": 1,
+                    "backends": [
+                        {"name": "cut", "backend_dialect": "claude", "backend_base_url": cut.url, "weight": 1e9},
+                        {
+                            "name": "ok",
+                            "backend_dialect": "claude",
+                            "backend_base_url": good_server.url,
+                            "weight": 1e-9,
+                        },
+                    ],
+                }
+            ]
+        )
+        with running_proxy(config) as proxy:
+            status, headers, body = post(proxy.port, "/c/v1/messages", MESSAGE)
+        assert len(cut.requests) == 1
+    assert status == 200 and headers["x-llm-proxy-backend"] == "ok"
+    assert json.loads(body)["content"][0]["text"] == "from claude"
