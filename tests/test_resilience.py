@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from llm_proxy.config import parse_config
+from tests.faulty_upstream import FaultyUpstream
 from tests.servers import (
     Recorded,
     RecordingUpstream,
@@ -387,3 +388,66 @@ def test_the_resilience_docs_example_loads() -> None:
     served = route.for_model("claude-haiku-4-5")
     assert [b.backend_model_name for b in served.pool] == ["claude-haiku-4-5", "claude-haiku-4-5"]
     assert served.fallbacks[1].backend_model_name == "gpt-4o"
+
+
+@pytest.mark.parametrize(("behaviour", "key"), [("silent", "first_byte"), ("silent_mid", "idle")])
+def test_per_route_timeouts_override_the_server_defaults(behaviour: str, key: str) -> None:
+    with FaultyUpstream(behaviour) as upstream:
+        config = make_config(
+            [
+                {
+                    "frontend_model_name": "m",
+                    "frontend_base_url": "/a",
+                    "backend_base_url": upstream.url,
+                    "timeouts": {key: 0.3},
+                }
+            ],
+            server={"read_timeout": 60},
+        )
+        with running_proxy(config) as proxy:
+            started = time.monotonic()
+            conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=30)
+            conn.request(
+                "POST",
+                "/a/v1/messages",
+                body=orjson.dumps({**MESSAGE, "stream": True}),
+                headers={"content-type": "application/json"},
+            )
+            resp = conn.getresponse()
+            if key == "first_byte":
+                assert resp.status == 504 and json.loads(resp.read())["error"]["type"] == "timeout_error"
+            else:
+                assert resp.status == 200
+                with pytest.raises(http.client.IncompleteRead):  # proxy mode: the connection is aborted
+                    resp.read()
+            conn.close()
+            assert time.monotonic() - started < 5.0
+
+
+def test_a_cut_before_the_first_byte_moves_on(claude_upstream: tuple[RecordingUpstream, ServerThread]) -> None:
+    good, good_server = claude_upstream
+    with FaultyUpstream("cut_before") as cut:
+        config = make_config(
+            [
+                {
+                    "frontend_model_name": "m",
+                    "frontend_base_url": "/c",
+                    "frontend_dialect": "claude",
+                    "retries": 1,
+                    "backends": [
+                        {"name": "cut", "backend_dialect": "claude", "backend_base_url": cut.url, "weight": 1e9},
+                        {
+                            "name": "ok",
+                            "backend_dialect": "claude",
+                            "backend_base_url": good_server.url,
+                            "weight": 1e-9,
+                        },
+                    ],
+                }
+            ]
+        )
+        with running_proxy(config) as proxy:
+            status, headers, body = post(proxy.port, "/c/v1/messages", MESSAGE)
+        assert len(cut.requests) == 1
+    assert status == 200 and headers["x-llm-proxy-backend"] == "ok"
+    assert json.loads(body)["content"][0]["text"] == "from claude"

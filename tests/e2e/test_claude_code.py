@@ -195,3 +195,47 @@ def test_cut_upstream_stream_reaches_claude_code_as_an_error(tmp_path: Path) -> 
     assert shape == [(path, True), (path, False)], f"no non-streaming retry after the cut stream\n{run.describe()}"
     result = claude_code_result(run)
     assert (result["is_error"], result["result"]) == (False, recovered), result
+
+
+OVERLOADED = {
+    "status": 529,
+    "content_type": "application/json",
+    "chunks": ['{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'],
+}
+
+
+def test_overloaded_anthropic_falls_back_to_openai_chat_mid_session(tmp_path: Path) -> None:
+    """claude primary answering 529 on every turn -> the openai-chat fallback serves the whole tool round trip,
+    and Claude Code sees Anthropic events throughout."""
+    route = {
+        **translation_route("claude"),
+        "backend_base_url": UPSTREAM,
+        "retries": 1,
+        "fallbacks": [
+            {
+                "name": "gpt",
+                "backend_dialect": "openai-chat",
+                "backend_base_url": UPSTREAM + "/v1",
+                "backend_model_name": "gpt-fallback",
+                "backend_api_key": "fallback-key",
+            }
+        ],
+    }
+    script = [
+        OVERLOADED,
+        streams.chat_tool_call("call_e2eBash09", "Bash", BASH_ARGS),
+        OVERLOADED,
+        streams.chat_text(FINAL),
+    ]
+    run = claude_code(
+        tmp_path, models=[route], prefix=PREFIX, model=MODEL, prompt=PROMPT, upstream=script, extra_args=ALLOW_ECHO
+    )
+    result = claude_code_result(run)
+    paths = [post["path"] for post in run.posts]
+    assert paths == ["/v1/messages", "/v1/chat/completions"] * 2, paths
+    assert [post["headers"].get("authorization") for post in run.posts[1::2]] == ["Bearer fallback-key"] * 2
+    second = run.posts[3]["body"]
+    assert second["model"] == "gpt-fallback"
+    call, tool_message = chat_tool_exchange(second)
+    assert call["function"]["name"] == "Bash" and "e2e-marker" in text_of(tool_message["content"])
+    assert (result["is_error"], result["result"], result["num_turns"]) == (False, FINAL, 2), result

@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from llm_proxy.app.exchange import Exchange, Receive, Scope, Send, read_body
+from llm_proxy.app.reload import Reloader
 from llm_proxy.canonical import ErrorKind, ProxyError
 from llm_proxy.config import Config, Route
 from llm_proxy.dialects import DEFAULT_DIALECT, detect, get_dialect
@@ -54,6 +55,16 @@ class ProxyApp:
         self._max_body = config.server.max_body_size
         self.ready = False
         """True between lifespan startup and shutdown: what ``/readyz`` reports."""
+        self.reloader = Reloader(self, config.path, watch=config.server.watch_config) if config.path else None
+
+    def apply(self, config: Config) -> None:
+        """Serve ``config``'s routes from now on; requests in flight finish on theirs (they hold their own
+        route and services). Server settings keep their running values (see ``app.reload``)."""
+        self.redactor.add(config.secrets)
+        self.config = dataclasses.replace(config, server=self.config.server)
+        self.router = Router(config.routes)
+        self.health = Health()
+        self.services = translate.Services(self.upstream, self.sessions, self.redactor, self.health)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -67,10 +78,14 @@ class ProxyApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.upstream.open()  # the upstream client exists before the first probe says ready
+                if self.reloader is not None:
+                    await self.reloader.start()
                 self.ready = True
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.ready = False
+                if self.reloader is not None:
+                    await self.reloader.stop()
                 await self.upstream.close()
                 await self.sessions.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})

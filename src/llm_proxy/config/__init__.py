@@ -10,6 +10,7 @@ from llm_proxy.config.model import (
     Cooldown,
     Route,
     ServerConfig,
+    Timeouts,
     exposure_warning,
     mask_key,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "Cooldown",
     "Route",
     "ServerConfig",
+    "Timeouts",
     "exposure_warning",
     "load_config",
     "mask_key",

@@ -35,6 +35,8 @@ class ServerConfig:
     """Server processes sharing the port (uvicorn workers). With more than one, use a Redis state store."""
     log_level: str = "info"
     access_log: bool = True
+    watch_config: bool = False
+    """Reload the config file when it changes (as on SIGHUP)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +46,20 @@ class Cooldown:
     failures: int = 3
     window: float = 60.0
     seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeouts:
+    """Seconds a route's upstream calls may take; 0 means no limit. None: the ``server:`` default."""
+
+    connect: float | None = None
+    """To open the connection (else 502 and another attempt)."""
+    first_byte: float | None = None
+    """From the request to the response's first byte (else 504 and another attempt)."""
+    idle: float | None = None
+    """Between two chunks of the body (after the first byte: the dialect's in-stream error)."""
+    total: float | None = None
+    """The whole exchange, body included."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,6 +143,7 @@ class Route:
     retries: int = 0
     """Extra attempts per request, across pool and fallbacks."""
     cooldown: Cooldown = field(default_factory=lambda: Cooldown())
+    timeouts: Timeouts = field(default_factory=lambda: Timeouts())
     pattern: bool = False
     """``frontend_model_name`` is a glob (``claude-*``) matched against the client's model name."""
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from llm_proxy.config.model import MOCK_SCHEME, Backend, Cooldown, Route
+from llm_proxy.config.model import MOCK_SCHEME, Backend, Cooldown, Route, Timeouts
 from llm_proxy.config.values import boolean, integer, number, reject_unknown
 from llm_proxy.dialects import names as dialect_names
 from llm_proxy.errors import ConfigError
@@ -35,7 +35,8 @@ _BACKEND_KEYS = frozenset(_BACKEND_STRINGS) | {"name", "weight", "default_max_to
 _ROUTE_FIELDS = (
     frozenset(_FRONT_STRINGS)
     | frozenset(_BACKEND_STRINGS)
-    | {"system_replacements", "inject_progress", "default_max_tokens", "backends", "fallbacks", "retries", "cooldown"}
+    | {"system_replacements", "inject_progress", "default_max_tokens", "backends", "fallbacks", "retries"}
+    | {"cooldown", "timeouts"}
 )
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _GLOB = re.compile(r"[*?\[]")
@@ -209,6 +210,7 @@ def _route_options(data: dict[str, Any], fail: Fail) -> dict[str, Any]:
         "default_max_tokens": lambda v: integer(v, 1, 10_000_000),
         "retries": lambda v: integer(v, 0, 10),
         "cooldown": _cooldown,
+        "timeouts": _timeouts,
     }
     for key, parse in parsers.items():
         if data.get(key) not in (None, ""):
@@ -233,6 +235,15 @@ def _cooldown(value: Any) -> Cooldown:
     if value.get("seconds") is not None:
         given["seconds"] = number(value["seconds"], positive=False)
     return Cooldown(**given)
+
+
+def _timeouts(value: Any) -> Timeouts:
+    if not isinstance(value, dict):
+        raise ValueError("must be a mapping with connect, first_byte, idle and total (seconds; 0 = none)")
+    unknown = set(value) - {"connect", "first_byte", "idle", "total"}
+    if unknown:
+        raise ValueError(f"unknown key {sorted(unknown)[0]!r} (known: connect, first_byte, idle, total)")
+    return Timeouts(**{k: number(v, positive=False) for k, v in value.items() if v is not None})
 
 
 def _replacements(value: Any, fail: Fail) -> tuple[tuple[str, str], ...]:

@@ -25,16 +25,22 @@ MIN_SECRET_LENGTH = 6
 class Redactor:
     """Replaces every known secret with ``[redacted]``. Empty (matches nothing) until given secrets."""
 
-    __slots__ = ("_text", "_bytes")
+    __slots__ = ("_text", "_bytes", "_secrets")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._text: re.Pattern[str] | None = None
         self._bytes: re.Pattern[bytes] | None = None
+        self._secrets: frozenset[str] = frozenset()
         self.update(secrets)
 
+    def add(self, secrets: Iterable[str]) -> None:
+        """Mask these too (a reloaded config brings new keys; requests in flight may still hold the old ones)."""
+        self.update(self._secrets | set(secrets))
+
     def update(self, secrets: Iterable[str]) -> None:
-        """Replace the set of secrets (a reloaded config brings new keys)."""
-        unique = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        """Replace the set of secrets."""
+        self._secrets = frozenset(secrets)
+        unique = sorted({s for s in self._secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
         if not unique:
             self._text = self._bytes = None
             return

@@ -160,15 +160,17 @@ class Sessions:
         self.progress = ProgressTracker(store, ttl_s)
         self.thinking = ThinkingMemory(store, ttl_s)
         self.conversations = ConversationStore(store, ttl_s)
-        self._edits: dict[int, SystemEdit | None] = {}
+        self._edits: dict[tuple[tuple[tuple[str, str], ...], str | None], SystemEdit | None] = {}
+        """By content, so that a reloaded config never meets a stale entry."""
 
     def system_edit(self, route: Route) -> SystemEdit | None:
-        if route.index not in self._edits:
+        key = (route.system_replacements, route.system_append)
+        if key not in self._edits:
             wanted = route.system_replacements or route.system_append
-            self._edits[route.index] = (
+            self._edits[key] = (
                 SystemEdit(replacements=route.system_replacements, append=route.system_append) if wanted else None
             )
-        return self._edits[route.index]
+        return self._edits[key]
 
     def edits(self, route: Route) -> bool:
         """Whether proxy mode must look into this route's bodies (prompt edits or progress)."""

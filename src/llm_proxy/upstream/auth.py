@@ -79,15 +79,18 @@ def route_region(route: Route) -> str | None:
 
 
 class UpstreamSigner:
-    """One ``AwsSigner`` per route index, built on the route's first signed request."""
+    """One ``AwsSigner`` per set of credentials and region source, built on its first signed request.
+
+    Keyed by what the signer is made from (not by route position), so a reloaded config or a pool member
+    with other keys never signs with a stale signer."""
 
     __slots__ = ("_load", "_clock", "_signers", "_failures")
 
     def __init__(self, *, load: CredentialLoader | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._load = load
         self._clock = clock
-        self._signers: dict[int, AwsSigner] = {}
-        self._failures: dict[int, tuple[float, str]] = {}
+        self._signers: dict[tuple[str | None, ...], AwsSigner] = {}
+        self._failures: dict[tuple[str | None, ...], tuple[float, str]] = {}
 
     def sign(
         self, route: Route, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
@@ -107,19 +110,20 @@ class UpstreamSigner:
         return list(signer.sign(method, url, kept, body).items())
 
     def _signer(self, route: Route) -> AwsSigner:
-        signer = self._signers.get(route.index)
+        key = _credentials_key(route)
+        signer = self._signers.get(key)
         if signer is not None:
             return signer
-        failed = self._failures.get(route.index)
+        failed = self._failures.get(key)
         if failed is not None and self._clock() < failed[0]:
             raise AwsCredentialsMissing(failed[1])
         try:
             signer = self._build(route)
         except AwsCredentialsMissing as exc:
-            self._failures[route.index] = (self._clock() + RETRY_AFTER, exc.error.message)
+            self._failures[key] = (self._clock() + RETRY_AFTER, exc.error.message)
             raise
-        self._failures.pop(route.index, None)
-        self._signers[route.index] = signer
+        self._failures.pop(key, None)
+        self._signers[key] = signer
         return signer
 
     def _build(self, route: Route) -> AwsSigner:
@@ -136,3 +140,14 @@ class UpstreamSigner:
         except ValueError as exc:
             raise AwsCredentialsMissing(f"no AWS credentials for route {route.label}: {exc}") from None
         return AwsSigner(region, credentials)
+
+
+def _credentials_key(route: Route) -> tuple[str | None, ...]:
+    return (
+        route.aws_access_key_id,
+        route.aws_secret_access_key,
+        route.aws_session_token,
+        route.aws_profile,
+        route.aws_region,
+        route.backend_base_url,
+    )

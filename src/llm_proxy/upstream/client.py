@@ -11,6 +11,7 @@ rest of the proxy does not know the difference.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Protocol
 import aiohttp
 from yarl import URL
 
-from llm_proxy.config import MOCK_SCHEME, Route, ServerConfig
+from llm_proxy.config import MOCK_SCHEME, Route, ServerConfig, Timeouts
 from llm_proxy.errors import RequestError, StreamInterrupted, UpstreamUnavailable
 from llm_proxy.upstream.auth import UpstreamSigner
 from llm_proxy.upstream.headers import RawHeaders
@@ -102,11 +103,17 @@ class UpstreamCall:
     route: Route
     sign: bool = False
 
+    @property
+    def timeouts(self) -> Timeouts:
+        return self.route.timeouts
+
 
 class Transport(Protocol):
     """Where a call goes once planned and signed: the network, or the embedded mock (``mock://``)."""
 
-    async def send(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> UpstreamResponse:
+    async def send(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes, timeouts: Timeouts | None = None
+    ) -> UpstreamResponse:
         """Send one request; the response's status and headers have arrived when this returns."""
         ...
 
@@ -149,17 +156,30 @@ class AiohttpTransport:
             await self._session.close()
             self._session = None
 
-    async def send(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> UpstreamResponse:
+    async def send(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes, timeouts: Timeouts | None = None
+    ) -> UpstreamResponse:
         try:
             target = URL(url, encoded=True)
         except ValueError as exc:
             raise RequestError("the request path cannot be joined to the upstream URL") from exc
+        server = self._server
+        connect, first_byte, idle, total = server.connect_timeout, server.read_timeout, server.read_timeout, 0.0
+        if timeouts is not None:
+            connect = _pick(timeouts.connect, connect)
+            first_byte = _pick(timeouts.first_byte, first_byte)
+            idle = _pick(timeouts.idle, idle)
+            total = _pick(timeouts.total, total)
+        limits = aiohttp.ClientTimeout(total=total or None, connect=connect or None, sock_read=idle or None)
         try:
-            resp = await self.session.request(method, target, headers=headers, data=body or None, allow_redirects=False)
+            # The first byte has its own deadline; between chunks, aiohttp's sock_read (idle) applies.
+            async with asyncio.timeout(first_byte or None):
+                resp = await self.session.request(
+                    method, target, headers=headers, data=body or None, allow_redirects=False, timeout=limits
+                )
         except aiohttp.ConnectionTimeoutError as exc:  # before TimeoutError: it is one, but a connect failure
             raise UpstreamUnavailable(
-                f"the upstream at {target.host} cannot be reached (no connection within "
-                f"{self._server.connect_timeout:g} s)",
+                f"the upstream at {target.host} cannot be reached (no connection within {connect:g} s)",
                 timeout=False,
             ) from exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
@@ -202,7 +222,11 @@ class Upstream:
             if self._mock is None:
                 raise UpstreamUnavailable("no mock upstream is plugged in for mock:// routes", timeout=False)
             return await self._mock.send(call.method, call.url, headers, call.body)
-        return await self._http.send(call.method, call.url, headers, call.body)
+        return await self._http.send(call.method, call.url, headers, call.body, call.timeouts)
+
+
+def _pick(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 _FORBIDDEN_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")

@@ -137,7 +137,9 @@ class MockUpstream:
 
     # -- as the proxy's upstream transport for ``mock://`` URLs (``upstream.client.Transport``) --
 
-    async def send(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> MockResponse:
+    async def send(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes, timeouts: object = None
+    ) -> MockResponse:
         return self.answer(method, url.removeprefix(MOCK_SCHEME) or "/", headers, body)
 
     async def close(self) -> None:
