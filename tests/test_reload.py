@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -46,13 +47,13 @@ def _ask(port: int, path: str = "/a/v1/chat/completions", model: str = "m") -> t
     return resp.status, str(json.loads(data).get("model", "")) if resp.status == 200 else data.decode()
 
 
-def _until(predicate: object, timeout: float = 10.0) -> None:
+def _until(predicate: Callable[[], bool], what: str, log: Path, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return
         time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+    raise AssertionError(f"not reached in {timeout:g} s: {what}; proxy log:\n{log.read_text()[-3000:]}")
 
 
 def test_reload_under_load_loses_no_request(tmp_path: Path) -> None:
@@ -78,16 +79,16 @@ def test_reload_under_load_loses_no_request(tmp_path: Path) -> None:
             for worker in workers:
                 worker.start()
             try:
-                _until(lambda: len(seen) > 30)
+                _until(lambda: len(seen) > 30, "first requests", log_path)
                 _write(config, "v2", port=port)  # picked up by the file watcher
-                _until(lambda: seen[-1][1] == "served-by-v2")
+                _until(lambda: seen[-1][1] == "served-by-v2", "v2 served", log_path)
                 config.write_text("models: [this is not a model entry]\n")  # invalid: the running config stays
                 time.sleep(0.6)
                 count = len(seen)
-                _until(lambda: len(seen) > count + 30)
+                _until(lambda: len(seen) > count + 30, "requests after the invalid file", log_path)
                 _write(config, "v3", extra_route=True, port=port + 1)  # a server setting changes too
                 proc.send_signal(signal.SIGHUP)  # a signal reloads as well (the watcher may get there first)
-                _until(lambda: seen[-1][1] == "served-by-v3")
+                _until(lambda: seen[-1][1] == "served-by-v3", "v3 served", log_path)
                 assert _ask(port, "/b/v1/chat/completions", "new")[0] == 200  # the new route is served
             finally:
                 stop.set()
