@@ -452,7 +452,7 @@ def test_encoder_says_nothing_after_message_stop() -> None:
         (ErrorKind.INVALID_REQUEST, 400, 400, "ValidationException"),
         (ErrorKind.CONTEXT_LENGTH, 400, 400, "ValidationException"),
         (ErrorKind.REQUEST_TOO_LARGE, 413, 400, "ValidationException"),
-        (ErrorKind.AUTHENTICATION, 401, 403, "AccessDeniedException"),
+        (ErrorKind.AUTHENTICATION, 401, 403, "UnrecognizedClientException"),
         (ErrorKind.PERMISSION, 403, 403, "AccessDeniedException"),
         (ErrorKind.BILLING, 402, 403, "AccessDeniedException"),
         (ErrorKind.NOT_FOUND, 404, 404, "ResourceNotFoundException"),

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from llm_proxy.errors import RequestError
+from llm_proxy.observe.usage import UsageMeter
 from llm_proxy.upstream.headers import RawHeaders
 
 access_log = logging.getLogger("llm_proxy.access")
@@ -40,6 +41,9 @@ class Exchange:
         "backend_model",
         "note",
         "aborted",
+        "client",
+        "meter",
+        "target",
     )
 
     def __init__(self, scope: Scope, send: Send) -> None:
@@ -48,6 +52,8 @@ class Exchange:
         raw_path = scope.get("raw_path")
         self.path: str = raw_path.decode("latin-1") if raw_path else scope["path"]
         self.query: bytes = scope.get("query_string", b"")
+        self.target = self.path + ("?" + self.query.decode("latin-1") if self.query else "")
+        """The raw request target as received (what a SigV4 signature covers)."""
         self.raw_headers: RawHeaders = scope["headers"]
         self.headers: dict[str, str] = {}
         for key, value in self.raw_headers:
@@ -65,6 +71,10 @@ class Exchange:
         self.backend_model = "-"
         self.note = ""
         self.aborted = False
+        self.client = "-"
+        """The name of the client key the request presented ("-": none)."""
+        self.meter: UsageMeter | None = None
+        """Set by whoever needs the response's token usage (token limits); the mode shells feed it."""
 
     async def start(self, status: int, headers: RawHeaders) -> None:
         self.status = status
@@ -103,6 +113,8 @@ class Exchange:
         elapsed = (time.perf_counter() - self.started_at) * 1000
         status = "499" if disconnected and not self.finished else str(self.status or "-")
         note = f" {self.note}" if self.note else ""
+        if self.client != "-":
+            note = f" key={self.client}{note}"  # the key's name, never the key
         access_log.info(
             "%s %s %s -> %s %s %.1fms %dB%s",
             self.method,

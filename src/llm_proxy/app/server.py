@@ -15,10 +15,12 @@ import dataclasses
 import logging
 from typing import Any
 
+from llm_proxy.access.gate import Gate, Signed
+from llm_proxy.access.quota import Quota
 from llm_proxy.app.exchange import Exchange, Receive, Scope, Send, read_body
 from llm_proxy.app.reload import Reloader
 from llm_proxy.canonical import ErrorKind, ProxyError
-from llm_proxy.config import Config, Route
+from llm_proxy.config import ClientKey, Config, Route
 from llm_proxy.dialects import DEFAULT_DIALECT, detect, get_dialect
 from llm_proxy.errors import ProxyFailure, RequestError, RouteError, StreamInterrupted
 from llm_proxy.jsonbody import parse_body
@@ -27,6 +29,7 @@ from llm_proxy.modes.attempts import Health
 from llm_proxy.observe.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from llm_proxy.observe.metrics import Metrics
 from llm_proxy.observe.redact import Redactor
+from llm_proxy.observe.usage import UsageMeter
 from llm_proxy.routing import Router, Target, check_rest_path
 from llm_proxy.session.store import open_store
 from llm_proxy.session.turn import Sessions
@@ -56,6 +59,9 @@ class ProxyApp:
         self.ready = False
         """True between lifespan startup and shutdown: what ``/readyz`` reports."""
         self.reloader = Reloader(self, config.path, watch=config.server.watch_config) if config.path else None
+        self.quota = Quota(config.server.state_store)
+        self.gate = Gate(config.client_keys, self.quota)
+        """Client keys: who may use which route and model, within which limits (``access``)."""
 
     def apply(self, config: Config) -> None:
         """Serve ``config``'s routes from now on; requests in flight finish on theirs (they hold their own
@@ -63,6 +69,7 @@ class ProxyApp:
         self.redactor.add(config.secrets)
         self.config = dataclasses.replace(config, server=self.config.server)
         self.router = Router(config.routes)
+        self.gate = Gate(config.client_keys, self.quota)  # counters carry over: same key names, same windows
         self.health = Health()
         self.services = translate.Services(self.upstream, self.sessions, self.redactor, self.health)
 
@@ -154,8 +161,9 @@ class ProxyApp:
             check_rest_path(target.rest, target.endpoint)
             if target.endpoint is None and self._all_translating(target.prefix):
                 raise RouteError(f"{ex.method} {ex.path} is not an operation served under {target.prefix or '/'}")
-            doc, route = self._select(ex, target, body)
+            doc, route, model = self._select(ex, target, body)
             ex.model, ex.backend_model = route.frontend_model_name, route.backend_model_name
+            key = await self._admit(ex, route, target, body, model)
             if route.translating:
                 if target.dialect != route.frontend_dialect:
                     raise RequestError(
@@ -165,6 +173,8 @@ class ProxyApp:
                 await translate.handle(ex, route, target, doc, self.services)
             else:
                 await passthrough.handle(ex, route, target, body, doc, self.services)
+            if key is not None and ex.meter is not None:
+                await self.gate.debit(key, ex.meter.tokens)
         except ProxyFailure as failure:
             await self._fail(ex, failure.error, dialect)
         except StreamInterrupted as exc:
@@ -185,8 +195,20 @@ class ProxyApp:
                 ex, ProxyError(status=500, kind=ErrorKind.API_ERROR, message="internal proxy error"), dialect
             )
 
-    def _select(self, ex: Exchange, target: Target, body: bytes) -> tuple[Any, Route]:
-        """The parsed body (None when it is not JSON and need not be) and the route for its model."""
+    async def _admit(self, ex: Exchange, route: Route, target: Target, body: bytes, model: str) -> ClientKey | None:
+        """The client key of a request on a guarded route, checked and counted (None on open routes)."""
+        if not self.gate.required(route, target):
+            return None
+        key = self.gate.identify(route, target, ex.headers, Signed(ex.method, ex.target, body))
+        ex.client = key.name
+        self.gate.allowed(key, route, model)
+        await self.gate.admit(key)
+        if key.tokens_per_minute is not None:
+            ex.meter = UsageMeter()
+        return key
+
+    def _select(self, ex: Exchange, target: Target, body: bytes) -> tuple[Any, Route, str]:
+        """The parsed body (None when it is not JSON and need not be), the route for its model, the model asked."""
         models = self.router.models(target.prefix)
         doc: Any = None
         model = target.path_model
@@ -205,7 +227,8 @@ class ProxyApp:
         names = ", ".join(self.router.names(target.prefix)) or "(none)"
         if not model:
             if endpoint is None and len(models) == 1 and model is None:
-                return doc, next(iter(models.values()))
+                only = next(iter(models.values()))
+                return doc, only, only.frontend_model_name
             raise RequestError(f"the request names no model; models under {target.prefix or '/'}: {names}")
         route = self.router.lookup(target.prefix, model)
         if route is None:
@@ -213,10 +236,17 @@ class ProxyApp:
                 f"model {model!r} is not served under {target.prefix or '/'}; available: {names}",
                 code="model_not_found",
             )
-        return doc, route
+        return doc, route, model
 
     async def _list_models(self, ex: Exchange, target: Target) -> None:
         names = list(self.router.models(target.prefix))
+        guarded = [r for r in self.router.routes(target.prefix) if self.gate.required(r, target)]
+        if guarded:  # only what the presented key may use
+            key = self.gate.identify(guarded[0], target, ex.headers, Signed(ex.method, ex.target, b""))
+            ex.client = key.name
+            if key.prefixes and target.prefix not in key.prefixes:
+                names = []
+            names = [n for n in names if self.gate.may_use(key, n)]
         body = get_dialect(detect(ex.headers)).encode_model_list(names)
         if body is None:
             body = get_dialect(DEFAULT_DIALECT).encode_model_list(names) or b"{}"

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from llm_proxy.config.clients import parse_client_keys
 from llm_proxy.config.model import Config, Route, ServerConfig
 from llm_proxy.config.routes import parse_route
 from llm_proxy.config.values import boolean, integer, number, reject_unknown, string
@@ -52,7 +53,7 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
 def parse_config(raw: Any, name: str, env: Mapping[str, str]) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{name}: the top level must be a mapping with `server` and `models`")
-    reject_unknown(raw, {"server", "models"}, f"{name}: top level")
+    reject_unknown(raw, {"server", "models", "client_keys"}, f"{name}: top level")
     models = raw.get("models")
     if not isinstance(models, list) or not models:
         raise ConfigError(f"{name}: `models` must be a non-empty list of model entries")
@@ -60,6 +61,7 @@ def parse_config(raw: Any, name: str, env: Mapping[str, str]) -> Config:
     missing: dict[str, list[str]] = {}
     server_raw = _expand(raw.get("server") or {}, env, "server", missing)
     entries = [_expand(entry, env, _entry_label(i, entry), missing) for i, entry in enumerate(models)]
+    keys_raw = _expand(raw.get("client_keys"), env, "client_keys", missing)
     if missing:
         raise ConfigError(_missing_message(name, missing))
     server = _parse_server(server_raw, name)
@@ -73,7 +75,7 @@ def parse_config(raw: Any, name: str, env: Mapping[str, str]) -> Config:
                 f"under the same frontend_base_url {route.frontend_base_url or '/'!r}"
             )
         seen[key] = route
-    return Config(server=server, routes=routes, path=name)
+    return Config(server=server, routes=routes, path=name, client_keys=parse_client_keys(keys_raw, name))
 
 
 def _entry_label(index: int, entry: Any) -> str:

@@ -8,6 +8,7 @@ fallbacks. The route's own ``backend_*`` fields are those of the backend an atte
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field, replace
 
 MOCK_SCHEME = "mock://"
@@ -144,6 +145,8 @@ class Route:
     """Extra attempts per request, across pool and fallbacks."""
     cooldown: Cooldown = field(default_factory=lambda: Cooldown())
     timeouts: Timeouts = field(default_factory=lambda: Timeouts())
+    require_client_key: bool = False
+    """Ask for a client key even though the route forwards the client's own credential (``x-llm-proxy-key``)."""
     pattern: bool = False
     """``frontend_model_name`` is a glob (``claude-*``) matched against the client's model name."""
 
@@ -216,15 +219,36 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ClientKey:
+    """A key the proxy's own clients present (``client_keys:``); known by its name in logs and metrics."""
+
+    name: str
+    key_sha256: str
+    """Hex SHA-256 of the key: what a presented key is compared with."""
+    key: str | None = field(default=None, repr=False)
+    """The key itself, when given (``key: ${ENV}``): needed to verify SigV4 signatures of Bedrock clients."""
+    models: tuple[str, ...] = ()
+    """Frontend model names or globs this key may use (empty: all)."""
+    prefixes: tuple[str, ...] = ()
+    """Route prefixes this key may use (empty: all)."""
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    expires: dt.date | None = None
+    """The last day the key works (UTC)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     server: ServerConfig
     routes: tuple[Route, ...]
     path: str = ""
+    client_keys: tuple[ClientKey, ...] = ()
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every credential in the config, for redaction."""
-        return tuple(secret for route in self.routes for secret in route.all_secrets)
+        keys = tuple(k.key for k in self.client_keys if k.key)
+        return tuple(secret for route in self.routes for secret in route.all_secrets) + keys
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})

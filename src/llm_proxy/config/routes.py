@@ -36,7 +36,7 @@ _ROUTE_FIELDS = (
     frozenset(_FRONT_STRINGS)
     | frozenset(_BACKEND_STRINGS)
     | {"system_replacements", "inject_progress", "default_max_tokens", "backends", "fallbacks", "retries"}
-    | {"cooldown", "timeouts"}
+    | {"cooldown", "timeouts", "require_client_key"}
 )
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _GLOB = re.compile(r"[*?\[]")
@@ -207,6 +207,7 @@ def _route_options(data: dict[str, Any], fail: Fail) -> dict[str, Any]:
         values["system_replacements"] = _replacements(data["system_replacements"], fail)
     parsers: dict[str, Callable[[Any], Any]] = {
         "inject_progress": boolean,
+        "require_client_key": boolean,
         "default_max_tokens": lambda v: integer(v, 1, 10_000_000),
         "retries": lambda v: integer(v, 0, 10),
         "cooldown": _cooldown,

@@ -22,6 +22,7 @@ from llm_proxy.modes.attempts import MAX_WAIT, NEXT_KEY_STATUSES, retry_after, r
 from llm_proxy.modes.plan import plan_passthrough
 from llm_proxy.modes.translate import Services
 from llm_proxy.observe.redact import Redactor
+from llm_proxy.observe.usage import ProxyModeMeter
 from llm_proxy.routing import Target
 from llm_proxy.session.turn import Sessions, Turn
 from llm_proxy.upstream.client import UpstreamResponse
@@ -77,7 +78,7 @@ async def handle(
             health.succeeded(route, backend)
         tag = [(b"x-llm-proxy-backend", backend.name.encode()), (b"x-llm-proxy-attempts", str(n + 1).encode())]
         try:
-            await _relay(ex, response, turn, dialect, sessions, redactor, tag)
+            await _relay(ex, response, turn, dialect, sessions, redactor, tag, (doc, target.path_model))
         finally:
             response.close()
         return
@@ -92,19 +93,29 @@ async def _relay(
     sessions: Sessions,
     redactor: Redactor,
     tag: RawHeaders,
+    request: tuple[Any, str | None],
 ) -> None:
     if response.status >= 400 and redactor.active:
         await _relay_error(ex, response, redactor, tag)
         return
-    if turn is not None and dialect is not None and response.status == 200:
+    meter: ProxyModeMeter | None = None
+    if dialect is not None and response.status == 200:
         if response.header("content-encoding") in (None, "identity"):
-            turn.tap(dialect, turn.request, response.header("content-type") or "")
+            content_type = response.header("content-type") or ""
+            if turn is not None:
+                turn.tap(dialect, turn.request, content_type)
+            if ex.meter is not None and isinstance(request[0], dict):
+                meter = ex.meter = ProxyModeMeter(dialect, request[0], request[1], content_type)
     await ex.start(response.status, redactor.headers(response_headers(response.raw_headers)) + tag)
     async for chunk in response.chunks():
         await ex.body(chunk)
         if turn is not None:
             turn.tap_bytes(chunk)
+        if meter is not None:
+            meter.feed(chunk)
     await ex.end()
+    if meter is not None:
+        meter.close()
     if turn is not None:
         await sessions.close(turn)
 

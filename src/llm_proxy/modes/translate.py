@@ -158,7 +158,9 @@ async def _open(
                 raise Retryable(error, retry_after(headers))
             raise UpstreamError(error)
         if request.stream:
-            observers = (turn.observe,) if turn.watching else ()
+            observers: tuple[Callable[[list[StreamEvent]], None], ...] = (turn.observe,) if turn.watching else ()
+            if ex.meter is not None:
+                observers += (ex.meter.observe,)
             opened.translator = StreamTranslator(
                 backend,
                 client,
@@ -171,7 +173,14 @@ async def _open(
             await _first_events(opened)
         else:
             opened.body = await response.read(MAX_RESPONSE_BODY)
-            opened.observe = turn.answered
+            meter = ex.meter
+
+            def answered(answer: Response) -> None:
+                turn.answered(answer)
+                if meter is not None:
+                    meter.answered(answer)
+
+            opened.observe = answered
     except StreamInterrupted as exc:
         response.close()
         kind = ErrorKind.TIMEOUT if exc.timeout else ErrorKind.UPSTREAM_UNREACHABLE

@@ -127,6 +127,12 @@ def _parse_authorization(value: str) -> tuple[list[str], list[str], str] | None:
     return match["credential"].split("/"), match["signed"].split(";"), match["signature"]
 
 
+def signing_key_id(authorization: str) -> str | None:
+    """The access key id a SigV4 ``Authorization`` header names, or None when it is not one."""
+    parsed = _parse_authorization(authorization)
+    return parsed[0][0] if parsed is not None and parsed[0] else None
+
+
 def verify_sigv4(
     method: str,
     url_path_and_query: str,

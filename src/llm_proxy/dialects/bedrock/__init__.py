@@ -91,7 +91,7 @@ _CLIENT_ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.CONTEXT_LENGTH: (400, "ValidationException"),
     ErrorKind.REQUEST_TOO_LARGE: (400, "ValidationException"),
     ErrorKind.CONFLICT: (400, "ValidationException"),
-    ErrorKind.AUTHENTICATION: (403, "AccessDeniedException"),
+    ErrorKind.AUTHENTICATION: (403, "UnrecognizedClientException"),
     ErrorKind.PERMISSION: (403, "AccessDeniedException"),
     ErrorKind.BILLING: (403, "AccessDeniedException"),
     ErrorKind.NOT_FOUND: (404, "ResourceNotFoundException"),
@@ -130,6 +130,9 @@ def client_error(error: ProxyError) -> tuple[int, str]:
     """(status, ``x-amzn-ErrorType``) of ``error`` for a Bedrock client."""
     if error.kind is ErrorKind.API_ERROR and error.status == 424:
         return 424, "ModelErrorException"
+    named = _ERROR_TYPES.get((error.code or "").lower())
+    if named is not None and error.code is not None and named.kind is error.kind:
+        return named.status, error.code  # the exact AWS exception the proxy means (UnrecognizedClientException, ...)
     return _CLIENT_ERRORS.get(error.kind, (500, "InternalServerException"))
 
 

@@ -1,0 +1,1 @@
+"""Who may use the proxy: client keys, what each may use, and its request and token limits."""

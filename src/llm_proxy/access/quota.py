@@ -1,0 +1,97 @@
+"""Request and token limits per client key, shared by replicas through Redis (the ``limits`` library).
+
+Counters use a moving window of one minute. With a Redis ``state_store`` the replicas count together; when
+Redis cannot be reached, each replica counts locally (one warning per outage) rather than refusing or
+letting everything through. Tokens are checked before a request (is any budget left this minute?) and
+debited with the real usage when its response ends, so the request that crosses the limit completes
+and the next one is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+
+from llm_proxy.config import ClientKey
+
+log = logging.getLogger("llm_proxy.access")
+
+T = TypeVar("T")
+
+
+class Quota:
+    """The per-minute request and token windows of every client key."""
+
+    def __init__(self, state_store: str | None) -> None:
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._shared: MovingWindowRateLimiter | None = None
+        if state_store and state_store.startswith(("redis://", "rediss://")):
+            storage: Storage = RedisStorage(
+                "async+" + state_store, implementation="redispy", wrap_exceptions=True, key_prefix="llmp-limits"
+            )
+            self._shared = MovingWindowRateLimiter(storage)
+        self._degraded = False
+        self._items: dict[tuple[str, int], RateLimitItem] = {}
+
+    def _item(self, kind: str, amount: int) -> RateLimitItem:
+        key = (kind, amount)
+        item = self._items.get(key)
+        if item is None:
+            item = self._items[key] = RateLimitItemPerMinute(amount, namespace=kind)
+        return item
+
+    async def take_request(self, key: ClientKey) -> float | None:
+        """Count one request; None when under ``requests_per_minute``, else seconds until a slot frees up."""
+        if key.requests_per_minute is None:
+            return None
+        item = self._item("rpm", key.requests_per_minute)
+        allowed = await self._run(lambda limiter: limiter.hit(item, key.name))
+        return None if allowed else await self._reset_in(item, key.name)
+
+    async def tokens_left(self, key: ClientKey) -> float | None:
+        """None when ``tokens_per_minute`` is not yet spent this minute, else seconds until it frees up."""
+        if key.tokens_per_minute is None:
+            return None
+        item = self._item("tpm", key.tokens_per_minute)
+        stats = await self._run(lambda limiter: limiter.get_window_stats(item, key.name))
+        return None if stats.remaining > 0 else max(1.0, stats.reset_time - time.time())
+
+    async def debit_tokens(self, key: ClientKey, tokens: int) -> None:
+        """Count the tokens a response used; when they cross the limit, the window is spent (not refused)."""
+        if key.tokens_per_minute is None or tokens <= 0:
+            return
+        item = self._item("tpm", key.tokens_per_minute)
+
+        async def debit(limiter: MovingWindowRateLimiter) -> bool:
+            if await limiter.hit(item, key.name, cost=min(tokens, item.amount)):
+                return True
+            left = (await limiter.get_window_stats(item, key.name)).remaining
+            return left <= 0 or await limiter.hit(item, key.name, cost=left)
+
+        await self._run(debit)
+
+    async def _reset_in(self, item: RateLimitItem, name: str) -> float:
+        stats = await self._run(lambda limiter: limiter.get_window_stats(item, name))
+        return max(1.0, stats.reset_time - time.time())
+
+    async def _run(self, action: Callable[[MovingWindowRateLimiter], Awaitable[T]]) -> T:
+        if self._shared is not None:
+            try:
+                result = await action(self._shared)
+            except StorageError as exc:
+                if not self._degraded:
+                    log.warning("client key limits counted locally while the state store is unavailable: %s", exc)
+                    self._degraded = True
+            else:
+                if self._degraded:
+                    log.info("state store available again: client key limits shared again")
+                    self._degraded = False
+                return result
+        return await action(self._local)
