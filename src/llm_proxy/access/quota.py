@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from limits import RateLimitItem, RateLimitItemPerMinute
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
@@ -32,13 +32,21 @@ class Quota:
     def __init__(self, state_store: str | None) -> None:
         self._local = MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
+        self._storage: RedisStorage | None = None
         if state_store and state_store.startswith(("redis://", "rediss://")):
-            storage: Storage = RedisStorage(
+            self._storage = RedisStorage(
                 "async+" + state_store, implementation="redispy", wrap_exceptions=True, key_prefix="llmp-limits"
             )
-            self._shared = MovingWindowRateLimiter(storage)
+            self._shared = MovingWindowRateLimiter(self._storage)
         self._degraded = False
         self._items: dict[tuple[str, int], RateLimitItem] = {}
+
+    async def close(self) -> None:
+        """Close the Redis connections (``limits`` offers no close of its own: its client is reached directly)."""
+        if self._storage is not None:
+            bridge: Any = self._storage.bridge  # typed as the abstract bridge; the redis-py one has the client
+            await bridge.get_connection().aclose()
+            self._storage = None
 
     def _item(self, kind: str, amount: int) -> RateLimitItem:
         key = (kind, amount)

@@ -10,7 +10,9 @@ llm-proxy mock-upstream --port N [options]          run the mock upstream on its
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
+import secrets
 import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -27,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "serve": "run the proxy (the default: `llm-proxy --config FILE` means `llm-proxy serve --config FILE`)",
     "check": "validate a config file and print its route table, keys masked",
     "mock-upstream": "run the embedded mock LLM upstream on its own (tests, benchmarks)",
+    "keys": "`keys new NAME`: make a client key and print the config lines for it",
 }
 """Every subcommand with its one-line description, in the order ``--help`` lists them."""
 
@@ -39,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.pop(0) if args[0] in COMMANDS else "serve"
     if command == "mock-upstream":
         return _mock_upstream(args)
+    if command == "keys":
+        return _keys(args)
     parser = _serve_parser("llm-proxy") if command == "serve" else _check_parser()
     options = parser.parse_args(args)
     try:
@@ -48,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     if command == "check":
         print(route_table(config))
+        for warning in key_warnings(config):
+            print(f"warning: {warning}", file=sys.stderr)
         return 0
     try:
         return _serve(config, options.host, options.port)
@@ -145,6 +152,52 @@ def _auth_label(route: Route) -> str:
     if not route.translating and (region_from_host(host) or route.aws_access_key_id or route.aws_profile):
         return f"{sigv4} on Bedrock paths"  # proxy mode signs only /model/{id}/invoke... requests
     return "client's own credentials"
+
+
+KEY_PREFIX = "lpk-"
+"""Client keys made by ``keys new`` start with this, so that a leaked one is recognisable."""
+
+
+def new_client_key() -> str:
+    """A fresh client key: the prefix and 256 random bits."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def _keys(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="llm-proxy keys", description=COMMANDS["keys"])
+    parser.add_argument("action", choices=["new"])
+    parser.add_argument("name", help="the key's name, shown in logs and metrics")
+    options = parser.parse_args(args)
+    key = new_client_key()
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    print(f"key (shown once, give it to {options.name}): {key}")
+    print()
+    print("config lines (the file then holds only the key's hash):")
+    print("client_keys:")
+    print(f"  - name: {options.name}")
+    print(f'    key_sha256: "{digest}"')
+    print("or, for a key Bedrock (SigV4) clients sign with, from the environment:")
+    print(f"  - name: {options.name}")
+    print(f"    key: ${{{options.name.upper().replace('-', '_').replace('.', '_')}_PROXY_KEY}}")
+    return 0
+
+
+def key_warnings(config: Config) -> list[str]:
+    """What ``check`` should say about client keys that cannot work where they are allowed."""
+    warnings: list[str] = []
+    sigv4_prefixes = sorted(
+        {r.frontend_base_url or "/" for r in config.routes if r.frontend_dialect and get_spec(r.frontend_dialect).sigv4}
+    )
+    for key in config.client_keys:
+        if key.key is not None:
+            continue
+        usable = [p for p in sigv4_prefixes if not key.prefixes or p in key.prefixes]
+        if usable:
+            warnings.append(
+                f"client key {key.name!r} is given as key_sha256 only: Bedrock clients on {', '.join(usable)} sign "
+                "with SigV4, which needs the key itself (`key: ${ENV_VAR}`)"
+            )
+    return warnings
 
 
 def _mock_upstream(args: list[str]) -> int:

@@ -94,6 +94,7 @@ class ProxyApp:
                 if self.reloader is not None:
                     await self.reloader.stop()
                 await self.upstream.close()
+                await self.quota.close()
                 await self.sessions.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
