@@ -145,10 +145,15 @@ def _tail(text: str, limit: int) -> str:
     return text if len(text) <= limit else "[...]\n" + text[-limit:]
 
 
-def write_proxy_config(workdir: Path, models: list[dict[str, Any]]) -> Path:
+def write_proxy_config(
+    workdir: Path, models: list[dict[str, Any]], client_keys: list[dict[str, Any]] | None = None
+) -> Path:
     path = workdir / "config.yaml"
     server = {"host": "127.0.0.1", "shutdown_grace_period": 1, "log_level": "debug"}
-    path.write_text(yaml.safe_dump({"server": server, "models": models}, sort_keys=False))
+    doc: dict[str, Any] = {"server": server, "models": models}
+    if client_keys:
+        doc["client_keys"] = client_keys
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
 
@@ -168,6 +173,7 @@ def run_in_netns(
     client_env: Mapping[str, str],
     upstream: list[dict[str, Any]] | None,
     home_files: Mapping[str, str] | None = None,
+    client_keys: list[dict[str, Any]] | None = None,
 ) -> Run:
     """Runs ``client`` against the proxy (configured with ``models``) and an upstream, in a new network namespace.
 
@@ -181,7 +187,7 @@ def run_in_netns(
     for name, text in (home_files or {}).items():
         (home / name).parent.mkdir(parents=True, exist_ok=True)
         (home / name).write_text(text)
-    config = write_proxy_config(workdir, models)
+    config = write_proxy_config(workdir, models, client_keys)
     py = shlex.quote(sys.executable)
     helper = shlex.quote(str(E2E / "upstream.py"))
     if upstream is None:
@@ -291,12 +297,14 @@ def claude_code(
     prompt: str,
     upstream: list[dict[str, Any]] | None,
     extra_args: Sequence[str] = (),
+    api_key: str = "dummy-key",
+    client_keys: list[dict[str, Any]] | None = None,
 ) -> Run:
     """``claude -p PROMPT --output-format json`` with ``ANTHROPIC_BASE_URL`` at the proxy's ``prefix``."""
     argv: list[str | Path] = [client_bin("claude"), "-p", prompt, "--model", model, "--output-format", "json"]
     argv += list(extra_args)
-    env = {"ANTHROPIC_BASE_URL": PROXY + prefix, "ANTHROPIC_API_KEY": "dummy-key"}
-    return run_in_netns(workdir, models=models, client=argv, client_env=env, upstream=upstream)
+    env = {"ANTHROPIC_BASE_URL": PROXY + prefix, "ANTHROPIC_API_KEY": api_key}
+    return run_in_netns(workdir, models=models, client=argv, client_env=env, upstream=upstream, client_keys=client_keys)
 
 
 def codex_config(model: str, base_url: str) -> str:
@@ -332,6 +340,8 @@ def codex(
     prompt: str,
     upstream: list[dict[str, Any]] | None,
     base_suffix: str = "/v1",
+    api_key: str = "dummy-key",
+    client_keys: list[dict[str, Any]] | None = None,
 ) -> Run:
     """``codex exec PROMPT`` with the provider at ``<proxy><prefix><base_suffix>``; the last message goes to
     last.txt (Codex appends ``/responses`` to its provider's ``base_url``)."""
@@ -343,6 +353,14 @@ def codex(
         workdir / "last.txt",
         prompt,
     ]
-    env = {"OPENAI_API_KEY": "dummy-key"}
+    env = {"OPENAI_API_KEY": api_key}
     files = {".codex/config.toml": codex_config(model, f"{PROXY}{prefix}{base_suffix}")}
-    return run_in_netns(workdir, models=models, client=argv, client_env=env, upstream=upstream, home_files=files)
+    return run_in_netns(
+        workdir,
+        models=models,
+        client=argv,
+        client_env=env,
+        upstream=upstream,
+        home_files=files,
+        client_keys=client_keys,
+    )

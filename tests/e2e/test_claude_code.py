@@ -239,3 +239,27 @@ def test_overloaded_anthropic_falls_back_to_openai_chat_mid_session(tmp_path: Pa
     call, tool_message = chat_tool_exchange(second)
     assert call["function"]["name"] == "Bash" and "e2e-marker" in text_of(tool_message["content"])
     assert (result["is_error"], result["result"], result["num_turns"]) == (False, FINAL, 2), result
+
+
+PROXY_KEY = "lpk-e2e-claude-code-0123456789abcdef"
+
+
+def test_a_proxy_key_in_anthropic_api_key_opens_a_guarded_route(tmp_path: Path) -> None:
+    """With client_keys configured the route (it holds the proxy's own upstream key) needs a client key: Claude Code
+    presents it as its ANTHROPIC_API_KEY, unmodified, and completes a tool round trip; the key never goes upstream."""
+    script = [streams.chat_tool_call("call_e2eBash07", "Bash", BASH_ARGS), streams.chat_text(FINAL)]
+    run = claude_code(
+        tmp_path,
+        models=[translation_route("openai-chat")],
+        prefix=PREFIX,
+        model=MODEL,
+        prompt=PROMPT,
+        upstream=script,
+        extra_args=ALLOW_ECHO,
+        api_key=PROXY_KEY,
+        client_keys=[{"name": "claude-code-user", "key": PROXY_KEY}],
+    )
+    result = claude_code_result(run)
+    assert (result["is_error"], result["result"], result["num_turns"]) == (False, FINAL, 2), result
+    assert [post["headers"]["authorization"] for post in run.posts] == ["Bearer upstream-key"] * 2
+    assert PROXY_KEY not in run.proxy_log and "key=claude-code-user" in run.proxy_log

@@ -127,3 +127,28 @@ def test_claude_thinking_survives_a_codex_round_trip(tmp_path: Path) -> None:
     kinds = [b["type"] for b in turn["content"]]
     assert kinds[0] == "thinking" and kinds[-1] == "tool_use", orjson.dumps(turn)
     assert (turn["content"][0]["thinking"], turn["content"][0]["signature"]) == thinking
+
+
+PROXY_KEY = "lpk-e2e-codex-0123456789abcdefghijkl"
+
+
+def test_a_proxy_key_in_the_providers_env_key_opens_a_guarded_route(tmp_path: Path) -> None:
+    """Codex presents the proxy key through its provider's env_key (OPENAI_API_KEY), unmodified."""
+    script = [
+        streams.claude_tool_use("toolu_e2eExec08", "exec_command", EXEC_ARGS, "Running the command."),
+        streams.claude_text(FINAL),
+    ]
+    models = [route("claude", UPSTREAM, backend_auth_header="x-api-key", backend_auth_schema="")]
+    run = codex(
+        tmp_path,
+        models=models,
+        prefix=PREFIX,
+        model=MODEL,
+        prompt=PROMPT,
+        upstream=script,
+        api_key=PROXY_KEY,
+        client_keys=[{"name": "codex-user", "key": PROXY_KEY}],
+    )
+    assert_final_message(run)
+    assert [post["headers"]["x-api-key"] for post in run.posts] == ["upstream-key"] * 2
+    assert PROXY_KEY not in run.proxy_log and "key=codex-user" in run.proxy_log

@@ -60,6 +60,9 @@ class Gate:
         self._by_name = {k.name: k for k in keys}
         self._quota = quota
         self._clock = clock
+        self._spends: dict[tuple[int, str | None], bool] = {}
+        """Whether a route spends the proxy's own credential, per route index and path dialect (a reload builds a
+        new Gate, so an index always names a route of this Gate's config)."""
 
     @property
     def active(self) -> bool:
@@ -68,11 +71,18 @@ class Gate:
     def required(self, route: Route, target: Target) -> bool:
         if not self.keys:
             return False
-        return route.require_client_key or spends_own_credential(route, target)
+        return route.require_client_key or self._spends_own(route, target)
+
+    def _spends_own(self, route: Route, target: Target) -> bool:
+        cache_key = (route.index, target.dialect)
+        spends = self._spends.get(cache_key)
+        if spends is None:
+            spends = self._spends[cache_key] = spends_own_credential(route, target)
+        return spends
 
     def identify(self, route: Route, target: Target, headers: Mapping[str, str], signed: Signed) -> ClientKey:
         """The key the request presents (raises 401/403 when it presents none or a bad one)."""
-        own = not spends_own_credential(route, target)
+        own = not self._spends_own(route, target)
         presented = headers.get(PROXY_KEY_HEADER) if own else _presented(headers)
         if presented is None and not own and _is_sigv4(headers.get("authorization", "")):
             return self._sigv4(headers, signed)
