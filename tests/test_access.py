@@ -9,6 +9,7 @@ import http.client
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -17,6 +18,7 @@ import botocore.exceptions
 import openai
 import orjson
 import pytest
+import yaml
 from botocore.config import Config as BotoConfig
 
 from llm_proxy.app.cli import key_warnings, new_client_key
@@ -285,3 +287,14 @@ def _config_for_warnings() -> Config:
         {"name": "carol", "key_sha256": hashlib.sha256(CAROL.encode()).hexdigest(), "prefixes": ["/claude"]},
     ]
     return parse_config({"models": models, "client_keys": keys}, "w.yaml", {})
+
+
+def test_the_readme_example_loads() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in readme.split("```yaml\n")[1:] if b.startswith("client_keys:")).split("```", 1)[0]
+    digest = hashlib.sha256(ALICE.encode()).hexdigest()
+    doc = yaml.safe_load(block.replace("<from llm-proxy keys new alice>", digest))
+    models = [{"frontend_model_name": "m", "frontend_base_url": "/p", "backend_base_url": "mock://"}]
+    (alice,) = parse_config({"models": models, **doc}, "README.md", {}).client_keys
+    assert (alice.name, alice.key_sha256, alice.models) == ("alice", digest, ("claude-*",))
+    assert (alice.requests_per_minute, alice.tokens_per_minute, alice.expires) == (60, 200000, dt.date(2027, 1, 1))
