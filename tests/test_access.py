@@ -298,3 +298,19 @@ def test_the_readme_example_loads() -> None:
     (alice,) = parse_config({"models": models, **doc}, "README.md", {}).client_keys
     assert (alice.name, alice.key_sha256, alice.models) == ("alice", digest, ("claude-*",))
     assert (alice.requests_per_minute, alice.tokens_per_minute, alice.expires) == (60, 200000, dt.date(2027, 1, 1))
+
+
+def test_limits_are_counted_locally_while_redis_is_down(
+    upstream: tuple[RecordingUpstream, ServerThread], disposable_redis: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = _config(upstream[1], {"state_store": disposable_redis.url})
+    with running_proxy(config) as proxy, caplog.at_level(logging.WARNING):
+        _claude(proxy, DAVE)  # counted in Redis
+        disposable_redis.kill()
+        _claude(proxy, DAVE)  # Redis gone: counted locally, the request still served
+        _claude(proxy, DAVE)
+        _claude(proxy, DAVE)  # the local window has room for 3
+        with pytest.raises(anthropic.RateLimitError):
+            _claude(proxy, DAVE)
+    outage = [r for r in caplog.records if "client key limits counted locally" in r.getMessage()]
+    assert len(outage) == 1  # one warning per outage, not one per request
