@@ -43,7 +43,6 @@ class Exchange:
         "aborted",
         "client",
         "meter",
-        "target",
     )
 
     def __init__(self, scope: Scope, send: Send) -> None:
@@ -52,8 +51,6 @@ class Exchange:
         raw_path = scope.get("raw_path")
         self.path: str = raw_path.decode("latin-1") if raw_path else scope["path"]
         self.query: bytes = scope.get("query_string", b"")
-        self.target = self.path + ("?" + self.query.decode("latin-1") if self.query else "")
-        """The raw request target as received (what a SigV4 signature covers)."""
         self.raw_headers: RawHeaders = scope["headers"]
         self.headers: dict[str, str] = {}
         for key, value in self.raw_headers:
@@ -89,6 +86,11 @@ class Exchange:
         self.sent += len(chunk)
         self.finished = True
         await self._send({"type": "http.response.body", "body": chunk, "more_body": False})
+
+    @property
+    def target(self) -> str:
+        """The raw request target as received (what a SigV4 signature covers)."""
+        return self.path + ("?" + self.query.decode("latin-1") if self.query else "")
 
     def abort(self) -> None:
         """Give up on a response already started: the server closes the connection without ending the body.

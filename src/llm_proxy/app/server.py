@@ -164,7 +164,7 @@ class ProxyApp:
                 raise RouteError(f"{ex.method} {ex.path} is not an operation served under {target.prefix or '/'}")
             doc, route, model = self._select(ex, target, body)
             ex.model, ex.backend_model = route.frontend_model_name, route.backend_model_name
-            key = await self._admit(ex, route, target, body, model)
+            key = await self._admit(ex, route, target, body, model) if self.gate.active else None
             if route.translating:
                 if target.dialect != route.frontend_dialect:
                     raise RequestError(
@@ -225,16 +225,19 @@ class ProxyApp:
             if named is not None and not isinstance(named, str):
                 raise RequestError("`model` must be a string", param="model")
             model = named
-        names = ", ".join(self.router.names(target.prefix)) or "(none)"
+
+        def names() -> str:  # for messages only: not built on the way of a good request
+            return ", ".join(self.router.names(target.prefix)) or "(none)"
+
         if not model:
             if endpoint is None and len(models) == 1 and model is None:
                 only = next(iter(models.values()))
                 return doc, only, only.frontend_model_name
-            raise RequestError(f"the request names no model; models under {target.prefix or '/'}: {names}")
+            raise RequestError(f"the request names no model; models under {target.prefix or '/'}: {names()}")
         route = self.router.lookup(target.prefix, model)
         if route is None:
             raise RouteError(
-                f"model {model!r} is not served under {target.prefix or '/'}; available: {names}",
+                f"model {model!r} is not served under {target.prefix or '/'}; available: {names()}",
                 code="model_not_found",
             )
         return doc, route, model

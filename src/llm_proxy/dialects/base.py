@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import quote
 
@@ -40,16 +40,15 @@ class Endpoint:
     """The path itself asks for a stream (Bedrock's ``invoke-with-response-stream``)."""
     versioned: bool = True
     """Also recognised with a leading ``/v1`` (OpenAI SDK base URLs may or may not end in ``/v1``)."""
+    model_segment: int = field(init=False, compare=False)
+    """Index of the ``{model}`` segment in ``path.split("/")`` (-1 when the model is in the body)."""
+    model_in_path: bool = field(init=False, compare=False)
 
-    @property
-    def model_in_path(self) -> bool:
-        return "{model}" in self.path
-
-    @property
-    def model_segment(self) -> int:
-        """Index of the ``{model}`` segment in ``path.split("/")`` (-1 when the model is in the body)."""
+    def __post_init__(self) -> None:
+        # Read on every request: computed once here (the dataclass is frozen, hence object.__setattr__).
         segments = self.path.split("/")
-        return segments.index("{model}") if "{model}" in segments else -1
+        object.__setattr__(self, "model_segment", segments.index("{model}") if "{model}" in segments else -1)
+        object.__setattr__(self, "model_in_path", self.model_segment >= 0)
 
     def path_for(self, model: str) -> str:
         """The path with ``model`` put in, percent-encoded as AWS clients do (no ``/`` left unescaped)."""

@@ -19,7 +19,7 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
@@ -100,6 +100,9 @@ class Health:
         self._clock = clock
         self.rng = rng or random.Random()
         self._states: dict[tuple[int, str], _State] = {}
+        self._flat: dict[int, Backend] = {}
+        """The flat form's one backend per route index: only its name and identity are read (``Route.using``
+        gives a flat route back unchanged), so a route rebuilt with other fields never meets a stale value."""
 
     def _state(self, route: Route, backend: Backend) -> _State:
         key = (route.index, backend.name)
@@ -123,11 +126,16 @@ class Health:
         fallbacks += [b for b in route.fallbacks if self.cooling(route, b)]
         return ordered + fallbacks
 
-    def attempts(self, route: Route) -> Iterator[Backend]:
+    def attempts(self, route: Route) -> list[Backend]:
         """``retries + 1`` backends in the order to try them (cycling when there are fewer backends)."""
+        if not route.backends and not route.fallbacks:
+            # A pool of one (the flat form): nothing to choose; its Backend is made once per route.
+            flat = self._flat.get(route.index)
+            if flat is None or flat.name != route.backend_name:
+                flat = self._flat[route.index] = route.pool[0]
+            return [flat] * (route.retries + 1)
         order = self.order(route)
-        for n in range(route.retries + 1):
-            yield order[n % len(order)]
+        return [order[n % len(order)] for n in range(route.retries + 1)]
 
     def failed(self, route: Route, backend: Backend, wait: float | None = None) -> None:
         now = self._clock()

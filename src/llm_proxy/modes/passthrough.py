@@ -18,7 +18,7 @@ from llm_proxy.app.exchange import Exchange
 from llm_proxy.canonical import ProxyError
 from llm_proxy.config import Backend, Route
 from llm_proxy.errors import UpstreamError, UpstreamUnavailable, kind_for_status
-from llm_proxy.modes.attempts import MAX_WAIT, NEXT_KEY_STATUSES, retry_after, retryable_status, wait_before
+from llm_proxy.modes.attempts import MAX_WAIT, NEXT_KEY_STATUSES, RETRYABLE_STATUSES, retry_after, wait_before
 from llm_proxy.modes.plan import plan_passthrough
 from llm_proxy.modes.translate import Services
 from llm_proxy.observe.redact import Redactor
@@ -45,9 +45,21 @@ async def handle(
     sessions, redactor, health = services.sessions, services.redactor, services.health
     turn: Turn | None = None
     edited = False
-    if dialect is not None and isinstance(doc, dict) and sessions.edits(route):
+    edits = route.inject_progress or route.system_replacements or route.system_append
+    if edits and dialect is not None and isinstance(doc, dict):
         edited, turn = await sessions.open_raw(route, dialect, ex.headers, doc, target.path_model)
-    attempts = list(health.attempts(route))
+    if not route.backends and not route.fallbacks and not route.retries:
+        # One backend, one attempt: nothing to choose, retry or record (the common case, kept short).
+        call = plan_passthrough(route, target, ex.method, ex.raw_headers, ex.query, body, doc, edited)
+        response = await services.upstream.send(call)
+        tag = SINGLE_TAG if route.backend_name == "0" else _tag(route.backend_name, 1)
+        try:
+            await _relay(ex, response, turn, dialect, sessions, redactor, tag, (doc, target.path_model))
+        finally:
+            response.close()
+        return
+    attempts = health.attempts(route)
+    pooled = len(route.backends) > 1
     previous: Backend | None = None
     wait: float | None = None
     for n, backend in enumerate(attempts):
@@ -64,25 +76,33 @@ async def handle(
             log.warning("backend %s of %s unreachable (%s), attempt %d", backend.name, route.label, exc, n + 1)
             continue
         status = response.status
-        if not last and (retryable_status(status) or (status in NEXT_KEY_STATUSES and len(route.pool) > 1)):
+        retry = status >= 400 and (status in RETRYABLE_STATUSES or (status in NEXT_KEY_STATUSES and pooled))
+        if not last and retry:
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.raw_headers}
             wait = retry_after(headers)
             if attempts[n + 1] is backend and (wait or 0.0) > MAX_WAIT:
                 last = True  # the same backend asks for a longer wait than a retry may take: relay its answer
-        if not last and (retryable_status(status) or (status in NEXT_KEY_STATUSES and len(route.pool) > 1)):
+        if not last and retry:
             response.close()
             health.failed(route, backend, wait)
             log.warning("backend %s of %s answered %d, attempt %d", backend.name, route.label, status, n + 1)
             continue
-        if status < 500:
+        if status < 500 and (pooled or route.fallbacks):
             health.succeeded(route, backend)
-        tag = [(b"x-llm-proxy-backend", backend.name.encode()), (b"x-llm-proxy-attempts", str(n + 1).encode())]
+        tag = _tag(backend.name, n + 1)
         try:
             await _relay(ex, response, turn, dialect, sessions, redactor, tag, (doc, target.path_model))
         finally:
             response.close()
         return
     raise UpstreamUnavailable(f"no backend of {route.label} could be reached", timeout=False)
+
+
+def _tag(backend: str, attempts: int) -> RawHeaders:
+    return [(b"x-llm-proxy-backend", backend.encode()), (b"x-llm-proxy-attempts", str(attempts).encode())]
+
+
+SINGLE_TAG = _tag("0", 1)
 
 
 async def _relay(
@@ -99,14 +119,15 @@ async def _relay(
         await _relay_error(ex, response, redactor, tag)
         return
     meter: ProxyModeMeter | None = None
-    if dialect is not None and response.status == 200:
+    if (turn is not None or ex.meter is not None) and dialect is not None and response.status == 200:
         if response.header("content-encoding") in (None, "identity"):
             content_type = response.header("content-type") or ""
             if turn is not None:
                 turn.tap(dialect, turn.request, content_type)
             if ex.meter is not None and isinstance(request[0], dict):
                 meter = ex.meter = ProxyModeMeter(dialect, request[0], request[1], content_type)
-    await ex.start(response.status, redactor.headers(response_headers(response.raw_headers)) + tag)
+    headers = response_headers(response.raw_headers)
+    await ex.start(response.status, (redactor.headers(headers) if redactor.active else headers) + tag)
     async for chunk in response.chunks():
         await ex.body(chunk)
         if turn is not None:

@@ -19,7 +19,7 @@ from llm_proxy.dialects.base import EncodeOptions
 from llm_proxy.jsonbody import replace_model
 from llm_proxy.routing import Target
 from llm_proxy.upstream.auth import signs
-from llm_proxy.upstream.client import UpstreamCall
+from llm_proxy.upstream.client import UpstreamCall, check_header_values
 from llm_proxy.upstream.headers import RawHeaders, proxy_request_headers, translated_request_headers
 
 
@@ -41,6 +41,7 @@ def plan_translation(
     url = join_url(route.backend_base_url, backend.upstream_path(upstream_request))
     vendor = backend.upstream_headers(upstream_request, client_headers)
     headers = translated_request_headers(client_headers, route, vendor)
+    check_header_values(headers)
     return upstream_request, UpstreamCall("POST", url, headers, body, route, signs(route, target))
 
 
@@ -58,6 +59,7 @@ def plan_count_tokens(route: Route, client_headers: dict[str, str], request: Req
     headers = translated_request_headers(
         client_headers, route, backend.upstream_headers(upstream_request, client_headers)
     )
+    check_header_values(headers)
     return UpstreamCall("POST", join_url(route.backend_base_url, path), headers, orjson.dumps(payload), route)
 
 

@@ -217,7 +217,6 @@ class Upstream:
         headers = call.headers
         if call.sign:
             headers = self.signer.sign(call.route, call.method, call.url, headers, call.body)
-        check_header_values(headers)
         if call.url.startswith(MOCK_SCHEME):
             if self._mock is None:
                 raise UpstreamUnavailable("no mock upstream is plugged in for mock:// routes", timeout=False)
@@ -236,7 +235,9 @@ def check_header_values(headers: list[tuple[str, str]]) -> None:
     """Refuse header values with line breaks or control characters (a 400, never a failed send).
 
     Some values come from request bodies (a Bedrock body's ``anthropic_beta`` becomes ``anthropic-beta``);
-    a CR/LF there would otherwise split the header block or make the HTTP client raise.
+    a CR/LF there would otherwise split the header block or make the HTTP client raise. The translation
+    planners call it; proxy mode forwards only what the HTTP server parsed as headers (no line breaks can be in
+    those) and the route's key (checked when the config is loaded).
     """
     if _FORBIDDEN_IN_HEADER.search("".join([name + value for name, value in headers])) is None:
         return
