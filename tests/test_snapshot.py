@@ -45,9 +45,39 @@ def test_every_part_type_round_trips_exactly() -> None:
     assert load_messages(dump_messages(messages)) == messages
 
 
-def test_unknown_type_tag_is_refused() -> None:
-    # Only the listed part types are rebuilt from the store: never an arbitrary class named in the data.
-    with pytest.raises(ValueError, match="a stored conversation holds an unknown part type 'Request'"):
-        load_messages(b'[{"_t": "Request", "model": "x"}]')
-    with pytest.raises(ValueError, match="unknown part type None"):
-        load_messages(b'[{"role": "user"}]')
+def test_the_stored_form_is_tagged_by_part_kind_and_leaves_defaults_out() -> None:
+    stored = dump_messages((Message(role="user", content=(Text(text="hi"), Refusal(text="no"))),))
+    assert stored == (
+        b'{"v":2,"messages":[{"role":"user","content":[{"part_kind":"text","text":"hi"},{"part_kind":"refusal","text":"no"}]}]}'
+    )
+
+
+def test_unknown_kinds_and_fields_are_refused() -> None:
+    # Only the canonical part kinds are rebuilt from the store: never an arbitrary class named in the data.
+    with pytest.raises(ValueError, match="unknown part kind 'Request'"):
+        load_messages(b'{"v":2,"messages":[{"role":"user","content":[{"part_kind":"Request","model":"x"}]}]}')
+    with pytest.raises(ValueError, match="unknown part kind None"):
+        load_messages(b'{"v":2,"messages":[{"role":"user","content":[{"text":"x"}]}]}')
+    with pytest.raises(ValueError, match="unknown part kind 'tool_call'"):  # a kind where it cannot be
+        load_messages(
+            b'{"v":2,"messages":[{"role":"tool","content":[{"part_kind":"tool_result","call_id":"c",'
+            b'"content":[{"part_kind":"tool_call","id":"c","name":"f","arguments":"{}"}]}]}]}'
+        )
+    with pytest.raises(ValueError, match="unknown field 'model' of Text"):
+        load_messages(b'{"v":2,"messages":[{"role":"user","content":[{"part_kind":"text","text":"x","model":"m"}]}]}')
+    with pytest.raises(TypeError):
+        load_messages(b'{"v":2,"messages":[{"content":[]}]}')
+
+
+# Written by the proxy before parts were tagged by kind (format 1: a bare list, class names under "_t").
+OLD_RECORD = (
+    b'[{"_t":"Message","role":"user","content":[{"_t":"Text","text":"hi","cache_control":null,"extra":{}}],'
+    b'"string_form":true,"null_content":false,"name":null,"extra":{}}]'
+)
+
+
+def test_a_record_of_the_old_format_is_refused_as_unreadable() -> None:
+    with pytest.raises(ValueError, match="written in another format"):
+        load_messages(OLD_RECORD)
+    with pytest.raises(ValueError, match="written in another format"):
+        load_messages(b'{"v":1,"messages":[]}')

@@ -19,9 +19,10 @@ Stop reasons, usage and error kinds are canonical enumerations; each codec maps 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias, get_args
 
 JSON: TypeAlias = Any
 """A value decoded from JSON (dict, list, str, int, float, bool or None)."""
@@ -36,6 +37,7 @@ Extra: TypeAlias = dict[str, JSON]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Text:
+    part_kind: ClassVar[str] = "text"
     text: str
     cache_control: JSON = None
     """Anthropic ``cache_control`` marker (``{"type": "ephemeral", ...}``) or None."""
@@ -47,6 +49,7 @@ class Text:
 class Image:
     """An image, either inline (``data`` is base64, ``media_type`` set) or by ``url``."""
 
+    part_kind: ClassVar[str] = "image"
     media_type: str | None = None
     data: str | None = None
     url: str | None = None
@@ -65,6 +68,7 @@ class ToolCall:
     handle that without crashing (see ``docs/translation.md``).
     """
 
+    part_kind: ClassVar[str] = "tool_call"
     id: str
     name: str
     arguments: str
@@ -80,6 +84,7 @@ class ToolCall:
 class ToolResult:
     """The result of a tool call, sent back by the client."""
 
+    part_kind: ClassVar[str] = "tool_result"
     call_id: str
     content: tuple[Text | Image | Opaque, ...]
     is_error: bool | None = None
@@ -94,6 +99,7 @@ class ToolResult:
 class Thinking:
     """Anthropic extended thinking: the text and the signature that must come back unmodified."""
 
+    part_kind: ClassVar[str] = "thinking"
     thinking: str
     signature: str | None = None
     extra: Extra = field(default_factory=dict)
@@ -103,6 +109,7 @@ class Thinking:
 class RedactedThinking:
     """Anthropic ``redacted_thinking``: an opaque blob that must come back unmodified."""
 
+    part_kind: ClassVar[str] = "redacted_thinking"
     data: str
     extra: Extra = field(default_factory=dict)
 
@@ -111,6 +118,7 @@ class RedactedThinking:
 class Reasoning:
     """OpenAI Responses ``reasoning`` item: summaries, optional full text, and encrypted content."""
 
+    part_kind: ClassVar[str] = "reasoning"
     id: str | None = None
     summary: tuple[str, ...] = ()
     content: tuple[str, ...] | None = None
@@ -120,6 +128,7 @@ class Reasoning:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Refusal:
+    part_kind: ClassVar[str] = "refusal"
     text: str
     extra: Extra = field(default_factory=dict)
 
@@ -132,11 +141,15 @@ class Opaque:
     read it), dropped with a debug log otherwise.
     """
 
+    part_kind: ClassVar[str] = "opaque"
     dialects: frozenset[str]
     raw: JSON
 
 
 Part: TypeAlias = Text | Image | ToolCall | ToolResult | Thinking | RedactedThinking | Reasoning | Refusal | Opaque
+
+PART_TYPES: Mapping[str, type[Part]] = {cls.part_kind: cls for cls in get_args(Part)}
+"""Every part class by its ``part_kind`` tag: the one list of part types (the store's serialiser reads it)."""
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
