@@ -19,7 +19,11 @@ from llm_proxy.session.snapshot import dump_messages, load_messages
 
 def test_every_part_type_round_trips_exactly() -> None:
     messages = (
-        Message(role="user", content=(Text(text="hi", cache_control={"type": "ephemeral"}, extra={"citations": [1]}),)),
+        Message(
+            role="user",
+            content=(Text(text="hi", cache_control={"type": "ephemeral"}, extra={"citations": [1]}),),
+            native={"content": "string"},
+        ),
         Message(
             role="user", content=(Image(media_type="image/png", data="AAA", detail="low"), Image(url="https://x/y.png"))
         ),
@@ -38,7 +42,9 @@ def test_every_part_type_round_trips_exactly() -> None:
         Message(
             role="tool",
             content=(
-                ToolResult(call_id="c1", content=(Text(text="out"), Image(url="u")), is_error=True, string_form=False),
+                ToolResult(
+                    call_id="c1", content=(Text(text="out"), Image(url="u")), is_error=True, native={"content": "list"}
+                ),
             ),
         ),
     )

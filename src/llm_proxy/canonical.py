@@ -30,6 +30,16 @@ JSON: TypeAlias = Any
 Extra: TypeAlias = dict[str, JSON]
 """Wire fields with no canonical equivalent, kept for a lossless round trip into the same dialect."""
 
+Native: TypeAlias = Mapping[str, JSON]
+"""How the wire wrote a field whose canonical value is the same either way: wire field -> its form.
+
+The forms are ``"string"`` (a bare string where a list of parts may stand), ``"list"``, ``"null"`` and
+``"absent"``. Only a form that differs from the field's usual one is recorded (each class says which is
+usual), so objects built by the proxy carry none. The string/list shape is shared by every dialect's
+string-or-list fields, so every encoder may follow it; the others only mean something to the dialect
+that recorded them (the request's ``origin``).
+"""
+
 # ---------------------------------------------------------------------------------------------
 # Content parts
 # ---------------------------------------------------------------------------------------------
@@ -88,8 +98,8 @@ class ToolResult:
     call_id: str
     content: tuple[Text | Image | Opaque, ...]
     is_error: bool | None = None
-    string_form: bool = True
-    """True when the wire content was a bare string (re-encode as a string when possible)."""
+    native: Native = field(default_factory=dict)
+    """``{"content": "list"}`` when the wire content was a list; unrecorded, all-text content is a bare string."""
     kind: Literal["function", "custom"] = "function"
     cache_control: JSON = None
     extra: Extra = field(default_factory=dict)
@@ -165,10 +175,9 @@ class Message:
 
     role: Role
     content: tuple[Part, ...]
-    string_form: bool = False
-    """True when the wire content was a bare string."""
-    null_content: bool = False
-    """True when the wire content was JSON null (OpenAI assistant messages with only tool calls)."""
+    native: Native = field(default_factory=dict)
+    """``{"content": form}`` when the wire content was not a list: ``"string"``, or ``"null"`` and ``"absent"``
+    (OpenAI Chat assistant messages with only tool calls)."""
     name: str | None = None
     extra: Extra = field(default_factory=dict)
 
@@ -236,7 +245,6 @@ class Request:
     messages: tuple[Message, ...]
     system: tuple[Text, ...] | None = None
     """The top-level system prompt (Anthropic ``system``, Responses ``instructions``)."""
-    system_string_form: bool = True
     tools: tuple[Tool | HostedTool, ...] | None = None
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
@@ -245,7 +253,6 @@ class Request:
     top_p: float | None = None
     top_k: int | None = None
     stop: tuple[str, ...] | None = None
-    stop_string_form: bool = False
     stream: bool = False
     include_usage: bool | None = None
     """OpenAI ``stream_options.include_usage``."""
@@ -260,6 +267,10 @@ class Request:
     previous_response_id: str | None = None
     extra: Extra = field(default_factory=dict)
     """Top-level wire fields without a canonical equivalent (see module docstring)."""
+    native: Native = field(default_factory=dict)
+    """``{"system": "list"}`` when the system prompt was a list of blocks (usually a bare string),
+    ``{"stop": "string"}`` when the stop sequences were one bare string (usually a list), ``{"input":
+    "string" | "absent"}`` for a Responses ``input`` that was a bare string or left out."""
     origin: str = ""
     """The dialect the request was decoded from: encoders keep ``extra`` only for that dialect."""
 

@@ -64,7 +64,7 @@ def chat_request(*messages: Message, **fields: Any) -> Request:
 
 
 def user(text: str) -> Message:
-    return Message(role="user", content=(Text(text=text),), string_form=True)
+    return Message(role="user", content=(Text(text=text),), native={"content": "string"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,12 +97,12 @@ def test_claude_code_decoded_fields() -> None:
     assert request.extra == {"context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}}
     assert request.user is not None and request.user.startswith('{"device_id":')
     assert request.metadata is None
-    assert request.system is not None and request.system_string_form is False
+    assert request.system is not None and request.native == {"system": "list"}
     assert request.system[1] == Text(
         text="You are a Claude agent, built on Anthropic's Claude Agent SDK.", cache_control={"type": "ephemeral"}
     )
     assert [m.role for m in request.messages] == ["user", "system", "assistant", "user"]
-    assert request.messages[1].string_form is True
+    assert request.messages[1].native == {"content": "string"}
     assert request.messages[2].content == (
         ToolCall(
             id="toolu_fake_1bf22be042",
@@ -216,13 +216,13 @@ def test_rich_body_decoded() -> None:
     )
     result = third.content[0]
     assert isinstance(result, ToolResult)
-    assert result.is_error is True and result.string_form is False
+    assert result.is_error is True and result.native == {"content": "list"}
     assert result.content[:2] == (Text(text="found"), Image(media_type="image/jpeg", data="/9j/4A"))
     assert isinstance(result.content[2], Opaque)
     assert third.content[1] == ToolResult(call_id="toolu_02", content=())
     assert fourth.role == "system" and fourth.content == (Text(text="Mid-conversation note."),)
-    assert fifth == Message(role="assistant", content=(Text(text="Done."),), string_form=True)
-    assert request.system == (Text(text="You are terse."),) and request.system_string_form is True
+    assert fifth == Message(role="assistant", content=(Text(text="Done."),), native={"content": "string"})
+    assert request.system == (Text(text="You are terse."),) and "system" not in request.native
     assert request.tools is not None
     assert request.tools[0] == Tool(
         name="lookup",
@@ -312,7 +312,7 @@ def test_malformed_request_raises_request_error(body: Any, param: str | None) ->
 
 def test_chat_tool_messages_merge_into_one_user_turn() -> None:
     request = chat_request(
-        Message(role="system", content=(Text(text="Be brief."),), string_form=True),
+        Message(role="system", content=(Text(text="Be brief."),), native={"content": "string"}),
         user("Weather in Paris and Rome?"),
         Message(
             role="assistant",
@@ -320,7 +320,7 @@ def test_chat_tool_messages_merge_into_one_user_turn() -> None:
                 ToolCall(id="call_1", name="get_weather", arguments='{"city":"Paris"}'),
                 ToolCall(id="call.2", name="get_weather", arguments='{"city":"Rome"}'),
             ),
-            null_content=True,
+            native={"content": "null"},
         ),
         Message(role="tool", content=(ToolResult(call_id="call_1", content=(Text(text="18C"),)),)),
         Message(role="tool", content=(ToolResult(call_id="call.2", content=(Text(text="21C"),)),)),
@@ -385,10 +385,13 @@ def test_tool_results_alone_and_placed_first() -> None:
     request = chat_request(
         Message(role="assistant", content=(ToolCall(id="c1", name="f", arguments="{}"),)),
         Message(role="tool", content=(ToolResult(call_id="c1", content=(Text(text="ok"),)),)),
-        Message(role="assistant", content=(Text(text="Next"),), string_form=True),
+        Message(role="assistant", content=(Text(text="Next"),), native={"content": "string"}),
         Message(
             role="user",
-            content=(Text(text="and"), ToolResult(call_id="c2", content=(Text(text="late"),), string_form=False)),
+            content=(
+                Text(text="and"),
+                ToolResult(call_id="c2", content=(Text(text="late"),), native={"content": "list"}),
+            ),
         ),
     )
     assert encode(request)["messages"] == [
@@ -411,7 +414,7 @@ def test_system_and_developer_messages_are_hoisted() -> None:
         origin="openai-responses",
         system=(Text(text="A"),),
         messages=(
-            Message(role="developer", content=(Text(text="B"),), string_form=True),
+            Message(role="developer", content=(Text(text="B"),), native={"content": "string"}),
             user("hi"),
             Message(role="developer", content=(Text(text="C"), Text(text=""))),
             Message(role="assistant", content=(Text(text="ok"),)),
@@ -432,13 +435,13 @@ def test_system_and_developer_messages_are_hoisted() -> None:
 
 
 def test_single_string_system_stays_a_string_and_claude_keeps_mid_system_turns() -> None:
-    chat = chat_request(Message(role="system", content=(Text(text="S"),), string_form=True), user("hi"))
+    chat = chat_request(Message(role="system", content=(Text(text="S"),), native={"content": "string"}), user("hi"))
     assert encode(chat)["system"] == "S"
     claude = Request(
         model="m",
         origin="claude",
         max_tokens=10,
-        messages=(user("hi"), Message(role="system", content=(Text(text="note"),), string_form=True)),
+        messages=(user("hi"), Message(role="system", content=(Text(text="note"),), native={"content": "string"})),
     )
     assert encode(claude) == {
         "model": "m",

@@ -165,7 +165,9 @@ def test_rich_request_decodes_to_canonical_fields() -> None:
         "assistant",
         "user",
     ]
-    assert request.messages[0] == Message(role="system", content=(Text(text="You are terse."),), string_form=True)
+    assert request.messages[0] == Message(
+        role="system", content=(Text(text="You are terse."),), native={"content": "string"}
+    )
     user = request.messages[2]
     assert user.name == "alice"
     assert user.content == (
@@ -176,7 +178,7 @@ def test_rich_request_decodes_to_canonical_fields() -> None:
         Opaque(dialects=CHAT, raw={"type": "file", "file": {"file_id": "file-abc"}}),
     )
     assistant = request.messages[3]
-    assert assistant.null_content is True
+    assert assistant.native == {"content": "null"}
     assert assistant.content == (
         Thinking(thinking="Two lookups needed.", signature="EqQBCkYIBxgCKkA"),
         RedactedThinking(data="EmwKAhgBEgy3"),
@@ -184,10 +186,10 @@ def test_rich_request_decodes_to_canonical_fields() -> None:
         ToolCall(id="call_b", name="lookup", arguments="{not json"),
     )
     assert request.messages[4] == Message(
-        role="tool", content=(ToolResult(call_id="call_a", content=(Text(text="a cat"),), string_form=True),)
+        role="tool", content=(ToolResult(call_id="call_a", content=(Text(text="a cat"),)),)
     )
     assert request.messages[5].content == (
-        ToolResult(call_id="call_b", content=(Text(text="error: bad json"),), string_form=False),
+        ToolResult(call_id="call_b", content=(Text(text="error: bad json"),), native={"content": "list"}),
     )
     assert request.messages[7].content == (Text(text="Part one."), Refusal(text="I can't."))
     assert request.tools == (
@@ -203,7 +205,7 @@ def test_rich_request_decodes_to_canonical_fields() -> None:
     assert request.tool_choice == ToolChoice(mode="tool", name="lookup")
     assert request.parallel_tool_calls is False
     assert request.max_tokens == 2048
-    assert request.stop == ("\n\n", "END") and request.stop_string_form is False
+    assert request.stop == ("\n\n", "END") and "stop" not in request.native
     assert (request.temperature, request.top_p, request.n, request.seed) == (0.2, 1, 1, 7)
     assert request.response_format == ResponseFormat(
         type="json_schema", name="answer", schema={"type": "object"}, strict=True, description="An answer"
@@ -258,7 +260,7 @@ def test_legacy_request_round_trips_exactly() -> None:
 def test_legacy_request_decodes_to_canonical_fields() -> None:
     request = DIALECT.decode_request(LEGACY_REQUEST)
     assert request.max_tokens == 300
-    assert request.stop == ("STOP",) and request.stop_string_form is True
+    assert request.stop == ("STOP",) and request.native == {"stop": "string"}
     assert request.stream is False
     assert request.temperature is None
     assert request.tool_choice == ToolChoice(mode="required")
@@ -448,9 +450,9 @@ def claude_request(**fields: Any) -> Request:
 def test_claude_tool_turn_becomes_tool_messages_then_user() -> None:
     request = claude_request(
         system=(Text(text="Be brief.", cache_control={"type": "ephemeral"}), Text(text="Use tools.")),
-        system_string_form=False,
+        native={"system": "list"},
         messages=(
-            Message(role="user", content=(Text(text="look"),), string_form=True),
+            Message(role="user", content=(Text(text="look"),), native={"content": "string"}),
             Message(
                 role="assistant",
                 content=(
@@ -467,7 +469,7 @@ def test_claude_tool_turn_becomes_tool_messages_then_user() -> None:
                     ToolResult(
                         call_id="toolu_2",
                         content=(Text(text="shot taken"), Image(media_type="image/png", data="iVBOR")),
-                        string_form=False,
+                        native={"content": "list"},
                     ),
                     Text(text="<reminder>", cache_control={"type": "ephemeral"}),
                 ),
@@ -549,7 +551,9 @@ def test_single_system_string_and_images_only_tool_result() -> None:
             Message(
                 role="user",
                 content=(
-                    ToolResult(call_id="t1", content=(Image(url="https://x/y.png"),), string_form=False, is_error=True),
+                    ToolResult(
+                        call_id="t1", content=(Image(url="https://x/y.png"),), native={"content": "list"}, is_error=True
+                    ),
                 ),
             ),
             Message(role="assistant", content=(Thinking(thinking="only thinking", signature="s"),)),
@@ -579,7 +583,9 @@ def test_error_prefix_is_not_doubled_and_applies_to_first_text_part() -> None:
                 role="user",
                 content=(
                     ToolResult(call_id="a", content=(Text(text="Error: already"),), is_error=True),
-                    ToolResult(call_id="b", content=(Text(text="x"), Text(text="y")), string_form=False, is_error=True),
+                    ToolResult(
+                        call_id="b", content=(Text(text="x"), Text(text="y")), native={"content": "list"}, is_error=True
+                    ),
                 ),
             ),
         )
@@ -602,7 +608,7 @@ def test_images_of_foreign_tool_messages_follow_all_tool_messages() -> None:
         messages=(
             Message(role="tool", content=(ToolResult(call_id="c1", content=(Image(url="https://i/1.png"),)),)),
             Message(role="tool", content=(ToolResult(call_id="c2", content=(Text(text="ok"),)),)),
-            Message(role="user", content=(Text(text="next"),), string_form=True),
+            Message(role="user", content=(Text(text="next"),), native={"content": "string"}),
         ),
         store=True,
         previous_response_id="resp_1",

@@ -135,7 +135,7 @@ def test_codex_tool_turn_decodes_to_canonical_turns() -> None:
 def test_string_input_and_instructions() -> None:
     body = {"model": "gpt-5", "input": "hello", "instructions": "Be brief.", "max_output_tokens": 100, "stream": False}
     request = DIALECT.decode_request(body)
-    assert request.messages == (Message(role="user", content=(Text(text="hello"),), string_form=True),)
+    assert request.messages == (Message(role="user", content=(Text(text="hello"),), native={"content": "string"}),)
     assert request.system == (Text(text="Be brief."),)
     assert request.max_tokens == 100
     assert request.stream is False
@@ -227,7 +227,7 @@ def test_input_item_variety_decodes_exactly() -> None:
                 ToolResult(
                     call_id="call_a",
                     content=(Text(text="a.txt"), Image(url="https://example.com/shot.png", detail="low")),
-                    string_form=False,
+                    native={"content": "list"},
                 ),
             ),
         ),
@@ -411,7 +411,7 @@ def test_encode_chat_origin_request() -> None:
         origin="openai-chat",
         system=(Text(text="sys A"), Text(text="sys B")),
         messages=(
-            Message(role="developer", content=(Text(text="dev"),), string_form=True),
+            Message(role="developer", content=(Text(text="dev"),), native={"content": "string"}),
             Message(
                 role="user",
                 content=(Text(text="what is this?"), Image(media_type="image/jpeg", data="AAAA")),
@@ -420,7 +420,7 @@ def test_encode_chat_origin_request() -> None:
             Message(
                 role="assistant",
                 content=(Text(text="Let me check."), ToolCall(id="call_1", name="lookup", arguments='{"q":1}')),
-                string_form=True,
+                native={"content": "string"},
                 extra={"annotations": []},
             ),
             Message(role="tool", content=(ToolResult(call_id="call_1", content=(Text(text="found"),)),)),
@@ -481,7 +481,7 @@ def test_encode_claude_origin_request_drops_thinking_and_maps_budget() -> None:
         model="gpt-5",
         origin="claude",
         system=(Text(text="You are Claude Code.", cache_control={"type": "ephemeral"}),),
-        system_string_form=False,
+        native={"system": "list"},
         messages=(
             Message(role="user", content=(Text(text="list files"),)),
             Message(
@@ -501,7 +501,7 @@ def test_encode_claude_origin_request_drops_thinking_and_maps_budget() -> None:
                     ToolResult(
                         call_id="toolu_2",
                         content=(Text(text="file a:"), Image(media_type="image/png", data="PNG")),
-                        string_form=False,
+                        native={"content": "list"},
                     ),
                     Text(text="thanks"),
                 ),
@@ -554,7 +554,7 @@ def test_encode_reasoning_replay_from_a_carry() -> None:
         model="gpt-5",
         origin="claude",
         messages=(
-            Message(role="user", content=(Text(text="go"),), string_form=True),
+            Message(role="user", content=(Text(text="go"),), native={"content": "string"}),
             Message(
                 role="assistant",
                 content=(
@@ -606,7 +606,7 @@ def test_upstream_path_and_headers() -> None:
 
 CLIENT_REQUEST = Request(
     model="gpt-test",
-    messages=(Message(role="user", content=(Text(text="hi"),), string_form=True),),
+    messages=(Message(role="user", content=(Text(text="hi"),), native={"content": "string"}),),
     tools=(
         Tool(name="exec_command", parameters={"type": "object"}),
         Tool(name="apply_patch", kind="custom", extra={"format": {"type": "text"}}),

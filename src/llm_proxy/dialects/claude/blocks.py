@@ -16,6 +16,7 @@ from llm_proxy.canonical import (
     JSON,
     Extra,
     Image,
+    Native,
     Opaque,
     Part,
     Reasoning,
@@ -84,19 +85,20 @@ def _decode_result_item(item: JSON, path: str) -> Text | Image | Opaque:
 def _decode_tool_result(block: dict[str, JSON], path: str) -> Part:
     content = block.get("content")
     parts: tuple[Text | Image | Opaque, ...]
+    native: Native = {}
     if content is None:
-        parts, string_form = (), True
+        parts = ()
     elif isinstance(content, str):
-        parts, string_form = (Text(text=content),), True
+        parts = (Text(text=content),)
     else:
         items = read.array(content, f"{path}.content")
         parts = tuple(_decode_result_item(item, f"{path}.content[{i}]") for i, item in enumerate(items))
-        string_form = False
+        native = {"content": "list"}
     return ToolResult(
         call_id=read.string(block.get("tool_use_id"), f"{path}.tool_use_id"),
         content=parts,
         is_error=read.opt_boolean(block.get("is_error"), f"{path}.is_error"),
-        string_form=string_form,
+        native=native,
         cache_control=block.get("cache_control"),
         extra=rest(block, ("type", "tool_use_id", "content", "is_error", "cache_control")),
     )
@@ -214,7 +216,7 @@ def _encode_tool_call(part: ToolCall, same: bool) -> dict[str, JSON]:
 
 
 def _tool_result_content(part: ToolResult, same: bool) -> JSON:
-    if part.string_form and all(isinstance(p, Text) for p in part.content):
+    if part.native.get("content") != "list" and all(isinstance(p, Text) for p in part.content):
         return "".join(p.text for p in part.content if isinstance(p, Text)) if part.content else None
     blocks = [encode_part(p, same, toward_client=False) for p in part.content]
     return [b for b in blocks if b is not None]

@@ -63,7 +63,7 @@ def decode_input(raw: JSON) -> tuple[tuple[Message, ...], str | None]:
     if raw is None:
         return (), "absent"
     if isinstance(raw, str):
-        return (Message(role="user", content=(Text(text=raw),), string_form=True),), "string"
+        return (Message(role="user", content=(Text(text=raw),), native={"content": "string"}),), "string"
     return _group_items(read.array(raw, "input")), None
 
 
@@ -134,7 +134,7 @@ def _decode_message(item: dict[str, JSON], param: str) -> Message:
     content = item.get("content")
     extra = rest(item, ("role", "content"))
     if isinstance(content, str):
-        return Message(role=role, content=(Text(text=content),), string_form=True, extra=extra)
+        return Message(role=role, content=(Text(text=content),), native={"content": "string"}, extra=extra)
     parts = read.array(content, f"{param}.content")
     decoded = tuple(_decode_message_part(p, f"{param}.content[{j}]", role) for j, p in enumerate(parts))
     return Message(role=role, content=decoded, extra=extra)
@@ -185,7 +185,7 @@ def _decode_tool_output(item: dict[str, JSON], param: str, kind: Literal["functi
     else:
         parts = read.array(output, f"{param}.output")
         content = tuple(_decode_output_part(p, f"{param}.output[{j}]") for j, p in enumerate(parts))
-        result = ToolResult(call_id=call_id, content=content, string_form=False, kind=kind, extra=extra)
+        result = ToolResult(call_id=call_id, content=content, native={"content": "list"}, kind=kind, extra=extra)
     return Message(role="tool", content=(result,))
 
 
@@ -280,13 +280,13 @@ class _ItemWriter:
                 self.items.append(item)
         self._flush(message, pending)
         if not message.content:
-            self.items.append(self._message_item(message, "" if message.string_form else []))
+            self.items.append(self._message_item(message, "" if message.native.get("content") == "string" else []))
 
     def _flush(self, message: Message, parts: list[Part]) -> None:
         if not parts:
             return
         content: JSON
-        if message.string_form and len(parts) == 1 and isinstance(parts[0], Text):
+        if message.native.get("content") == "string" and len(parts) == 1 and isinstance(parts[0], Text):
             content = parts[0].text
         else:
             content = [c for c in (self._content_part(p, message.role) for p in parts) if c is not None]
@@ -324,7 +324,7 @@ class _ItemWriter:
         if result.is_error and not self.same:
             drop(NAME, "tool_result.is_error")
         output: JSON
-        if result.string_form and all(isinstance(p, Text) for p in result.content):
+        if result.native.get("content") != "list" and all(isinstance(p, Text) for p in result.content):
             output = "".join(p.text for p in result.content if isinstance(p, Text))
         else:
             output = [c for c in (self._content_part(p, "user") for p in result.content) if c is not None]
