@@ -1,16 +1,18 @@
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
 from llm_proxy.canonical import (
+    PART_TYPES,
     Image,
     Message,
     Opaque,
+    Part,
     Reasoning,
-    RedactedThinking,
     Refusal,
     Text,
-    Thinking,
     ToolCall,
     ToolResult,
 )
@@ -30,9 +32,9 @@ def test_every_part_type_round_trips_exactly() -> None:
         Message(
             role="assistant",
             content=(
-                Thinking(thinking="hmm", signature="sig"),
-                RedactedThinking(data="blob"),
-                Reasoning(id="rs_1", summary=("a", "b"), content=("raw",), encrypted_content="enc"),
+                Reasoning(provider="anthropic", text="hmm", signature="sig"),
+                Reasoning(provider="anthropic", redacted="blob"),
+                Reasoning(provider="openai", id="rs_1", summary=("a", "b"), content=("raw",), signature="enc"),
                 Refusal(text="no"),
                 ToolCall(id="c1", name="f", arguments='{"a": [1, 2]}', kind="custom", item_id="fc_1"),
                 Opaque(dialects=frozenset({"claude", "bedrock"}), raw={"type": "document", "list": [1, {"a": 2}]}),
@@ -49,6 +51,13 @@ def test_every_part_type_round_trips_exactly() -> None:
         ),
     )
     assert load_messages(dump_messages(messages)) == messages
+
+
+def test_every_part_class_has_its_own_kind() -> None:
+    # The registry is derived from the Part union: a new part type is stored and read with no table to update.
+    assert set(PART_TYPES.values()) == set(get_args(Part))
+    assert sorted(PART_TYPES) == ["image", "opaque", "reasoning", "refusal", "text", "tool_call", "tool_result"]
+    assert all(cls.part_kind == kind for kind, cls in PART_TYPES.items())
 
 
 def test_the_stored_form_is_tagged_by_part_kind_and_leaves_defaults_out() -> None:

@@ -3,9 +3,9 @@
 Every dialect codec decodes its wire format into these types and encodes them back. The model is a
 *superset* of the four dialects, not any one vendor's wire format:
 
-* content parts are tagged, frozen types (text, image, tool call, tool result, thinking with its
-  signature, redacted thinking, OpenAI reasoning with its encrypted content, refusal, and ``Opaque``
-  for blocks that have no canonical field);
+* content parts are tagged (``part_kind``), frozen types: text, image, tool call, tool result,
+  reasoning (Claude thinking, redacted thinking or an OpenAI reasoning item, with its provider and
+  signature), refusal, and ``Opaque`` for blocks that have no canonical field;
 * anything a dialect carries that has no canonical field is kept in an ``extra`` mapping, keyed by
   the wire field name, so that decoding and re-encoding into the same dialect gives back an equal
   document; a codec for a *different* dialect ignores ``extra`` of foreign origin (and logs what it
@@ -105,35 +105,42 @@ class ToolResult:
     extra: Extra = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Thinking:
-    """Anthropic extended thinking: the text and the signature that must come back unmodified."""
-
-    part_kind: ClassVar[str] = "thinking"
-    thinking: str
-    signature: str | None = None
-    extra: Extra = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RedactedThinking:
-    """Anthropic ``redacted_thinking``: an opaque blob that must come back unmodified."""
-
-    part_kind: ClassVar[str] = "redacted_thinking"
-    data: str
-    extra: Extra = field(default_factory=dict)
+Provider = Literal["anthropic", "openai"]
+"""Whose model reasoned: only that vendor can verify the reasoning's signature."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reasoning:
-    """OpenAI Responses ``reasoning`` item: summaries, optional full text, and encrypted content."""
+    """A model's reasoning, as either vendor family gives it; it must come back unmodified.
+
+    * ``provider="anthropic"``: a Claude ``thinking`` block (``text`` and its ``signature``), or a
+      ``redacted_thinking`` block (``redacted`` holds its data, ``text`` is empty);
+    * ``provider="openai"``: a Responses ``reasoning`` item (``id``, ``summary``, the optional full
+      text in ``content``, and its ``encrypted_content`` as the ``signature``).
+
+    The signature is what the provider verifies; across vendors it rides in a carry envelope
+    (``llm_proxy.framing.carry``), see ``docs/translation.md``.
+    """
 
     part_kind: ClassVar[str] = "reasoning"
-    id: str | None = None
+    provider: Provider
+    text: str = ""
     summary: tuple[str, ...] = ()
     content: tuple[str, ...] | None = None
-    encrypted_content: str | None = None
+    signature: str | None = None
+    redacted: str | None = None
+    id: str | None = None
     extra: Extra = field(default_factory=dict)
+
+    @property
+    def is_thinking(self) -> bool:
+        """A Claude thinking block (signed or not), not a redacted one."""
+        return self.provider == "anthropic" and self.redacted is None
+
+    @property
+    def is_redacted(self) -> bool:
+        """A Claude ``redacted_thinking`` block."""
+        return self.redacted is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,7 +163,7 @@ class Opaque:
     raw: JSON
 
 
-Part: TypeAlias = Text | Image | ToolCall | ToolResult | Thinking | RedactedThinking | Reasoning | Refusal | Opaque
+Part: TypeAlias = Text | Image | ToolCall | ToolResult | Reasoning | Refusal | Opaque
 
 PART_TYPES: Mapping[str, type[Part]] = {cls.part_kind: cls for cls in get_args(Part)}
 """Every part class by its ``part_kind`` tag: the one list of part types (the store's serialiser reads it)."""

@@ -21,7 +21,6 @@ from llm_proxy.canonical import (
     ProxyError,
     Reasoning,
     ReasoningConfig,
-    RedactedThinking,
     Refusal,
     Request,
     Response,
@@ -32,7 +31,6 @@ from llm_proxy.canonical import (
     StreamEvent,
     Text,
     TextDelta,
-    Thinking,
     ThinkingDelta,
     Tool,
     ToolArgsDelta,
@@ -209,8 +207,8 @@ def test_rich_body_decoded() -> None:
     )
     assert isinstance(first.content[4], Opaque)
     assert second.content == (
-        Thinking(thinking="Consider.", signature="EqQBsig"),
-        RedactedThinking(data="EmwKAhgB"),
+        Reasoning(provider="anthropic", text="Consider.", signature="EqQBsig"),
+        Reasoning(provider="anthropic", redacted="EmwKAhgB"),
         Text(text="Calling.", extra={"citations": None}),
         ToolCall(id="toolu_01", name="lookup", arguments='{"q":"x","n":2.5}'),
     )
@@ -260,7 +258,9 @@ def test_thinking_with_carry_signature_decodes_to_reasoning() -> None:
         ],
     }
     request = DIALECT.decode_request(body)
-    assert request.messages[0].content == (Reasoning(id="rs_1", summary=("sum",), encrypted_content="gAAAAenc"),)
+    assert request.messages[0].content == (
+        Reasoning(provider="openai", id="rs_1", summary=("sum",), signature="gAAAAenc"),
+    )
     # toward a Claude upstream the OpenAI reasoning item means nothing: dropped, and the empty turn with it
     assert encode(request)["messages"] == []
 
@@ -454,7 +454,7 @@ def test_empty_text_and_empty_messages_are_dropped() -> None:
     request = chat_request(
         user(""),
         Message(role="user", content=(Text(text=""), Text(text="x"))),
-        Message(role="assistant", content=(Thinking(thinking="no signature"),)),
+        Message(role="assistant", content=(Reasoning(provider="anthropic", text="no signature"),)),
     )
     assert encode(request)["messages"] == [{"role": "user", "content": [{"type": "text", "text": "x"}]}]
 
@@ -509,13 +509,13 @@ def test_thinking_parts_toward_claude() -> None:
         Message(
             role="assistant",
             content=(
-                Thinking(thinking="kept", signature="sig-1"),
-                Thinking(thinking="dropped"),
-                RedactedThinking(data="opaque"),
-                Reasoning(id="rs_1", summary=("s",), encrypted_content="gAAA"),
-                Reasoning(id="rs_2", encrypted_content=claude_carry),
-                Reasoning(id="rs_3", encrypted_content=redacted_carry),
-                Reasoning(id="rs_4", encrypted_content="lpx1.tampered.mac"),
+                Reasoning(provider="anthropic", text="kept", signature="sig-1"),
+                Reasoning(provider="anthropic", text="dropped"),
+                Reasoning(provider="anthropic", redacted="opaque"),
+                Reasoning(provider="openai", id="rs_1", summary=("s",), signature="gAAA"),
+                Reasoning(provider="openai", id="rs_2", signature=claude_carry),
+                Reasoning(provider="openai", id="rs_3", signature=redacted_carry),
+                Reasoning(provider="openai", id="rs_4", signature="lpx1.tampered.mac"),
                 Refusal(text="I can't."),
                 Opaque(dialects=frozenset({"openai-responses"}), raw={"type": "web_search_call"}),
                 Opaque(dialects=frozenset({"claude", "bedrock"}), raw={"type": "server_tool_use", "id": "s"}),
@@ -682,7 +682,10 @@ def test_response_round_trip() -> None:
     assert response.id == "msg_01X"
     assert response.stop_reason is StopReason.TOOL_USE
     assert response.usage == Usage(input_tokens=10, output_tokens=20, cache_read_tokens=3)
-    assert response.content[:2] == (Thinking(thinking="hmm", signature="sig=="), RedactedThinking(data="abc"))
+    assert response.content[:2] == (
+        Reasoning(provider="anthropic", text="hmm", signature="sig=="),
+        Reasoning(provider="anthropic", redacted="abc"),
+    )
     assert response.content[3] == ToolCall(id="toolu_1", name="f", arguments='{"a":[1,2]}')
     assert orjson.loads(DIALECT.encode_response(response, request)) == RESPONSE
 
@@ -692,11 +695,11 @@ def test_response_shows_the_client_model_and_converts_foreign_parts() -> None:
         id="chatcmpl-1.2",
         model="gpt-5",
         content=(
-            Reasoning(id="rs_9", summary=("a", "b"), encrypted_content="gAAA"),
+            Reasoning(provider="openai", id="rs_9", summary=("a", "b"), signature="gAAA"),
             Text(text="Hello"),
             Refusal(text="No."),
             ToolCall(id="call:1", name="f", arguments="oops"),
-            Thinking(thinking="unsigned"),
+            Reasoning(provider="anthropic", text="unsigned"),
             Image(url="https://x/y.png"),
         ),
         stop_reason=StopReason.CONTENT_FILTER,
@@ -1127,7 +1130,7 @@ def test_stream_encoder_from_a_foreign_upstream() -> None:
     block = {"type": "thinking", "thinking": "plan", "signature": reasoning_signature("rs_1", "gAAAenc")}
     body = {"model": "m", "max_tokens": 5, "messages": [{"role": "assistant", "content": [block]}]}
     decoded = DIALECT.decode_request(body).messages[0].content
-    assert decoded == (Reasoning(id="rs_1", summary=("plan",), encrypted_content="gAAAenc"),)
+    assert decoded == (Reasoning(provider="openai", id="rs_1", summary=("plan",), signature="gAAAenc"),)
 
 
 def test_stream_encoder_error_ends_the_stream() -> None:

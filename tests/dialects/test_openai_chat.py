@@ -22,7 +22,6 @@ from llm_proxy.canonical import (
     ProxyError,
     Reasoning,
     ReasoningConfig,
-    RedactedThinking,
     Refusal,
     Request,
     Response,
@@ -33,7 +32,6 @@ from llm_proxy.canonical import (
     StreamEvent,
     Text,
     TextDelta,
-    Thinking,
     ThinkingDelta,
     Tool,
     ToolArgsDelta,
@@ -180,8 +178,8 @@ def test_rich_request_decodes_to_canonical_fields() -> None:
     assistant = request.messages[3]
     assert assistant.native == {"content": "null"}
     assert assistant.content == (
-        Thinking(thinking="Two lookups needed.", signature="EqQBCkYIBxgCKkA"),
-        RedactedThinking(data="EmwKAhgBEgy3"),
+        Reasoning(provider="anthropic", text="Two lookups needed.", signature="EqQBCkYIBxgCKkA"),
+        Reasoning(provider="anthropic", redacted="EmwKAhgBEgy3"),
         ToolCall(id="call_a", name="lookup", arguments='{"q": "cat"}'),
         ToolCall(id="call_b", name="lookup", arguments="{not json"),
     )
@@ -272,7 +270,10 @@ def test_legacy_request_decodes_to_canonical_fields() -> None:
         name="get",
         extra={"role": "function"},
     )
-    assert request.messages[3].content == (Thinking(thinking="It said 42."), Text(text="The answer is 42."))
+    assert request.messages[3].content == (
+        Reasoning(provider="anthropic", text="It said 42."),
+        Text(text="The answer is 42."),
+    )
     assert request.messages[4].content == (
         Text(text=""),
         ToolCall(id="c1", name="patch", arguments="*** diff", kind="custom"),
@@ -353,7 +354,7 @@ def test_carry_signature_restores_reasoning_item() -> None:
     }
     request = DIALECT.decode_request(body)
     assert request.messages[0].content == (
-        Reasoning(id="rs_1", summary=("summary",), encrypted_content="ENC=="),
+        Reasoning(provider="openai", id="rs_1", summary=("summary",), signature="ENC=="),
         Text(text="ok"),
     )
 
@@ -456,7 +457,7 @@ def test_claude_tool_turn_becomes_tool_messages_then_user() -> None:
             Message(
                 role="assistant",
                 content=(
-                    Thinking(thinking="hmm", signature="sig"),
+                    Reasoning(provider="anthropic", text="hmm", signature="sig"),
                     Text(text="Checking."),
                     ToolCall(id="toolu_1", name="read", arguments='{"p": 1}'),
                     ToolCall(id="toolu_2", name="shot", arguments="{}"),
@@ -556,7 +557,7 @@ def test_single_system_string_and_images_only_tool_result() -> None:
                     ),
                 ),
             ),
-            Message(role="assistant", content=(Thinking(thinking="only thinking", signature="s"),)),
+            Message(role="assistant", content=(Reasoning(provider="anthropic", text="only thinking", signature="s"),)),
         ),
     )
     assert DIALECT.encode_request(request, OPTIONS) == {
@@ -732,7 +733,7 @@ def test_decode_response() -> None:
         id="chatcmpl-1",
         model="gpt-up-2025",
         content=(
-            Thinking(thinking="thinking..."),
+            Reasoning(provider="anthropic", text="thinking..."),
             Text(text="Hello"),
             ToolCall(id="call_1", name="f", arguments="{}"),
         ),
@@ -772,9 +773,9 @@ def test_encode_response_from_claude_with_thinking() -> None:
         id="msg_01",
         model="claude-upstream",
         content=(
-            Thinking(thinking="Let me think.", signature="sig1"),
-            RedactedThinking(data="REDACTED"),
-            Reasoning(id="rs_9", summary=("First.", "Second."), encrypted_content="E"),
+            Reasoning(provider="anthropic", text="Let me think.", signature="sig1"),
+            Reasoning(provider="anthropic", redacted="REDACTED"),
+            Reasoning(provider="openai", id="rs_9", summary=("First.", "Second."), signature="E"),
             Text(text="Hi "),
             Text(text="there"),
             ToolCall(id="toolu_1", name="f", arguments='{"a": 1}'),
@@ -827,9 +828,9 @@ def test_encode_response_from_claude_with_thinking() -> None:
         {"model": "m", "messages": [{k: v for k, v in encoded["choices"][0]["message"].items() if k != "refusal"}]}
     )
     assert replay.messages[0].content[:3] == (
-        Thinking(thinking="Let me think.", signature="sig1"),
-        RedactedThinking(data="REDACTED"),
-        Reasoning(id="rs_9", summary=("First.\n\nSecond.",), encrypted_content="E"),
+        Reasoning(provider="anthropic", text="Let me think.", signature="sig1"),
+        Reasoning(provider="anthropic", redacted="REDACTED"),
+        Reasoning(provider="openai", id="rs_9", summary=("First.\n\nSecond.",), signature="E"),
     )
 
 
@@ -860,7 +861,7 @@ def test_encode_response_of_chat_origin_keeps_fingerprint_and_unsigned_reasoning
     response = Response(
         id="chatcmpl-2",
         model="up",
-        content=(Thinking(thinking="plain"), Text(text="ok")),
+        content=(Reasoning(provider="anthropic", text="plain"), Text(text="ok")),
         stop_reason=StopReason.END_TURN,
         created=9,
         extra={"system_fingerprint": "fp"},

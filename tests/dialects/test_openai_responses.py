@@ -27,7 +27,6 @@ from llm_proxy.canonical import (
     ProxyError,
     Reasoning,
     ReasoningConfig,
-    RedactedThinking,
     Refusal,
     Request,
     Response,
@@ -38,7 +37,6 @@ from llm_proxy.canonical import (
     StreamEvent,
     Text,
     TextDelta,
-    Thinking,
     ThinkingDelta,
     Tool,
     ToolArgsDelta,
@@ -213,7 +211,7 @@ def test_input_item_variety_decodes_exactly() -> None:
         Message(
             role="assistant",
             content=(
-                Reasoning(id="rs_1", summary=("Plan.",), encrypted_content="gAAA"),
+                Reasoning(provider="openai", id="rs_1", summary=("Plan.",), signature="gAAA"),
                 Text(text="Checking.", extra={"annotations": [{"type": "url_citation", "url": "u"}]}),
                 ToolCall(id="call_a", name="ls", arguments="{}", item_id="fc_a"),
                 ToolCall(id="call_b", name="apply_patch", arguments="*** Begin Patch", kind="custom"),
@@ -338,8 +336,8 @@ def test_claude_thinking_carry_is_restored() -> None:
     assert messages[0] == Message(
         role="assistant",
         content=(
-            Thinking(thinking="I think.", signature="sig=="),
-            RedactedThinking(data="opaque-blob"),
+            Reasoning(provider="anthropic", text="I think.", signature="sig=="),
+            Reasoning(provider="anthropic", redacted="opaque-blob"),
             ToolCall(id="toolu_1", name="ls", arguments="{}"),
         ),
     )
@@ -487,8 +485,8 @@ def test_encode_claude_origin_request_drops_thinking_and_maps_budget() -> None:
             Message(
                 role="assistant",
                 content=(
-                    Thinking(thinking="hmm", signature="claude-sig"),
-                    RedactedThinking(data="xyz"),
+                    Reasoning(provider="anthropic", text="hmm", signature="claude-sig"),
+                    Reasoning(provider="anthropic", redacted="xyz"),
                     Text(text="Listing."),
                     ToolCall(id="toolu_1", name="Bash", arguments='{"command":"ls"}'),
                     ToolCall(id="toolu_2", name="Read", arguments='{"path":"a"}'),
@@ -558,8 +556,8 @@ def test_encode_reasoning_replay_from_a_carry() -> None:
             Message(
                 role="assistant",
                 content=(
-                    Reasoning(id="rs_9", summary=("step 1", "step 2"), encrypted_content="gAAAA-enc"),
-                    Reasoning(summary=("no id",)),
+                    Reasoning(provider="openai", id="rs_9", summary=("step 1", "step 2"), signature="gAAAA-enc"),
+                    Reasoning(provider="openai", summary=("no id",)),
                     ToolCall(id="call_9", name="f", arguments="{}", item_id="fc_9"),
                 ),
             ),
@@ -659,7 +657,7 @@ def test_encode_response_from_claude_parts() -> None:
         model="claude-upstream",
         created=1700000000,
         content=(
-            Thinking(thinking="Let me think.", signature="sig=="),
+            Reasoning(provider="anthropic", text="Let me think.", signature="sig=="),
             Text(text="Running ", extra={"citations": []}),
             Refusal(text="partly"),
             ToolCall(id="toolu_1", name="exec_command", arguments='{"cmd":"ls"}'),
@@ -773,7 +771,7 @@ def test_decode_response() -> None:
         model="gpt-5-2025",
         created=1710000000,
         content=(
-            Reasoning(id="rs_1", summary=("S1",), encrypted_content="enc"),
+            Reasoning(provider="openai", id="rs_1", summary=("S1",), signature="enc"),
             Text(text="Hello", extra={"annotations": [], "logprobs": []}),
             ToolCall(id="call_1", name="f", arguments="{}", item_id="fc_1", extra={"status": "completed"}),
         ),
@@ -1286,7 +1284,7 @@ def test_streamed_reasoning_item_comes_back_as_claude_thinking() -> None:
         "input": [*final["output"], {"type": "function_call_output", "call_id": "toolu_1", "output": "x"}],
     }
     assistant = DIALECT.decode_request(body).messages[0]
-    assert assistant.content[0] == Thinking(thinking="Let me think.", signature="sig==")
+    assert assistant.content[0] == Reasoning(provider="anthropic", text="Let me think.", signature="sig==")
     assert assistant.content[2] == ToolCall(
         id="toolu_1", name="exec_command", arguments='{"cmd":"ls"}', item_id="fc_toolu_1", extra={"status": "completed"}
     )
@@ -1485,7 +1483,11 @@ def test_redacted_thinking_and_hosted_items_reach_a_responses_client() -> None:
         id="resp_2",
         model="x",
         created=1,
-        content=(RedactedThinking(data="blob"), Opaque(dialects=FAMILY, raw=search), Text(text="done")),
+        content=(
+            Reasoning(provider="anthropic", redacted="blob"),
+            Opaque(dialects=FAMILY, raw=search),
+            Text(text="done"),
+        ),
         stop_reason=StopReason.END_TURN,
     )
     body = orjson.loads(DIALECT.encode_response(response, CLIENT_REQUEST))

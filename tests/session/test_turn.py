@@ -6,12 +6,12 @@ import pytest
 
 from llm_proxy.canonical import (
     Message,
+    Reasoning,
     ReasoningConfig,
     Request,
     Response,
     StopReason,
     Text,
-    Thinking,
     ToolCall,
 )
 from llm_proxy.errors import ProxyFailure
@@ -95,7 +95,7 @@ async def test_thinking_dropped_by_a_chat_client_is_restored_for_a_signed_thinki
     sessions = Sessions(MemoryStore(), 60)
     reasoning = ReasoningConfig(effort="high")
     call = ToolCall(id="toolu_1", name="Bash", arguments='{"cmd":"ls"}')
-    thinking = Thinking(thinking="Let me look.", signature="sig==")
+    thinking = Reasoning(provider="anthropic", text="Let me look.", signature="sig==")
     turn = await sessions.open(route, {}, Request(model="m", messages=(_user("list"),), reasoning=reasoning))
     assert turn.response_id is None and turn.watching
     turn.answered(_answer("", thinking, call))

@@ -22,11 +22,9 @@ from llm_proxy.canonical import (
     Opaque,
     Part,
     Reasoning,
-    RedactedThinking,
     Refusal,
     Request,
     Text,
-    Thinking,
     ToolCall,
     ToolResult,
 )
@@ -121,7 +119,8 @@ def _decode_assistant(obj: dict[str, JSON], param: str) -> Message:
         parts += [decode_thinking_block(b, f"{param}.thinking_blocks[{i}]") for i, b in enumerate(blocks)]
         consumed.append("thinking_blocks")
     elif isinstance(obj.get("reasoning_content"), str) and obj["reasoning_content"]:
-        parts.append(Thinking(thinking=obj["reasoning_content"]))
+        # display text with no signature: read like unsigned Claude thinking (no vendor can verify it)
+        parts.append(Reasoning(provider="anthropic", text=obj["reasoning_content"]))
     # reasoning_content always stays in extra: it is display text, re-sent verbatim to a Chat upstream
     content = obj.get("content")
     native: Native = {}
@@ -356,7 +355,7 @@ class MessageEncoder:
             msg["refusal"] = "".join(refusals)
         if calls:
             msg["tool_calls"] = [encode_tool_call(c, same) for c in calls]
-        thinking = [p for p in message.content if isinstance(p, Thinking | RedactedThinking | Reasoning)]
+        thinking = [p for p in message.content if isinstance(p, Reasoning)]
         if thinking and same and needs_thinking_blocks(thinking, message.extra):
             msg["thinking_blocks"] = [thinking_block(p) for p in thinking]
         elif thinking and not same:

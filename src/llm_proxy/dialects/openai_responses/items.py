@@ -23,10 +23,8 @@ from llm_proxy.canonical import (
     Opaque,
     Part,
     Reasoning,
-    RedactedThinking,
     Refusal,
     Text,
-    Thinking,
     ToolCall,
     ToolResult,
 )
@@ -234,23 +232,24 @@ def _decode_reasoning_item(item: dict[str, JSON], param: str) -> Part:
         return _restore_thinking(encrypted, param)
     content = item.get("content")
     return Reasoning(
+        provider="openai",
         id=read.opt_string(item.get("id"), f"{param}.id"),
         summary=_texts(item.get("summary", []), f"{param}.summary"),
         content=None if content is None else _texts(content, f"{param}.content"),
-        encrypted_content=encrypted,
+        signature=encrypted,
         extra=rest(item, ("type", "id", "summary", "content", "encrypted_content")),
     )
 
 
-def _restore_thinking(carry: str, param: str) -> Thinking | RedactedThinking:
+def _restore_thinking(carry: str, param: str) -> Reasoning:
     """The Claude thinking block this proxy hid in a reasoning item's ``encrypted_content``."""
     fields = decode_carry(carry, "claude-thinking")
     if isinstance(fields.get("r"), str):
-        return RedactedThinking(data=fields["r"])
+        return Reasoning(provider="anthropic", redacted=fields["r"])
     thinking, signature = fields.get("t"), fields.get("s")
     if not isinstance(thinking, str) or not (signature is None or isinstance(signature, str)):
         raise Invalid("a reasoning item carried by the proxy is not readable", f"{param}.encrypted_content")
-    return Thinking(thinking=thinking, signature=signature)
+    return Reasoning(provider="anthropic", text=thinking, signature=signature)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,9 +307,9 @@ class _ItemWriter:
             return _encode_tool_call(part, self.same)
         if isinstance(part, ToolResult):
             return self._tool_result(part)
-        if isinstance(part, Reasoning):
+        if isinstance(part, Reasoning) and part.provider == "openai":
             return _encode_reasoning_item(part, self.same)
-        if isinstance(part, Thinking | RedactedThinking):
+        if isinstance(part, Reasoning):
             # A Responses upstream cannot verify Claude's signatures: the block cannot go there.
             drop(NAME, "claude thinking block")
             return None
@@ -397,6 +396,6 @@ def _encode_reasoning_item(part: Reasoning, same: bool) -> JSON:
     out["summary"] = [{"type": "summary_text", "text": s} for s in part.summary]
     if part.content is not None:
         out["content"] = [{"type": "reasoning_text", "text": c} for c in part.content]
-    if part.encrypted_content is not None:
-        out["encrypted_content"] = part.encrypted_content
+    if part.signature is not None:
+        out["encrypted_content"] = part.signature
     return merge_extra(out, part.extra) if same else out
