@@ -77,7 +77,7 @@ def claude_request(body: dict[str, Any]) -> Request:
     return Request(
         model=body["model"],
         system=tuple(Text(text=b["text"], cache_control=b.get("cache_control")) for b in body["system"]),
-        system_string_form=False,
+        native={"system": "list"},
         messages=tuple(Message(role=m["role"], content=claude_parts(m["content"])) for m in body["messages"]),
         user=body.get("metadata", {}).get("user_id"),
         origin="claude",
@@ -445,7 +445,7 @@ async def test_claude_code_session(store: StateStore) -> None:
     turn_3 = Request(
         model=full.model,
         system=full.system,
-        system_string_form=False,
+        native={"system": "list"},
         user=full.user,
         messages=(
             *full.messages,

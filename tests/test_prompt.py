@@ -258,18 +258,18 @@ def test_non_text_block_in_claude_system_kept_and_append_still_added() -> None:
 
 
 def user(text: str) -> Message:
-    return Message(role="user", content=(Text(text=text),), string_form=True)
+    return Message(role="user", content=(Text(text=text),), native={"content": "string"})
 
 
 def test_canonical_blocks_with_cache_control() -> None:
     cached = Text(text="You are Claude.", cache_control={"type": "ephemeral"})
-    request = Request(model="m", messages=(user("Claude?"),), system=(cached,), system_string_form=False)
+    request = Request(model="m", messages=(user("Claude?"),), system=(cached,), native={"system": "list"})
     edited = edit_request(request, EDIT, PROGRESS)
     assert edited.system == (
         Text(text="You are Model.", cache_control={"type": "ephemeral"}),
         Text(text="Be brief.\n\n" + PROGRESS),
     )
-    assert edited.system_string_form is False
+    assert edited.native == {"system": "list"}
     assert edited.messages == request.messages
 
 
@@ -277,44 +277,44 @@ def test_canonical_string_system() -> None:
     request = Request(model="m", messages=(user("u"),), system=(Text(text="S Claude"),))
     edited = edit_request(request, EDIT, None)
     assert edited.system == (Text(text="S Model\n\nBe brief."),)
-    assert edited.system_string_form is True
+    assert "system" not in edited.native
 
 
 def test_canonical_no_system_creates_one() -> None:
     request = Request(model="m", messages=(user("u"),))
     edited = edit_request(request, SystemEdit(append="A"), PROGRESS)
     assert edited.system == (Text(text="A\n\n" + PROGRESS),)
-    assert edited.system_string_form is True
+    assert "system" not in edited.native
     assert edited.messages == request.messages
 
 
 def test_canonical_leading_system_messages_and_mid_conversation_system() -> None:
     tool = Message(role="tool", content=(ToolResult(call_id="c", content=(Text(text="Claude"),)),))
     messages = (
-        Message(role="system", content=(Text(text="Claude A"),), string_form=True),
+        Message(role="system", content=(Text(text="Claude A"),), native={"content": "string"}),
         Message(role="developer", content=(Text(text="Claude B"), Image(url="http://x/i.png"))),
         user("Claude user"),
         tool,
-        Message(role="system", content=(Text(text="Claude mid"),), string_form=True),
+        Message(role="system", content=(Text(text="Claude mid"),), native={"content": "string"}),
     )
     edited = edit_request(Request(model="m", messages=messages), EDIT, PROGRESS)
     assert edited.system is None
     assert edited.messages == (
-        Message(role="system", content=(Text(text="Model A"),), string_form=True),
+        Message(role="system", content=(Text(text="Model A"),), native={"content": "string"}),
         Message(
             role="developer",
             content=(Text(text="Model B"), Image(url="http://x/i.png"), Text(text="Be brief.\n\n" + PROGRESS)),
         ),
         user("Claude user"),
         tool,
-        Message(role="system", content=(Text(text="Model mid"),), string_form=True),
+        Message(role="system", content=(Text(text="Model mid"),), native={"content": "string"}),
     )
 
 
 def test_canonical_string_form_system_message_append() -> None:
-    messages = (Message(role="system", content=(Text(text="S"),), string_form=True), user("u"))
+    messages = (Message(role="system", content=(Text(text="S"),), native={"content": "string"}), user("u"))
     edited = edit_request(Request(model="m", messages=messages), SystemEdit(append="A"), None)
-    assert edited.messages[0] == Message(role="system", content=(Text(text="S\n\nA"),), string_form=True)
+    assert edited.messages[0] == Message(role="system", content=(Text(text="S\n\nA"),), native={"content": "string"})
 
 
 def test_canonical_no_change_returns_the_same_object() -> None:

@@ -3,9 +3,9 @@
 Every dialect codec decodes its wire format into these types and encodes them back. The model is a
 *superset* of the four dialects, not any one vendor's wire format:
 
-* content parts are tagged, frozen types (text, image, tool call, tool result, thinking with its
-  signature, redacted thinking, OpenAI reasoning with its encrypted content, refusal, and ``Opaque``
-  for blocks that have no canonical field);
+* content parts are tagged (``part_kind``), frozen types: text, image, tool call, tool result,
+  reasoning (Claude thinking, redacted thinking or an OpenAI reasoning item, with its provider and
+  signature), refusal, and ``Opaque`` for blocks that have no canonical field;
 * anything a dialect carries that has no canonical field is kept in an ``extra`` mapping, keyed by
   the wire field name, so that decoding and re-encoding into the same dialect gives back an equal
   document; a codec for a *different* dialect ignores ``extra`` of foreign origin (and logs what it
@@ -19,15 +19,26 @@ Stop reasons, usage and error kinds are canonical enumerations; each codec maps 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias, get_args
 
 JSON: TypeAlias = Any
 """A value decoded from JSON (dict, list, str, int, float, bool or None)."""
 
 Extra: TypeAlias = dict[str, JSON]
 """Wire fields with no canonical equivalent, kept for a lossless round trip into the same dialect."""
+
+Native: TypeAlias = Mapping[str, JSON]
+"""How the wire wrote a field whose canonical value is the same either way: wire field -> its form.
+
+The forms are ``"string"`` (a bare string where a list of parts may stand), ``"list"``, ``"null"`` and
+``"absent"``. Only a form that differs from the field's usual one is recorded (each class says which is
+usual), so objects built by the proxy carry none. The string/list shape is shared by every dialect's
+string-or-list fields, so every encoder may follow it; the others only mean something to the dialect
+that recorded them (the request's ``origin``).
+"""
 
 # ---------------------------------------------------------------------------------------------
 # Content parts
@@ -36,6 +47,7 @@ Extra: TypeAlias = dict[str, JSON]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Text:
+    part_kind: ClassVar[str] = "text"
     text: str
     cache_control: JSON = None
     """Anthropic ``cache_control`` marker (``{"type": "ephemeral", ...}``) or None."""
@@ -47,6 +59,7 @@ class Text:
 class Image:
     """An image, either inline (``data`` is base64, ``media_type`` set) or by ``url``."""
 
+    part_kind: ClassVar[str] = "image"
     media_type: str | None = None
     data: str | None = None
     url: str | None = None
@@ -65,6 +78,7 @@ class ToolCall:
     handle that without crashing (see ``docs/translation.md``).
     """
 
+    part_kind: ClassVar[str] = "tool_call"
     id: str
     name: str
     arguments: str
@@ -80,46 +94,58 @@ class ToolCall:
 class ToolResult:
     """The result of a tool call, sent back by the client."""
 
+    part_kind: ClassVar[str] = "tool_result"
     call_id: str
     content: tuple[Text | Image | Opaque, ...]
     is_error: bool | None = None
-    string_form: bool = True
-    """True when the wire content was a bare string (re-encode as a string when possible)."""
+    native: Native = field(default_factory=dict)
+    """``{"content": "list"}`` when the wire content was a list; unrecorded, all-text content is a bare string."""
     kind: Literal["function", "custom"] = "function"
     cache_control: JSON = None
     extra: Extra = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Thinking:
-    """Anthropic extended thinking: the text and the signature that must come back unmodified."""
-
-    thinking: str
-    signature: str | None = None
-    extra: Extra = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RedactedThinking:
-    """Anthropic ``redacted_thinking``: an opaque blob that must come back unmodified."""
-
-    data: str
-    extra: Extra = field(default_factory=dict)
+Provider = Literal["anthropic", "openai"]
+"""Whose model reasoned: only that vendor can verify the reasoning's signature."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reasoning:
-    """OpenAI Responses ``reasoning`` item: summaries, optional full text, and encrypted content."""
+    """A model's reasoning, as either vendor family gives it; it must come back unmodified.
 
-    id: str | None = None
+    * ``provider="anthropic"``: a Claude ``thinking`` block (``text`` and its ``signature``), or a
+      ``redacted_thinking`` block (``redacted`` holds its data, ``text`` is empty);
+    * ``provider="openai"``: a Responses ``reasoning`` item (``id``, ``summary``, the optional full
+      text in ``content``, and its ``encrypted_content`` as the ``signature``).
+
+    The signature is what the provider verifies; across vendors it rides in a carry envelope
+    (``llm_proxy.framing.carry``), see ``docs/translation.md``.
+    """
+
+    part_kind: ClassVar[str] = "reasoning"
+    provider: Provider
+    text: str = ""
     summary: tuple[str, ...] = ()
     content: tuple[str, ...] | None = None
-    encrypted_content: str | None = None
+    signature: str | None = None
+    redacted: str | None = None
+    id: str | None = None
     extra: Extra = field(default_factory=dict)
+
+    @property
+    def is_thinking(self) -> bool:
+        """A Claude thinking block (signed or not), not a redacted one."""
+        return self.provider == "anthropic" and self.redacted is None
+
+    @property
+    def is_redacted(self) -> bool:
+        """A Claude ``redacted_thinking`` block."""
+        return self.redacted is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Refusal:
+    part_kind: ClassVar[str] = "refusal"
     text: str
     extra: Extra = field(default_factory=dict)
 
@@ -132,11 +158,15 @@ class Opaque:
     read it), dropped with a debug log otherwise.
     """
 
+    part_kind: ClassVar[str] = "opaque"
     dialects: frozenset[str]
     raw: JSON
 
 
-Part: TypeAlias = Text | Image | ToolCall | ToolResult | Thinking | RedactedThinking | Reasoning | Refusal | Opaque
+Part: TypeAlias = Text | Image | ToolCall | ToolResult | Reasoning | Refusal | Opaque
+
+PART_TYPES: Mapping[str, type[Part]] = {cls.part_kind: cls for cls in get_args(Part)}
+"""Every part class by its ``part_kind`` tag: the one list of part types (the store's serialiser reads it)."""
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
@@ -152,10 +182,9 @@ class Message:
 
     role: Role
     content: tuple[Part, ...]
-    string_form: bool = False
-    """True when the wire content was a bare string."""
-    null_content: bool = False
-    """True when the wire content was JSON null (OpenAI assistant messages with only tool calls)."""
+    native: Native = field(default_factory=dict)
+    """``{"content": form}`` when the wire content was not a list: ``"string"``, or ``"null"`` and ``"absent"``
+    (OpenAI Chat assistant messages with only tool calls)."""
     name: str | None = None
     extra: Extra = field(default_factory=dict)
 
@@ -223,7 +252,6 @@ class Request:
     messages: tuple[Message, ...]
     system: tuple[Text, ...] | None = None
     """The top-level system prompt (Anthropic ``system``, Responses ``instructions``)."""
-    system_string_form: bool = True
     tools: tuple[Tool | HostedTool, ...] | None = None
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
@@ -232,7 +260,6 @@ class Request:
     top_p: float | None = None
     top_k: int | None = None
     stop: tuple[str, ...] | None = None
-    stop_string_form: bool = False
     stream: bool = False
     include_usage: bool | None = None
     """OpenAI ``stream_options.include_usage``."""
@@ -247,6 +274,10 @@ class Request:
     previous_response_id: str | None = None
     extra: Extra = field(default_factory=dict)
     """Top-level wire fields without a canonical equivalent (see module docstring)."""
+    native: Native = field(default_factory=dict)
+    """``{"system": "list"}`` when the system prompt was a list of blocks (usually a bare string),
+    ``{"stop": "string"}`` when the stop sequences were one bare string (usually a list), ``{"input":
+    "string" | "absent"}`` for a Responses ``input`` that was a bare string or left out."""
     origin: str = ""
     """The dialect the request was decoded from: encoders keep ``extra`` only for that dialect."""
 

@@ -34,7 +34,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from llm_proxy.canonical import Message, Part, Request, Text
+from llm_proxy.canonical import Message, Native, Part, Request, Text
 from llm_proxy.dialects import get_dialect
 
 log = logging.getLogger("llm_proxy.prompt")
@@ -80,7 +80,7 @@ def edit_request(request: Request, edit: SystemEdit, extra_text: str | None = No
     if system is not None and edit.replacements:
         system = tuple(_replace_text_part(edit, part) for part in system)
     messages = tuple(_replace_in_message(edit, m) for m in request.messages) if edit.replacements else request.messages
-    string_form = request.system_string_form
+    string_form = request.native.get("system") != "list"
 
     tail = edit.tail(extra_text)
     if tail is not None:
@@ -92,9 +92,10 @@ def edit_request(request: Request, edit: SystemEdit, extra_text: str | None = No
         else:
             system, string_form = (Text(text=tail),), True
 
-    if system == request.system and string_form == request.system_string_form and messages == request.messages:
+    native = _with_form(request.native, "system", None if string_form else "list")
+    if system == request.system and native == request.native and messages == request.messages:
         return request
-    return replace(request, system=system, system_string_form=string_form, messages=messages)
+    return replace(request, system=system, native=native, messages=messages)
 
 
 def _replace_text_part(edit: SystemEdit, part: Text) -> Text:
@@ -138,10 +139,20 @@ def _append_to_system(system: tuple[Text, ...], string_form: bool, tail: str) ->
 
 def _append_to_message(message: Message, tail: str) -> Message:
     content = message.content
-    if message.string_form and len(content) == 1 and isinstance(content[0], Text):
+    if message.native.get("content") == "string" and len(content) == 1 and isinstance(content[0], Text):
         only = content[0]
         return replace(message, content=(replace(only, text=only.text + SEPARATOR + tail if only.text else tail),))
-    return replace(message, content=(*content, Text(text=tail)), string_form=False)
+    return replace(message, content=(*content, Text(text=tail)), native=_with_form(message.native, "content", None))
+
+
+def _with_form(native: Native, key: str, form: str | None) -> Native:
+    """``native`` with the wire form of ``key`` set; None is the usual form, which is not recorded."""
+    if native.get(key) == form:
+        return native
+    changed = {k: v for k, v in native.items() if k != key}
+    if form is not None:
+        changed[key] = form
+    return changed
 
 
 # ---------------------------------------------------------------------------------------------

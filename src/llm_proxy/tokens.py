@@ -17,11 +17,9 @@ import orjson
 from llm_proxy.canonical import (
     Image,
     Reasoning,
-    RedactedThinking,
     Refusal,
     Request,
     Text,
-    Thinking,
     Tool,
     ToolCall,
     ToolResult,
@@ -78,12 +76,12 @@ def estimate_input_tokens(request: Request) -> int:
                         texts.append(item.text)
                     elif isinstance(item, Image):
                         total += IMAGE_TOKENS
-            elif isinstance(part, Thinking):
-                texts.append(part.thinking)
+            elif isinstance(part, Reasoning) and part.redacted is not None:
+                total += len(part.redacted) // 4
+            elif isinstance(part, Reasoning) and part.provider == "anthropic":
+                texts.append(part.text)
             elif isinstance(part, Reasoning):
                 texts += part.summary
-            elif isinstance(part, RedactedThinking):
-                total += len(part.data) // 4
     for tool in request.tools or ():
         if isinstance(tool, Tool):
             texts += [tool.name, tool.description or "", orjson.dumps(tool.parameters).decode()]

@@ -21,7 +21,6 @@ from llm_proxy.canonical import (
     ProxyError,
     Reasoning,
     ReasoningConfig,
-    RedactedThinking,
     Refusal,
     Request,
     Response,
@@ -32,7 +31,6 @@ from llm_proxy.canonical import (
     StreamEvent,
     Text,
     TextDelta,
-    Thinking,
     ThinkingDelta,
     Tool,
     ToolArgsDelta,
@@ -64,7 +62,7 @@ def chat_request(*messages: Message, **fields: Any) -> Request:
 
 
 def user(text: str) -> Message:
-    return Message(role="user", content=(Text(text=text),), string_form=True)
+    return Message(role="user", content=(Text(text=text),), native={"content": "string"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,12 +95,12 @@ def test_claude_code_decoded_fields() -> None:
     assert request.extra == {"context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}}
     assert request.user is not None and request.user.startswith('{"device_id":')
     assert request.metadata is None
-    assert request.system is not None and request.system_string_form is False
+    assert request.system is not None and request.native == {"system": "list"}
     assert request.system[1] == Text(
         text="You are a Claude agent, built on Anthropic's Claude Agent SDK.", cache_control={"type": "ephemeral"}
     )
     assert [m.role for m in request.messages] == ["user", "system", "assistant", "user"]
-    assert request.messages[1].string_form is True
+    assert request.messages[1].native == {"content": "string"}
     assert request.messages[2].content == (
         ToolCall(
             id="toolu_fake_1bf22be042",
@@ -209,20 +207,20 @@ def test_rich_body_decoded() -> None:
     )
     assert isinstance(first.content[4], Opaque)
     assert second.content == (
-        Thinking(thinking="Consider.", signature="EqQBsig"),
-        RedactedThinking(data="EmwKAhgB"),
+        Reasoning(provider="anthropic", text="Consider.", signature="EqQBsig"),
+        Reasoning(provider="anthropic", redacted="EmwKAhgB"),
         Text(text="Calling.", extra={"citations": None}),
         ToolCall(id="toolu_01", name="lookup", arguments='{"q":"x","n":2.5}'),
     )
     result = third.content[0]
     assert isinstance(result, ToolResult)
-    assert result.is_error is True and result.string_form is False
+    assert result.is_error is True and result.native == {"content": "list"}
     assert result.content[:2] == (Text(text="found"), Image(media_type="image/jpeg", data="/9j/4A"))
     assert isinstance(result.content[2], Opaque)
     assert third.content[1] == ToolResult(call_id="toolu_02", content=())
     assert fourth.role == "system" and fourth.content == (Text(text="Mid-conversation note."),)
-    assert fifth == Message(role="assistant", content=(Text(text="Done."),), string_form=True)
-    assert request.system == (Text(text="You are terse."),) and request.system_string_form is True
+    assert fifth == Message(role="assistant", content=(Text(text="Done."),), native={"content": "string"})
+    assert request.system == (Text(text="You are terse."),) and "system" not in request.native
     assert request.tools is not None
     assert request.tools[0] == Tool(
         name="lookup",
@@ -260,7 +258,9 @@ def test_thinking_with_carry_signature_decodes_to_reasoning() -> None:
         ],
     }
     request = DIALECT.decode_request(body)
-    assert request.messages[0].content == (Reasoning(id="rs_1", summary=("sum",), encrypted_content="gAAAAenc"),)
+    assert request.messages[0].content == (
+        Reasoning(provider="openai", id="rs_1", summary=("sum",), signature="gAAAAenc"),
+    )
     # toward a Claude upstream the OpenAI reasoning item means nothing: dropped, and the empty turn with it
     assert encode(request)["messages"] == []
 
@@ -312,7 +312,7 @@ def test_malformed_request_raises_request_error(body: Any, param: str | None) ->
 
 def test_chat_tool_messages_merge_into_one_user_turn() -> None:
     request = chat_request(
-        Message(role="system", content=(Text(text="Be brief."),), string_form=True),
+        Message(role="system", content=(Text(text="Be brief."),), native={"content": "string"}),
         user("Weather in Paris and Rome?"),
         Message(
             role="assistant",
@@ -320,7 +320,7 @@ def test_chat_tool_messages_merge_into_one_user_turn() -> None:
                 ToolCall(id="call_1", name="get_weather", arguments='{"city":"Paris"}'),
                 ToolCall(id="call.2", name="get_weather", arguments='{"city":"Rome"}'),
             ),
-            null_content=True,
+            native={"content": "null"},
         ),
         Message(role="tool", content=(ToolResult(call_id="call_1", content=(Text(text="18C"),)),)),
         Message(role="tool", content=(ToolResult(call_id="call.2", content=(Text(text="21C"),)),)),
@@ -385,10 +385,13 @@ def test_tool_results_alone_and_placed_first() -> None:
     request = chat_request(
         Message(role="assistant", content=(ToolCall(id="c1", name="f", arguments="{}"),)),
         Message(role="tool", content=(ToolResult(call_id="c1", content=(Text(text="ok"),)),)),
-        Message(role="assistant", content=(Text(text="Next"),), string_form=True),
+        Message(role="assistant", content=(Text(text="Next"),), native={"content": "string"}),
         Message(
             role="user",
-            content=(Text(text="and"), ToolResult(call_id="c2", content=(Text(text="late"),), string_form=False)),
+            content=(
+                Text(text="and"),
+                ToolResult(call_id="c2", content=(Text(text="late"),), native={"content": "list"}),
+            ),
         ),
     )
     assert encode(request)["messages"] == [
@@ -411,7 +414,7 @@ def test_system_and_developer_messages_are_hoisted() -> None:
         origin="openai-responses",
         system=(Text(text="A"),),
         messages=(
-            Message(role="developer", content=(Text(text="B"),), string_form=True),
+            Message(role="developer", content=(Text(text="B"),), native={"content": "string"}),
             user("hi"),
             Message(role="developer", content=(Text(text="C"), Text(text=""))),
             Message(role="assistant", content=(Text(text="ok"),)),
@@ -432,13 +435,13 @@ def test_system_and_developer_messages_are_hoisted() -> None:
 
 
 def test_single_string_system_stays_a_string_and_claude_keeps_mid_system_turns() -> None:
-    chat = chat_request(Message(role="system", content=(Text(text="S"),), string_form=True), user("hi"))
+    chat = chat_request(Message(role="system", content=(Text(text="S"),), native={"content": "string"}), user("hi"))
     assert encode(chat)["system"] == "S"
     claude = Request(
         model="m",
         origin="claude",
         max_tokens=10,
-        messages=(user("hi"), Message(role="system", content=(Text(text="note"),), string_form=True)),
+        messages=(user("hi"), Message(role="system", content=(Text(text="note"),), native={"content": "string"})),
     )
     assert encode(claude) == {
         "model": "m",
@@ -451,7 +454,7 @@ def test_empty_text_and_empty_messages_are_dropped() -> None:
     request = chat_request(
         user(""),
         Message(role="user", content=(Text(text=""), Text(text="x"))),
-        Message(role="assistant", content=(Thinking(thinking="no signature"),)),
+        Message(role="assistant", content=(Reasoning(provider="anthropic", text="no signature"),)),
     )
     assert encode(request)["messages"] == [{"role": "user", "content": [{"type": "text", "text": "x"}]}]
 
@@ -506,13 +509,13 @@ def test_thinking_parts_toward_claude() -> None:
         Message(
             role="assistant",
             content=(
-                Thinking(thinking="kept", signature="sig-1"),
-                Thinking(thinking="dropped"),
-                RedactedThinking(data="opaque"),
-                Reasoning(id="rs_1", summary=("s",), encrypted_content="gAAA"),
-                Reasoning(id="rs_2", encrypted_content=claude_carry),
-                Reasoning(id="rs_3", encrypted_content=redacted_carry),
-                Reasoning(id="rs_4", encrypted_content="lpx1.tampered.mac"),
+                Reasoning(provider="anthropic", text="kept", signature="sig-1"),
+                Reasoning(provider="anthropic", text="dropped"),
+                Reasoning(provider="anthropic", redacted="opaque"),
+                Reasoning(provider="openai", id="rs_1", summary=("s",), signature="gAAA"),
+                Reasoning(provider="openai", id="rs_2", signature=claude_carry),
+                Reasoning(provider="openai", id="rs_3", signature=redacted_carry),
+                Reasoning(provider="openai", id="rs_4", signature="lpx1.tampered.mac"),
                 Refusal(text="I can't."),
                 Opaque(dialects=frozenset({"openai-responses"}), raw={"type": "web_search_call"}),
                 Opaque(dialects=frozenset({"claude", "bedrock"}), raw={"type": "server_tool_use", "id": "s"}),
@@ -679,7 +682,10 @@ def test_response_round_trip() -> None:
     assert response.id == "msg_01X"
     assert response.stop_reason is StopReason.TOOL_USE
     assert response.usage == Usage(input_tokens=10, output_tokens=20, cache_read_tokens=3)
-    assert response.content[:2] == (Thinking(thinking="hmm", signature="sig=="), RedactedThinking(data="abc"))
+    assert response.content[:2] == (
+        Reasoning(provider="anthropic", text="hmm", signature="sig=="),
+        Reasoning(provider="anthropic", redacted="abc"),
+    )
     assert response.content[3] == ToolCall(id="toolu_1", name="f", arguments='{"a":[1,2]}')
     assert orjson.loads(DIALECT.encode_response(response, request)) == RESPONSE
 
@@ -689,11 +695,11 @@ def test_response_shows_the_client_model_and_converts_foreign_parts() -> None:
         id="chatcmpl-1.2",
         model="gpt-5",
         content=(
-            Reasoning(id="rs_9", summary=("a", "b"), encrypted_content="gAAA"),
+            Reasoning(provider="openai", id="rs_9", summary=("a", "b"), signature="gAAA"),
             Text(text="Hello"),
             Refusal(text="No."),
             ToolCall(id="call:1", name="f", arguments="oops"),
-            Thinking(thinking="unsigned"),
+            Reasoning(provider="anthropic", text="unsigned"),
             Image(url="https://x/y.png"),
         ),
         stop_reason=StopReason.CONTENT_FILTER,
@@ -1124,7 +1130,7 @@ def test_stream_encoder_from_a_foreign_upstream() -> None:
     block = {"type": "thinking", "thinking": "plan", "signature": reasoning_signature("rs_1", "gAAAenc")}
     body = {"model": "m", "max_tokens": 5, "messages": [{"role": "assistant", "content": [block]}]}
     decoded = DIALECT.decode_request(body).messages[0].content
-    assert decoded == (Reasoning(id="rs_1", summary=("plan",), encrypted_content="gAAAenc"),)
+    assert decoded == (Reasoning(provider="openai", id="rs_1", summary=("plan",), signature="gAAAenc"),)
 
 
 def test_stream_encoder_error_ends_the_stream() -> None:

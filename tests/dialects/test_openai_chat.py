@@ -22,7 +22,6 @@ from llm_proxy.canonical import (
     ProxyError,
     Reasoning,
     ReasoningConfig,
-    RedactedThinking,
     Refusal,
     Request,
     Response,
@@ -33,7 +32,6 @@ from llm_proxy.canonical import (
     StreamEvent,
     Text,
     TextDelta,
-    Thinking,
     ThinkingDelta,
     Tool,
     ToolArgsDelta,
@@ -165,7 +163,9 @@ def test_rich_request_decodes_to_canonical_fields() -> None:
         "assistant",
         "user",
     ]
-    assert request.messages[0] == Message(role="system", content=(Text(text="You are terse."),), string_form=True)
+    assert request.messages[0] == Message(
+        role="system", content=(Text(text="You are terse."),), native={"content": "string"}
+    )
     user = request.messages[2]
     assert user.name == "alice"
     assert user.content == (
@@ -176,18 +176,18 @@ def test_rich_request_decodes_to_canonical_fields() -> None:
         Opaque(dialects=CHAT, raw={"type": "file", "file": {"file_id": "file-abc"}}),
     )
     assistant = request.messages[3]
-    assert assistant.null_content is True
+    assert assistant.native == {"content": "null"}
     assert assistant.content == (
-        Thinking(thinking="Two lookups needed.", signature="EqQBCkYIBxgCKkA"),
-        RedactedThinking(data="EmwKAhgBEgy3"),
+        Reasoning(provider="anthropic", text="Two lookups needed.", signature="EqQBCkYIBxgCKkA"),
+        Reasoning(provider="anthropic", redacted="EmwKAhgBEgy3"),
         ToolCall(id="call_a", name="lookup", arguments='{"q": "cat"}'),
         ToolCall(id="call_b", name="lookup", arguments="{not json"),
     )
     assert request.messages[4] == Message(
-        role="tool", content=(ToolResult(call_id="call_a", content=(Text(text="a cat"),), string_form=True),)
+        role="tool", content=(ToolResult(call_id="call_a", content=(Text(text="a cat"),)),)
     )
     assert request.messages[5].content == (
-        ToolResult(call_id="call_b", content=(Text(text="error: bad json"),), string_form=False),
+        ToolResult(call_id="call_b", content=(Text(text="error: bad json"),), native={"content": "list"}),
     )
     assert request.messages[7].content == (Text(text="Part one."), Refusal(text="I can't."))
     assert request.tools == (
@@ -203,7 +203,7 @@ def test_rich_request_decodes_to_canonical_fields() -> None:
     assert request.tool_choice == ToolChoice(mode="tool", name="lookup")
     assert request.parallel_tool_calls is False
     assert request.max_tokens == 2048
-    assert request.stop == ("\n\n", "END") and request.stop_string_form is False
+    assert request.stop == ("\n\n", "END") and "stop" not in request.native
     assert (request.temperature, request.top_p, request.n, request.seed) == (0.2, 1, 1, 7)
     assert request.response_format == ResponseFormat(
         type="json_schema", name="answer", schema={"type": "object"}, strict=True, description="An answer"
@@ -258,7 +258,7 @@ def test_legacy_request_round_trips_exactly() -> None:
 def test_legacy_request_decodes_to_canonical_fields() -> None:
     request = DIALECT.decode_request(LEGACY_REQUEST)
     assert request.max_tokens == 300
-    assert request.stop == ("STOP",) and request.stop_string_form is True
+    assert request.stop == ("STOP",) and request.native == {"stop": "string"}
     assert request.stream is False
     assert request.temperature is None
     assert request.tool_choice == ToolChoice(mode="required")
@@ -270,7 +270,10 @@ def test_legacy_request_decodes_to_canonical_fields() -> None:
         name="get",
         extra={"role": "function"},
     )
-    assert request.messages[3].content == (Thinking(thinking="It said 42."), Text(text="The answer is 42."))
+    assert request.messages[3].content == (
+        Reasoning(provider="anthropic", text="It said 42."),
+        Text(text="The answer is 42."),
+    )
     assert request.messages[4].content == (
         Text(text=""),
         ToolCall(id="c1", name="patch", arguments="*** diff", kind="custom"),
@@ -351,7 +354,7 @@ def test_carry_signature_restores_reasoning_item() -> None:
     }
     request = DIALECT.decode_request(body)
     assert request.messages[0].content == (
-        Reasoning(id="rs_1", summary=("summary",), encrypted_content="ENC=="),
+        Reasoning(provider="openai", id="rs_1", summary=("summary",), signature="ENC=="),
         Text(text="ok"),
     )
 
@@ -448,13 +451,13 @@ def claude_request(**fields: Any) -> Request:
 def test_claude_tool_turn_becomes_tool_messages_then_user() -> None:
     request = claude_request(
         system=(Text(text="Be brief.", cache_control={"type": "ephemeral"}), Text(text="Use tools.")),
-        system_string_form=False,
+        native={"system": "list"},
         messages=(
-            Message(role="user", content=(Text(text="look"),), string_form=True),
+            Message(role="user", content=(Text(text="look"),), native={"content": "string"}),
             Message(
                 role="assistant",
                 content=(
-                    Thinking(thinking="hmm", signature="sig"),
+                    Reasoning(provider="anthropic", text="hmm", signature="sig"),
                     Text(text="Checking."),
                     ToolCall(id="toolu_1", name="read", arguments='{"p": 1}'),
                     ToolCall(id="toolu_2", name="shot", arguments="{}"),
@@ -467,7 +470,7 @@ def test_claude_tool_turn_becomes_tool_messages_then_user() -> None:
                     ToolResult(
                         call_id="toolu_2",
                         content=(Text(text="shot taken"), Image(media_type="image/png", data="iVBOR")),
-                        string_form=False,
+                        native={"content": "list"},
                     ),
                     Text(text="<reminder>", cache_control={"type": "ephemeral"}),
                 ),
@@ -549,10 +552,12 @@ def test_single_system_string_and_images_only_tool_result() -> None:
             Message(
                 role="user",
                 content=(
-                    ToolResult(call_id="t1", content=(Image(url="https://x/y.png"),), string_form=False, is_error=True),
+                    ToolResult(
+                        call_id="t1", content=(Image(url="https://x/y.png"),), native={"content": "list"}, is_error=True
+                    ),
                 ),
             ),
-            Message(role="assistant", content=(Thinking(thinking="only thinking", signature="s"),)),
+            Message(role="assistant", content=(Reasoning(provider="anthropic", text="only thinking", signature="s"),)),
         ),
     )
     assert DIALECT.encode_request(request, OPTIONS) == {
@@ -579,7 +584,9 @@ def test_error_prefix_is_not_doubled_and_applies_to_first_text_part() -> None:
                 role="user",
                 content=(
                     ToolResult(call_id="a", content=(Text(text="Error: already"),), is_error=True),
-                    ToolResult(call_id="b", content=(Text(text="x"), Text(text="y")), string_form=False, is_error=True),
+                    ToolResult(
+                        call_id="b", content=(Text(text="x"), Text(text="y")), native={"content": "list"}, is_error=True
+                    ),
                 ),
             ),
         )
@@ -602,7 +609,7 @@ def test_images_of_foreign_tool_messages_follow_all_tool_messages() -> None:
         messages=(
             Message(role="tool", content=(ToolResult(call_id="c1", content=(Image(url="https://i/1.png"),)),)),
             Message(role="tool", content=(ToolResult(call_id="c2", content=(Text(text="ok"),)),)),
-            Message(role="user", content=(Text(text="next"),), string_form=True),
+            Message(role="user", content=(Text(text="next"),), native={"content": "string"}),
         ),
         store=True,
         previous_response_id="resp_1",
@@ -726,7 +733,7 @@ def test_decode_response() -> None:
         id="chatcmpl-1",
         model="gpt-up-2025",
         content=(
-            Thinking(thinking="thinking..."),
+            Reasoning(provider="anthropic", text="thinking..."),
             Text(text="Hello"),
             ToolCall(id="call_1", name="f", arguments="{}"),
         ),
@@ -766,9 +773,9 @@ def test_encode_response_from_claude_with_thinking() -> None:
         id="msg_01",
         model="claude-upstream",
         content=(
-            Thinking(thinking="Let me think.", signature="sig1"),
-            RedactedThinking(data="REDACTED"),
-            Reasoning(id="rs_9", summary=("First.", "Second."), encrypted_content="E"),
+            Reasoning(provider="anthropic", text="Let me think.", signature="sig1"),
+            Reasoning(provider="anthropic", redacted="REDACTED"),
+            Reasoning(provider="openai", id="rs_9", summary=("First.", "Second."), signature="E"),
             Text(text="Hi "),
             Text(text="there"),
             ToolCall(id="toolu_1", name="f", arguments='{"a": 1}'),
@@ -821,9 +828,9 @@ def test_encode_response_from_claude_with_thinking() -> None:
         {"model": "m", "messages": [{k: v for k, v in encoded["choices"][0]["message"].items() if k != "refusal"}]}
     )
     assert replay.messages[0].content[:3] == (
-        Thinking(thinking="Let me think.", signature="sig1"),
-        RedactedThinking(data="REDACTED"),
-        Reasoning(id="rs_9", summary=("First.\n\nSecond.",), encrypted_content="E"),
+        Reasoning(provider="anthropic", text="Let me think.", signature="sig1"),
+        Reasoning(provider="anthropic", redacted="REDACTED"),
+        Reasoning(provider="openai", id="rs_9", summary=("First.\n\nSecond.",), signature="E"),
     )
 
 
@@ -854,7 +861,7 @@ def test_encode_response_of_chat_origin_keeps_fingerprint_and_unsigned_reasoning
     response = Response(
         id="chatcmpl-2",
         model="up",
-        content=(Thinking(thinking="plain"), Text(text="ok")),
+        content=(Reasoning(provider="anthropic", text="plain"), Text(text="ok")),
         stop_reason=StopReason.END_TURN,
         created=9,
         extra={"system_fingerprint": "fp"},

@@ -27,7 +27,6 @@ from llm_proxy.canonical import (
     ProxyError,
     Reasoning,
     ReasoningConfig,
-    RedactedThinking,
     Refusal,
     Request,
     Response,
@@ -38,7 +37,6 @@ from llm_proxy.canonical import (
     StreamEvent,
     Text,
     TextDelta,
-    Thinking,
     ThinkingDelta,
     Tool,
     ToolArgsDelta,
@@ -135,7 +133,7 @@ def test_codex_tool_turn_decodes_to_canonical_turns() -> None:
 def test_string_input_and_instructions() -> None:
     body = {"model": "gpt-5", "input": "hello", "instructions": "Be brief.", "max_output_tokens": 100, "stream": False}
     request = DIALECT.decode_request(body)
-    assert request.messages == (Message(role="user", content=(Text(text="hello"),), string_form=True),)
+    assert request.messages == (Message(role="user", content=(Text(text="hello"),), native={"content": "string"}),)
     assert request.system == (Text(text="Be brief."),)
     assert request.max_tokens == 100
     assert request.stream is False
@@ -213,7 +211,7 @@ def test_input_item_variety_decodes_exactly() -> None:
         Message(
             role="assistant",
             content=(
-                Reasoning(id="rs_1", summary=("Plan.",), encrypted_content="gAAA"),
+                Reasoning(provider="openai", id="rs_1", summary=("Plan.",), signature="gAAA"),
                 Text(text="Checking.", extra={"annotations": [{"type": "url_citation", "url": "u"}]}),
                 ToolCall(id="call_a", name="ls", arguments="{}", item_id="fc_a"),
                 ToolCall(id="call_b", name="apply_patch", arguments="*** Begin Patch", kind="custom"),
@@ -227,7 +225,7 @@ def test_input_item_variety_decodes_exactly() -> None:
                 ToolResult(
                     call_id="call_a",
                     content=(Text(text="a.txt"), Image(url="https://example.com/shot.png", detail="low")),
-                    string_form=False,
+                    native={"content": "list"},
                 ),
             ),
         ),
@@ -338,8 +336,8 @@ def test_claude_thinking_carry_is_restored() -> None:
     assert messages[0] == Message(
         role="assistant",
         content=(
-            Thinking(thinking="I think.", signature="sig=="),
-            RedactedThinking(data="opaque-blob"),
+            Reasoning(provider="anthropic", text="I think.", signature="sig=="),
+            Reasoning(provider="anthropic", redacted="opaque-blob"),
             ToolCall(id="toolu_1", name="ls", arguments="{}"),
         ),
     )
@@ -411,7 +409,7 @@ def test_encode_chat_origin_request() -> None:
         origin="openai-chat",
         system=(Text(text="sys A"), Text(text="sys B")),
         messages=(
-            Message(role="developer", content=(Text(text="dev"),), string_form=True),
+            Message(role="developer", content=(Text(text="dev"),), native={"content": "string"}),
             Message(
                 role="user",
                 content=(Text(text="what is this?"), Image(media_type="image/jpeg", data="AAAA")),
@@ -420,7 +418,7 @@ def test_encode_chat_origin_request() -> None:
             Message(
                 role="assistant",
                 content=(Text(text="Let me check."), ToolCall(id="call_1", name="lookup", arguments='{"q":1}')),
-                string_form=True,
+                native={"content": "string"},
                 extra={"annotations": []},
             ),
             Message(role="tool", content=(ToolResult(call_id="call_1", content=(Text(text="found"),)),)),
@@ -481,14 +479,14 @@ def test_encode_claude_origin_request_drops_thinking_and_maps_budget() -> None:
         model="gpt-5",
         origin="claude",
         system=(Text(text="You are Claude Code.", cache_control={"type": "ephemeral"}),),
-        system_string_form=False,
+        native={"system": "list"},
         messages=(
             Message(role="user", content=(Text(text="list files"),)),
             Message(
                 role="assistant",
                 content=(
-                    Thinking(thinking="hmm", signature="claude-sig"),
-                    RedactedThinking(data="xyz"),
+                    Reasoning(provider="anthropic", text="hmm", signature="claude-sig"),
+                    Reasoning(provider="anthropic", redacted="xyz"),
                     Text(text="Listing."),
                     ToolCall(id="toolu_1", name="Bash", arguments='{"command":"ls"}'),
                     ToolCall(id="toolu_2", name="Read", arguments='{"path":"a"}'),
@@ -501,7 +499,7 @@ def test_encode_claude_origin_request_drops_thinking_and_maps_budget() -> None:
                     ToolResult(
                         call_id="toolu_2",
                         content=(Text(text="file a:"), Image(media_type="image/png", data="PNG")),
-                        string_form=False,
+                        native={"content": "list"},
                     ),
                     Text(text="thanks"),
                 ),
@@ -554,12 +552,12 @@ def test_encode_reasoning_replay_from_a_carry() -> None:
         model="gpt-5",
         origin="claude",
         messages=(
-            Message(role="user", content=(Text(text="go"),), string_form=True),
+            Message(role="user", content=(Text(text="go"),), native={"content": "string"}),
             Message(
                 role="assistant",
                 content=(
-                    Reasoning(id="rs_9", summary=("step 1", "step 2"), encrypted_content="gAAAA-enc"),
-                    Reasoning(summary=("no id",)),
+                    Reasoning(provider="openai", id="rs_9", summary=("step 1", "step 2"), signature="gAAAA-enc"),
+                    Reasoning(provider="openai", summary=("no id",)),
                     ToolCall(id="call_9", name="f", arguments="{}", item_id="fc_9"),
                 ),
             ),
@@ -606,7 +604,7 @@ def test_upstream_path_and_headers() -> None:
 
 CLIENT_REQUEST = Request(
     model="gpt-test",
-    messages=(Message(role="user", content=(Text(text="hi"),), string_form=True),),
+    messages=(Message(role="user", content=(Text(text="hi"),), native={"content": "string"}),),
     tools=(
         Tool(name="exec_command", parameters={"type": "object"}),
         Tool(name="apply_patch", kind="custom", extra={"format": {"type": "text"}}),
@@ -659,7 +657,7 @@ def test_encode_response_from_claude_parts() -> None:
         model="claude-upstream",
         created=1700000000,
         content=(
-            Thinking(thinking="Let me think.", signature="sig=="),
+            Reasoning(provider="anthropic", text="Let me think.", signature="sig=="),
             Text(text="Running ", extra={"citations": []}),
             Refusal(text="partly"),
             ToolCall(id="toolu_1", name="exec_command", arguments='{"cmd":"ls"}'),
@@ -773,7 +771,7 @@ def test_decode_response() -> None:
         model="gpt-5-2025",
         created=1710000000,
         content=(
-            Reasoning(id="rs_1", summary=("S1",), encrypted_content="enc"),
+            Reasoning(provider="openai", id="rs_1", summary=("S1",), signature="enc"),
             Text(text="Hello", extra={"annotations": [], "logprobs": []}),
             ToolCall(id="call_1", name="f", arguments="{}", item_id="fc_1", extra={"status": "completed"}),
         ),
@@ -1286,7 +1284,7 @@ def test_streamed_reasoning_item_comes_back_as_claude_thinking() -> None:
         "input": [*final["output"], {"type": "function_call_output", "call_id": "toolu_1", "output": "x"}],
     }
     assistant = DIALECT.decode_request(body).messages[0]
-    assert assistant.content[0] == Thinking(thinking="Let me think.", signature="sig==")
+    assert assistant.content[0] == Reasoning(provider="anthropic", text="Let me think.", signature="sig==")
     assert assistant.content[2] == ToolCall(
         id="toolu_1", name="exec_command", arguments='{"cmd":"ls"}', item_id="fc_toolu_1", extra={"status": "completed"}
     )
@@ -1485,7 +1483,11 @@ def test_redacted_thinking_and_hosted_items_reach_a_responses_client() -> None:
         id="resp_2",
         model="x",
         created=1,
-        content=(RedactedThinking(data="blob"), Opaque(dialects=FAMILY, raw=search), Text(text="done")),
+        content=(
+            Reasoning(provider="anthropic", redacted="blob"),
+            Opaque(dialects=FAMILY, raw=search),
+            Text(text="done"),
+        ),
         stop_reason=StopReason.END_TURN,
     )
     body = orjson.loads(DIALECT.encode_response(response, CLIENT_REQUEST))

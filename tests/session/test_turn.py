@@ -6,18 +6,19 @@ import pytest
 
 from llm_proxy.canonical import (
     Message,
+    Reasoning,
     ReasoningConfig,
     Request,
     Response,
     StopReason,
     Text,
-    Thinking,
     ToolCall,
 )
 from llm_proxy.errors import ProxyFailure
 from llm_proxy.session.store import MemoryStore
 from llm_proxy.session.turn import Sessions
 from tests.servers import make_config
+from tests.test_snapshot import OLD_RECORD
 
 
 def _route(front: str, back: str, prefix: str = "/r", **extra: object) -> dict[str, object]:
@@ -64,6 +65,22 @@ async def test_a_responses_turn_over_another_api_mints_an_id_and_keeps_the_conve
     assert (info.value.error.status, info.value.error.code) == (404, "previous_response_not_found")
 
 
+async def test_a_conversation_stored_in_the_old_format_is_not_found() -> None:
+    # Records written before parts were tagged by kind are refused as unreadable (a 404), never misread.
+    route = make_config([_route("openai-responses", "claude")]).routes[0]
+    store = MemoryStore()
+    sessions = Sessions(store, 60)
+    first = await sessions.open(route, {}, Request(model="m", messages=(_user("one"),)))
+    first.answered(_answer("reply one"))
+    await sessions.close(first)
+    assert first.response_id is not None
+    await store.set(sessions.conversations.PREFIX + f"{first.scope}:{first.response_id}", OLD_RECORD, 60)
+    follow = Request(model="m", messages=(_user("two"),), previous_response_id=first.response_id)
+    with pytest.raises(ProxyFailure) as info:
+        await sessions.open(route, {}, follow)
+    assert (info.value.error.status, info.value.error.code) == (404, "previous_response_not_found")
+
+
 async def test_a_turn_that_never_completes_stores_nothing() -> None:
     route = make_config([_route("openai-responses", "claude")]).routes[0]
     store = MemoryStore()
@@ -78,7 +95,7 @@ async def test_thinking_dropped_by_a_chat_client_is_restored_for_a_signed_thinki
     sessions = Sessions(MemoryStore(), 60)
     reasoning = ReasoningConfig(effort="high")
     call = ToolCall(id="toolu_1", name="Bash", arguments='{"cmd":"ls"}')
-    thinking = Thinking(thinking="Let me look.", signature="sig==")
+    thinking = Reasoning(provider="anthropic", text="Let me look.", signature="sig==")
     turn = await sessions.open(route, {}, Request(model="m", messages=(_user("list"),), reasoning=reasoning))
     assert turn.response_id is None and turn.watching
     turn.answered(_answer("", thinking, call))

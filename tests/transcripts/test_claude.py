@@ -29,7 +29,7 @@ from llm_proxy.canonical import (
     Finish,
     MessageStart,
     ProxyError,
-    RedactedThinking,
+    Reasoning,
     Request,
     Response,
     SignatureDelta,
@@ -38,7 +38,6 @@ from llm_proxy.canonical import (
     StreamEvent,
     Text,
     TextDelta,
-    Thinking,
     ThinkingDelta,
     ToolArgsDelta,
     ToolCall,
@@ -193,11 +192,14 @@ BODIES: dict[str, Response] = {
         id="msg_01Aq9w938a90dw8q",
         model="claude-opus-4-1-20250805",
         content=(
-            Thinking(
-                thinking="The user wants the weather; call the tool.",
+            Reasoning(
+                provider="anthropic",
+                text="The user wants the weather; call the tool.",
                 signature="WaUjzkypQ2mUEVM36O2TxuC06KN8xyfbJwyem2dw3URve/op91XWHOEBLLqIOMfFG/UvLEczmEsUjavL",
             ),
-            RedactedThinking(data="EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"),
+            Reasoning(
+                provider="anthropic", redacted="EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"
+            ),
             Text(text="I'll check the current weather in Paris for you."),
             ToolCall(
                 id="toolu_01A09q90qw90lq917835lq9",

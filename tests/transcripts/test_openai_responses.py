@@ -174,9 +174,10 @@ BODIES: dict[str, Response] = {
         model="o3-2025-04-16",
         content=(
             Reasoning(
+                provider="openai",
                 id="rs_67ccd3acc8d48190a77525dc6de64b4104becb25c45c1d41",
                 summary=("**Counting letters**\n\nThree r's in strawberry.",),
-                encrypted_content="gAAAAABnzNOsEncRyPtEdReAsOnInG==",
+                signature="gAAAAABnzNOsEncRyPtEdReAsOnInG==",
             ),
             Text(text='There are three "r"s in "strawberry".', extra={"annotations": [], "logprobs": []}),
         ),

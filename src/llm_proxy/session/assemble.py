@@ -18,7 +18,6 @@ from llm_proxy.canonical import (
     Opaque,
     Part,
     Reasoning,
-    RedactedThinking,
     Refusal,
     Response,
     SignatureDelta,
@@ -27,7 +26,6 @@ from llm_proxy.canonical import (
     StreamEvent,
     Text,
     TextDelta,
-    Thinking,
     ThinkingDelta,
     ToolArgsDelta,
     ToolCall,
@@ -107,11 +105,11 @@ def _part(block: _Block) -> Part | None:
     if start.kind == "tool_call":
         return ToolCall(id=start.id or "", name=start.name or "", arguments=text, kind=start.tool_kind)
     if start.kind == "thinking":
-        return Thinking(thinking=text, signature=signature)
+        return Reasoning(provider="anthropic", text=text, signature=signature)
     if start.kind == "redacted_thinking":
-        return RedactedThinking(data=start.data or "")
+        return Reasoning(provider="anthropic", redacted=start.data or "")
     if start.kind == "reasoning":
-        return Reasoning(id=start.id, summary=(text,) if text else (), encrypted_content=signature)
+        return Reasoning(provider="openai", id=start.id, summary=(text,) if text else (), signature=signature)
     if start.kind == "refusal":
         return Refusal(text=text)
     if start.raw is not None:

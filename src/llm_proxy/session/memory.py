@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import secrets
 from collections.abc import Sequence
+from typing import TypeGuard
 
 import orjson
 
@@ -21,10 +22,9 @@ from llm_proxy.canonical import (
     Message,
     Part,
     ProxyError,
-    RedactedThinking,
+    Reasoning,
     Request,
     Response,
-    Thinking,
     ToolCall,
 )
 from llm_proxy.errors import ProxyFailure
@@ -53,7 +53,7 @@ class ThinkingMemory:
         self.ttl_s = ttl_s
 
     async def remember(self, parts: Sequence[Part]) -> None:
-        blocks = [_thinking_json(p) for p in parts if isinstance(p, Thinking | RedactedThinking)]
+        blocks = [_thinking_json(p) for p in parts if _is_claude_thinking(p)]
         call = next((p for p in parts if isinstance(p, ToolCall)), None)
         blocks = [b for b in blocks if b is not None]
         if not blocks or call is None:
@@ -68,7 +68,7 @@ class ThinkingMemory:
         messages = list(request.messages)
         changed = False
         for i, message in enumerate(messages):
-            if message.role != "assistant" or any(isinstance(p, Thinking | RedactedThinking) for p in message.content):
+            if message.role != "assistant" or any(_is_claude_thinking(p) for p in message.content):
                 continue
             call = next((p for p in message.content if isinstance(p, ToolCall)), None)
             if call is None:
@@ -168,15 +168,19 @@ class ConversationStore:
             log.warning("conversation of %s not kept: the id is taken (never overwritten)", response_id)
 
 
-def _thinking_json(part: Thinking | RedactedThinking) -> dict[str, str] | None:
-    if isinstance(part, RedactedThinking):
-        return {"r": part.data}
+def _is_claude_thinking(part: Part) -> TypeGuard[Reasoning]:
+    return isinstance(part, Reasoning) and part.provider == "anthropic"
+
+
+def _thinking_json(part: Reasoning) -> dict[str, str] | None:
+    if part.redacted is not None:
+        return {"r": part.redacted}
     if part.signature is None:
         return None
-    return {"t": part.thinking, "s": part.signature}
+    return {"t": part.text, "s": part.signature}
 
 
-def _thinking_part(block: dict[str, str]) -> Thinking | RedactedThinking:
+def _thinking_part(block: dict[str, str]) -> Reasoning:
     if "r" in block:
-        return RedactedThinking(data=block["r"])
-    return Thinking(thinking=block["t"], signature=block["s"])
+        return Reasoning(provider="anthropic", redacted=block["r"])
+    return Reasoning(provider="anthropic", text=block["t"], signature=block["s"])

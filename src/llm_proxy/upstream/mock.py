@@ -51,7 +51,6 @@ from llm_proxy.canonical import (
     StreamEvent,
     Text,
     TextDelta,
-    Thinking,
     ThinkingDelta,
     Tool,
     ToolArgsDelta,
@@ -331,11 +330,10 @@ def _usage(request: Request, plan: _Plan) -> Usage:
 def _thinking(request: Request, spec: DialectSpec) -> Part:
     seed = hashlib.sha256(request.model.encode()).hexdigest()[:16]
     if spec.thinking == "encrypted":
-        return Reasoning(
-            id=f"rs_{seed}", summary=("Thinking about the request.",), encrypted_content=f"mock-enc-{seed}"
-        )
+        summary = ("Thinking about the request.",)
+        return Reasoning(provider="openai", id=f"rs_{seed}", summary=summary, signature=f"mock-enc-{seed}")
     signature = f"mock-signature-{seed}" if spec.thinking == "signed" else None
-    return Thinking(thinking="Thinking about the request.", signature=signature)
+    return Reasoning(provider="anthropic", text="Thinking about the request.", signature=signature)
 
 
 def _response(request: Request, plan: _Plan, spec: DialectSpec) -> Response:
@@ -368,14 +366,14 @@ def _events(request: Request, plan: _Plan, spec: DialectSpec, n_events: int | No
     index = 0
     if plan.think:
         part = _thinking(request, spec)
-        if isinstance(part, Reasoning):
+        if isinstance(part, Reasoning) and part.provider == "openai":
             events += [
                 BlockStart(index=index, kind="reasoning", id=part.id),
                 ThinkingDelta(index=index, text=part.summary[0]),
             ]
-            events.append(SignatureDelta(index=index, signature=part.encrypted_content or ""))
-        elif isinstance(part, Thinking):
-            events += [BlockStart(index=index, kind="thinking"), ThinkingDelta(index=index, text=part.thinking)]
+            events.append(SignatureDelta(index=index, signature=part.signature or ""))
+        elif isinstance(part, Reasoning):
+            events += [BlockStart(index=index, kind="thinking"), ThinkingDelta(index=index, text=part.text)]
             if part.signature:
                 events.append(SignatureDelta(index=index, signature=part.signature))
         events.append(BlockStop(index=index))

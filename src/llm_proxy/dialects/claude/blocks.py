@@ -16,13 +16,12 @@ from llm_proxy.canonical import (
     JSON,
     Extra,
     Image,
+    Native,
     Opaque,
     Part,
     Reasoning,
-    RedactedThinking,
     Refusal,
     Text,
-    Thinking,
     ToolCall,
     ToolResult,
 )
@@ -84,19 +83,20 @@ def _decode_result_item(item: JSON, path: str) -> Text | Image | Opaque:
 def _decode_tool_result(block: dict[str, JSON], path: str) -> Part:
     content = block.get("content")
     parts: tuple[Text | Image | Opaque, ...]
+    native: Native = {}
     if content is None:
-        parts, string_form = (), True
+        parts = ()
     elif isinstance(content, str):
-        parts, string_form = (Text(text=content),), True
+        parts = (Text(text=content),)
     else:
         items = read.array(content, f"{path}.content")
         parts = tuple(_decode_result_item(item, f"{path}.content[{i}]") for i, item in enumerate(items))
-        string_form = False
+        native = {"content": "list"}
     return ToolResult(
         call_id=read.string(block.get("tool_use_id"), f"{path}.tool_use_id"),
         content=parts,
         is_error=read.opt_boolean(block.get("is_error"), f"{path}.is_error"),
-        string_form=string_form,
+        native=native,
         cache_control=block.get("cache_control"),
         extra=rest(block, ("type", "tool_use_id", "content", "is_error", "cache_control")),
     )
@@ -110,15 +110,18 @@ def _decode_thinking(block: dict[str, JSON], path: str) -> Part:
         fields = decode_carry(signature, "openai-reasoning")
         item_id, enc = fields.get("id"), fields.get("enc")
         return Reasoning(
+            provider="openai",
             id=item_id if isinstance(item_id, str) else None,
             summary=(text,) if text else (),
-            encrypted_content=enc if isinstance(enc, str) else None,
+            signature=enc if isinstance(enc, str) else None,
         )
-    return Thinking(thinking=text, signature=signature, extra=rest(block, ("type", "thinking", "signature")))
+    extra = rest(block, ("type", "thinking", "signature"))
+    return Reasoning(provider="anthropic", text=text, signature=signature, extra=extra)
 
 
 def _decode_redacted(block: dict[str, JSON], path: str) -> Part:
-    return RedactedThinking(data=read.string(block.get("data"), f"{path}.data"), extra=rest(block, ("type", "data")))
+    data = read.string(block.get("data"), f"{path}.data")
+    return Reasoning(provider="anthropic", redacted=data, extra=rest(block, ("type", "data")))
 
 
 _BLOCK_DECODERS: dict[str, Callable[[dict[str, JSON], str], Part]] = {
@@ -214,7 +217,7 @@ def _encode_tool_call(part: ToolCall, same: bool) -> dict[str, JSON]:
 
 
 def _tool_result_content(part: ToolResult, same: bool) -> JSON:
-    if part.string_form and all(isinstance(p, Text) for p in part.content):
+    if part.native.get("content") != "list" and all(isinstance(p, Text) for p in part.content):
         return "".join(p.text for p in part.content if isinstance(p, Text)) if part.content else None
     blocks = [encode_part(p, same, toward_client=False) for p in part.content]
     return [b for b in blocks if b is not None]
@@ -230,11 +233,13 @@ def _encode_tool_result(part: ToolResult, same: bool) -> dict[str, JSON]:
     return finish_block(block, part.cache_control, part.extra, same)
 
 
-def _encode_thinking(part: Thinking, same: bool, toward_client: bool) -> dict[str, JSON] | None:
+def _encode_thinking(part: Reasoning, same: bool, toward_client: bool) -> dict[str, JSON] | None:
+    if part.redacted is not None:
+        return finish_block({"type": "redacted_thinking", "data": part.redacted}, None, part.extra, same)
     if not part.signature and not toward_client:
         log.debug("dropped a thinking block without signature toward %s", NAME)  # Claude would reject it
         return None
-    block: dict[str, JSON] = {"type": "thinking", "thinking": part.thinking, "signature": part.signature or ""}
+    block: dict[str, JSON] = {"type": "thinking", "thinking": part.text, "signature": part.signature or ""}
     return finish_block(block, None, part.extra, same)
 
 
@@ -243,14 +248,14 @@ def reasoning_signature(item_id: str | None, encrypted_content: str | None) -> s
     return encode_carry("openai-reasoning", {"id": item_id, "enc": encrypted_content})
 
 
-def _encode_reasoning(part: Reasoning, toward_client: bool) -> dict[str, JSON] | None:
+def _encode_openai_reasoning(part: Reasoning, toward_client: bool) -> dict[str, JSON] | None:
     if toward_client:
         text = "\n\n".join(part.summary)
-        return {"type": "thinking", "thinking": text, "signature": reasoning_signature(part.id, part.encrypted_content)}
+        return {"type": "thinking", "thinking": text, "signature": reasoning_signature(part.id, part.signature)}
     # Toward Claude, only a reasoning item that was a Claude block in disguise has meaning.
-    if is_carry(part.encrypted_content):
+    if is_carry(part.signature):
         try:
-            fields = decode_carry(part.encrypted_content or "", "claude-thinking")
+            fields = decode_carry(part.signature or "", "claude-thinking")
         except RequestError:
             fields = {}
         if isinstance(fields.get("r"), str):
@@ -280,12 +285,10 @@ def encode_part(part: Part, same: bool, *, toward_client: bool) -> dict[str, JSO
             return _encode_tool_call(part, same)
         case ToolResult():
             return _encode_tool_result(part, same)
-        case Thinking():
+        case Reasoning(provider="anthropic"):
             return _encode_thinking(part, same, toward_client)
-        case RedactedThinking():
-            return finish_block({"type": "redacted_thinking", "data": part.data}, None, part.extra, same)
         case Reasoning():
-            return _encode_reasoning(part, toward_client)
+            return _encode_openai_reasoning(part, toward_client)
         case Refusal():
             return encode_text(Text(text=part.text), same=False)  # Claude has no refusal block
         case Opaque():

@@ -62,7 +62,7 @@ def _encode_message(message: Message, same: bool) -> dict[str, JSON] | None:
     if role == "user":
         blocks = _results_first(blocks)
     content: JSON = blocks
-    if message.string_form and len(blocks) == 1 and _plain_text(blocks[0]):
+    if message.native.get("content") == "string" and len(blocks) == 1 and _plain_text(blocks[0]):
         content = blocks[0]["text"]
     turn: dict[str, JSON] = {"role": role, "content": content}
     if same:
@@ -74,12 +74,12 @@ def _encode_message(message: Message, same: bool) -> dict[str, JSON] | None:
 
 def encode_conversation(request: Request, same: bool) -> tuple[JSON, list[dict[str, JSON]]]:
     system = _SystemBuilder(same)
-    system.add(request.system or (), request.system_string_form)
+    system.add(request.system or (), request.native.get("system") != "list")
     turns: list[dict[str, JSON]] = []
     results: list[dict[str, JSON]] | None = None  # content of a user turn made from "tool" messages, still open
     for message in request.messages:
         if message.role in ("system", "developer") and not same:
-            system.add(message.content, message.string_form)  # Claude has no system turns elsewhere
+            system.add(message.content, message.native.get("content") == "string")  # no system turns in Claude
             continue
         if message.role == "tool":
             blocks = encode_parts(message.content, same)

@@ -13,6 +13,7 @@ from llm_proxy.canonical import (
     Extra,
     HostedTool,
     Message,
+    Native,
     ReasoningConfig,
     Request,
     ResponseFormat,
@@ -72,20 +73,21 @@ def _decode_message(raw: JSON, path: str) -> Message:
     content = obj.get("content")
     extra = rest(obj, ("role", "content"))
     if isinstance(content, str):
-        return Message(role=role, content=(Text(text=content),), string_form=True, extra=extra)
+        return Message(role=role, content=(Text(text=content),), native={"content": "string"}, extra=extra)
     return Message(role=role, content=decode_blocks(content, f"{path}.content"), extra=extra)
 
 
-def _decode_system(raw: JSON) -> tuple[tuple[Text, ...] | None, bool]:
+def _decode_system(raw: JSON) -> tuple[tuple[Text, ...] | None, Native]:
+    """The system prompt, and ``{"system": "list"}`` when it was written as blocks."""
     if raw is None:
-        return None, True
+        return None, {}
     if isinstance(raw, str):
-        return (Text(text=raw),), True
+        return (Text(text=raw),), {}
     parts = decode_blocks(raw, "system")
     for i, part in enumerate(parts):
         if not isinstance(part, Text):
             raise Invalid("system blocks must be text blocks", f"system[{i}]")
-    return tuple(p for p in parts if isinstance(p, Text)), False
+    return tuple(p for p in parts if isinstance(p, Text)), {"system": "list"}
 
 
 def _decode_tool(raw: JSON, path: str) -> Tool | HostedTool:
@@ -187,7 +189,7 @@ def _decode_body(body: JSON, model: str, origin: str) -> Request:
         raise Invalid("messages is required", "messages")
     extra = {k: v for k, v in rest(obj, _TOP_LEVEL).items() if k not in ("model", "stream")}
     messages = read.array(obj["messages"], "messages")
-    system, system_string_form = _decode_system(obj.get("system"))
+    system, native = _decode_system(obj.get("system"))
     tool_choice, parallel = _decode_tool_choice(obj.get("tool_choice"), extra)
     reasoning, response_format = _decode_reasoning(obj, extra)
     user, metadata = _decode_metadata(obj.get("metadata"))
@@ -195,7 +197,6 @@ def _decode_body(body: JSON, model: str, origin: str) -> Request:
         model=model,
         messages=tuple(_decode_message(m, f"messages[{i}]") for i, m in enumerate(messages)),
         system=system,
-        system_string_form=system_string_form,
         tools=_decode_tools(obj.get("tools")),
         tool_choice=tool_choice,
         parallel_tool_calls=parallel,
@@ -209,6 +210,7 @@ def _decode_body(body: JSON, model: str, origin: str) -> Request:
         user=user,
         metadata=metadata,
         extra=extra,
+        native=native,
         origin=origin,
     )
 

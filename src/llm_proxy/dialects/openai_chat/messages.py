@@ -18,21 +18,20 @@ from llm_proxy.canonical import (
     Extra,
     Image,
     Message,
+    Native,
     Opaque,
     Part,
     Reasoning,
-    RedactedThinking,
     Refusal,
     Request,
     Text,
-    Thinking,
     ToolCall,
     ToolResult,
 )
 from llm_proxy.dialects.base import drop
 from llm_proxy.dialects.jsonread import put, rest
 from llm_proxy.dialects.openai_chat.thinking import decode_thinking_block, needs_thinking_blocks, thinking_block
-from llm_proxy.dialects.openai_chat.wire import ABSENT_MARK, FAMILY, NAME, from_chat, read
+from llm_proxy.dialects.openai_chat.wire import FAMILY, NAME, from_chat, read
 
 # ---------------------------------------------------------------------------------------------
 # Decoding messages (client requests; the parts are shared with upstream responses)
@@ -106,7 +105,7 @@ def _decode_plain_message(obj: dict[str, JSON], role: Literal["system", "develop
     return Message(
         role=role,
         content=parts,
-        string_form=string_form,
+        native={"content": "string"} if string_form else {},
         name=_decode_name(obj, param),
         extra=rest(obj, ("role", "content", "name")),
     )
@@ -120,15 +119,17 @@ def _decode_assistant(obj: dict[str, JSON], param: str) -> Message:
         parts += [decode_thinking_block(b, f"{param}.thinking_blocks[{i}]") for i, b in enumerate(blocks)]
         consumed.append("thinking_blocks")
     elif isinstance(obj.get("reasoning_content"), str) and obj["reasoning_content"]:
-        parts.append(Thinking(thinking=obj["reasoning_content"]))
+        # display text with no signature: read like unsigned Claude thinking (no vendor can verify it)
+        parts.append(Reasoning(provider="anthropic", text=obj["reasoning_content"]))
     # reasoning_content always stays in extra: it is display text, re-sent verbatim to a Chat upstream
     content = obj.get("content")
-    string_form = null_content = False
+    native: Native = {}
     if content is None:
-        null_content = "content" in obj
+        native = {"content": "null" if "content" in obj else "absent"}
     else:
         content_parts, string_form = decode_content(content, f"{param}.content")
         parts += content_parts
+        native = {"content": "string"} if string_form else {}
     if isinstance(obj.get("refusal"), str):
         parts.append(Refusal(text=obj["refusal"]))
         consumed.append("refusal")
@@ -137,14 +138,11 @@ def _decode_assistant(obj: dict[str, JSON], param: str) -> Message:
         parts += [decode_tool_call(c, f"{param}.tool_calls[{i}]") for i, c in enumerate(calls)]
         consumed.append("tool_calls")
     extra = rest(obj, tuple(consumed))
-    extra.pop("content", None)  # null content is the null_content flag
-    if "content" not in obj:
-        extra[ABSENT_MARK] = True
+    extra.pop("content", None)  # null content is a native form
     return Message(
         role="assistant",
         content=tuple(parts),
-        string_form=string_form,
-        null_content=null_content,
+        native=native,
         name=_decode_name(obj, param),
         extra=extra,
     )
@@ -177,7 +175,9 @@ def _decode_tool_message(obj: dict[str, JSON], param: str) -> Message:
     if "content" not in obj:
         raise read.fail(f"{param}.content", "is required")
     parts, string_form = decode_content(obj["content"], f"{param}.content")
-    result = ToolResult(call_id=call_id, content=_result_parts(parts), string_form=string_form)
+    result = ToolResult(
+        call_id=call_id, content=_result_parts(parts), native={} if string_form else {"content": "list"}
+    )
     return Message(
         role="tool",
         content=(result,),
@@ -237,7 +237,7 @@ class MessageEncoder:
     # -- system, developer, user ------------------------------------------------------------
     def _system(self) -> JSON:
         system = self.request.system or ()
-        if self.request.system_string_form and len(system) == 1:
+        if self.request.native.get("system") != "list" and len(system) == 1:
             return {"role": "system", "content": system[0].text}
         return {"role": "system", "content": [{"type": "text", "text": t.text} for t in system]}
 
@@ -245,7 +245,7 @@ class MessageEncoder:
         encoded = (prefix or []) + [p for p in (self._user_part(part, message.role) for part in parts) if p is not None]
         msg: dict[str, JSON] = dict(message.extra) if self.same else {}
         msg["role"] = message.role
-        if message.string_form and not prefix and all(isinstance(p, Text) for p in parts):
+        if message.native.get("content") == "string" and not prefix and all(isinstance(p, Text) for p in parts):
             msg["content"] = "".join(p.text for p in parts if isinstance(p, Text))
         elif encoded or self.same:
             msg["content"] = encoded
@@ -299,7 +299,7 @@ class MessageEncoder:
                 rest.append(part)
         if rest or self.pending_images:
             prefix, self.pending_images = self.pending_images, []
-            self._plain(Message(role="user", content=tuple(rest), string_form=False), tuple(rest), prefix)
+            self._plain(Message(role="user", content=tuple(rest)), tuple(rest), prefix)
 
     def _tool_message(self, message: Message) -> None:
         extra = message.extra if self.same else {}
@@ -343,7 +343,7 @@ class MessageEncoder:
     # -- assistant ----------------------------------------------------------------------------
     def _assistant(self, message: Message) -> JSON:
         same = self.same
-        msg: dict[str, JSON] = {k: v for k, v in message.extra.items() if k != ABSENT_MARK} if same else {}
+        msg: dict[str, JSON] = dict(message.extra) if same else {}
         msg["role"] = "assistant"
         texts = [p for p in message.content if isinstance(p, Text)]
         calls = [p for p in message.content if isinstance(p, ToolCall)]
@@ -355,7 +355,7 @@ class MessageEncoder:
             msg["refusal"] = "".join(refusals)
         if calls:
             msg["tool_calls"] = [encode_tool_call(c, same) for c in calls]
-        thinking = [p for p in message.content if isinstance(p, Thinking | RedactedThinking | Reasoning)]
+        thinking = [p for p in message.content if isinstance(p, Reasoning)]
         if thinking and same and needs_thinking_blocks(thinking, message.extra):
             msg["thinking_blocks"] = [thinking_block(p) for p in thinking]
         elif thinking and not same:
@@ -368,12 +368,13 @@ class MessageEncoder:
             if texts:
                 return "".join(t.text for t in texts)
             return None if has_calls else ""  # Chat needs content unless there are tool calls
-        if message.string_form:
+        form = message.native.get("content")
+        if form == "string":
             return "".join(t.text for t in texts)
-        if message.null_content:
+        if form == "null":
             return None
         parts = [self._text_part(p) if isinstance(p, Text) else p.raw for p in message.content if _is_content(p)]
-        if not parts and message.extra.get(ABSENT_MARK):
+        if not parts and form == "absent":
             return _OMIT
         return parts
 
@@ -388,7 +389,7 @@ def _is_content(part: Part) -> TypeGuard[Text | Opaque]:
 
 def _tool_content(result: ToolResult, parts: list[JSON]) -> JSON:
     """A tool message's content; ``is_error`` has no Chat field, so the text says it."""
-    if result.string_form and all(isinstance(p, Text) for p in result.content):
+    if result.native.get("content") != "list" and all(isinstance(p, Text) for p in result.content):
         text = "".join(p.text for p in result.content if isinstance(p, Text))
         return _error_prefixed(text) if result.is_error else text
     if not parts:

@@ -104,7 +104,7 @@ def _top_tool_choice(value: JSON, fields: dict[str, Any], extra: Extra) -> None:
 
 def _top_stop(value: JSON, fields: dict[str, Any], extra: Extra) -> None:
     if isinstance(value, str):
-        fields["stop"], fields["stop_string_form"] = (value,), True
+        fields["stop"], fields["native"] = (value,), {"stop": "string"}
         return
     items = read.array(value, "stop")
     fields["stop"] = tuple(read.string(s, f"stop[{i}]") for i, s in enumerate(items))
@@ -295,7 +295,9 @@ def _encode_max_tokens(request: Request, same: bool, body: dict[str, JSON]) -> N
 
 def _encode_sampling(request: Request, body: dict[str, JSON]) -> None:
     if request.stop is not None:
-        body["stop"] = request.stop[0] if request.stop_string_form and len(request.stop) == 1 else list(request.stop)
+        body["stop"] = (
+            request.stop[0] if request.native.get("stop") == "string" and len(request.stop) == 1 else list(request.stop)
+        )
     put(body, "temperature", request.temperature)
     put(body, "top_p", request.top_p)
     put(body, "seed", request.seed)

@@ -14,13 +14,11 @@ from llm_proxy.canonical import (
     JSON,
     Part,
     Reasoning,
-    RedactedThinking,
     Refusal,
     Request,
     Response,
     StopReason,
     Text,
-    Thinking,
     ToolCall,
     Usage,
 )
@@ -119,7 +117,7 @@ def _response_parts(message: dict[str, JSON]) -> tuple[Part, ...]:
     if isinstance(blocks, list) and blocks:
         parts += [decode_thinking_block(b, f"thinking_blocks[{i}]") for i, b in enumerate(blocks)]
     elif isinstance(reasoning, str) and reasoning:
-        parts.append(Thinking(thinking=reasoning))
+        parts.append(Reasoning(provider="anthropic", text=reasoning))
     content = message.get("content")
     if isinstance(content, str) and content:
         parts.append(Text(text=content))
@@ -148,9 +146,7 @@ def encode_response(response: Response, request: Request) -> bytes:
     message["refusal"] = "".join(refusals) if refusals else None
     if calls:
         message["tool_calls"] = [encode_tool_call(c, False) for c in calls]
-    message.update(
-        thinking_fields([p for p in response.content if isinstance(p, Thinking | RedactedThinking | Reasoning)])
-    )
+    message.update(thinking_fields([p for p in response.content if isinstance(p, Reasoning)]))
     body: dict[str, JSON] = {
         "id": chat_id(response.id),
         "object": "chat.completion",

@@ -28,7 +28,3 @@ read = Reader(quote_paths=True)
 def from_chat(request: Request) -> bool:
     """Whether ``request`` was decoded by this codec (its wire details can be written back)."""
     return request.origin == NAME
-
-
-ABSENT_MARK = "_lpx_content_absent"
-"""Message.extra flag: the assistant message had no ``content`` key (not even null)."""

@@ -23,10 +23,8 @@ from llm_proxy.canonical import (
     Opaque,
     Part,
     Reasoning,
-    RedactedThinking,
     Refusal,
     Text,
-    Thinking,
     ToolCall,
     ToolResult,
 )
@@ -63,7 +61,7 @@ def decode_input(raw: JSON) -> tuple[tuple[Message, ...], str | None]:
     if raw is None:
         return (), "absent"
     if isinstance(raw, str):
-        return (Message(role="user", content=(Text(text=raw),), string_form=True),), "string"
+        return (Message(role="user", content=(Text(text=raw),), native={"content": "string"}),), "string"
     return _group_items(read.array(raw, "input")), None
 
 
@@ -134,7 +132,7 @@ def _decode_message(item: dict[str, JSON], param: str) -> Message:
     content = item.get("content")
     extra = rest(item, ("role", "content"))
     if isinstance(content, str):
-        return Message(role=role, content=(Text(text=content),), string_form=True, extra=extra)
+        return Message(role=role, content=(Text(text=content),), native={"content": "string"}, extra=extra)
     parts = read.array(content, f"{param}.content")
     decoded = tuple(_decode_message_part(p, f"{param}.content[{j}]", role) for j, p in enumerate(parts))
     return Message(role=role, content=decoded, extra=extra)
@@ -185,7 +183,7 @@ def _decode_tool_output(item: dict[str, JSON], param: str, kind: Literal["functi
     else:
         parts = read.array(output, f"{param}.output")
         content = tuple(_decode_output_part(p, f"{param}.output[{j}]") for j, p in enumerate(parts))
-        result = ToolResult(call_id=call_id, content=content, string_form=False, kind=kind, extra=extra)
+        result = ToolResult(call_id=call_id, content=content, native={"content": "list"}, kind=kind, extra=extra)
     return Message(role="tool", content=(result,))
 
 
@@ -234,23 +232,24 @@ def _decode_reasoning_item(item: dict[str, JSON], param: str) -> Part:
         return _restore_thinking(encrypted, param)
     content = item.get("content")
     return Reasoning(
+        provider="openai",
         id=read.opt_string(item.get("id"), f"{param}.id"),
         summary=_texts(item.get("summary", []), f"{param}.summary"),
         content=None if content is None else _texts(content, f"{param}.content"),
-        encrypted_content=encrypted,
+        signature=encrypted,
         extra=rest(item, ("type", "id", "summary", "content", "encrypted_content")),
     )
 
 
-def _restore_thinking(carry: str, param: str) -> Thinking | RedactedThinking:
+def _restore_thinking(carry: str, param: str) -> Reasoning:
     """The Claude thinking block this proxy hid in a reasoning item's ``encrypted_content``."""
     fields = decode_carry(carry, "claude-thinking")
     if isinstance(fields.get("r"), str):
-        return RedactedThinking(data=fields["r"])
+        return Reasoning(provider="anthropic", redacted=fields["r"])
     thinking, signature = fields.get("t"), fields.get("s")
     if not isinstance(thinking, str) or not (signature is None or isinstance(signature, str)):
         raise Invalid("a reasoning item carried by the proxy is not readable", f"{param}.encrypted_content")
-    return Thinking(thinking=thinking, signature=signature)
+    return Reasoning(provider="anthropic", text=thinking, signature=signature)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,13 +279,13 @@ class _ItemWriter:
                 self.items.append(item)
         self._flush(message, pending)
         if not message.content:
-            self.items.append(self._message_item(message, "" if message.string_form else []))
+            self.items.append(self._message_item(message, "" if message.native.get("content") == "string" else []))
 
     def _flush(self, message: Message, parts: list[Part]) -> None:
         if not parts:
             return
         content: JSON
-        if message.string_form and len(parts) == 1 and isinstance(parts[0], Text):
+        if message.native.get("content") == "string" and len(parts) == 1 and isinstance(parts[0], Text):
             content = parts[0].text
         else:
             content = [c for c in (self._content_part(p, message.role) for p in parts) if c is not None]
@@ -308,9 +307,9 @@ class _ItemWriter:
             return _encode_tool_call(part, self.same)
         if isinstance(part, ToolResult):
             return self._tool_result(part)
-        if isinstance(part, Reasoning):
+        if isinstance(part, Reasoning) and part.provider == "openai":
             return _encode_reasoning_item(part, self.same)
-        if isinstance(part, Thinking | RedactedThinking):
+        if isinstance(part, Reasoning):
             # A Responses upstream cannot verify Claude's signatures: the block cannot go there.
             drop(NAME, "claude thinking block")
             return None
@@ -324,7 +323,7 @@ class _ItemWriter:
         if result.is_error and not self.same:
             drop(NAME, "tool_result.is_error")
         output: JSON
-        if result.string_form and all(isinstance(p, Text) for p in result.content):
+        if result.native.get("content") != "list" and all(isinstance(p, Text) for p in result.content):
             output = "".join(p.text for p in result.content if isinstance(p, Text))
         else:
             output = [c for c in (self._content_part(p, "user") for p in result.content) if c is not None]
@@ -397,6 +396,6 @@ def _encode_reasoning_item(part: Reasoning, same: bool) -> JSON:
     out["summary"] = [{"type": "summary_text", "text": s} for s in part.summary]
     if part.content is not None:
         out["content"] = [{"type": "reasoning_text", "text": c} for c in part.content]
-    if part.encrypted_content is not None:
-        out["encrypted_content"] = part.encrypted_content
+    if part.signature is not None:
+        out["encrypted_content"] = part.signature
     return merge_extra(out, part.extra) if same else out

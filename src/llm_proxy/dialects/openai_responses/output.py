@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import orjson
 
-from llm_proxy.canonical import JSON, RedactedThinking, Request, StopReason, Thinking, Usage
+from llm_proxy.canonical import JSON, Reasoning, Request, StopReason, Usage
 from llm_proxy.dialects.jsonread import integer_or, obj_or_empty
 from llm_proxy.dialects.openai_responses.request import encode_tool_choice
 from llm_proxy.dialects.openai_responses.wire import custom_names
@@ -77,10 +77,11 @@ def response_id(upstream_id: str) -> str:
     return "resp_" + (upstream_id or uuid.uuid4().hex)
 
 
-def thinking_carry(part: Thinking | RedactedThinking) -> str:
-    if isinstance(part, RedactedThinking):
-        return encode_carry("claude-thinking", {"r": part.data})
-    return encode_carry("claude-thinking", {"t": part.thinking, "s": part.signature})
+def thinking_carry(part: Reasoning) -> str:
+    """The envelope that carries Claude thinking (or redacted thinking) as ``encrypted_content``."""
+    if part.redacted is not None:
+        return encode_carry("claude-thinking", {"r": part.redacted})
+    return encode_carry("claude-thinking", {"t": part.text, "s": part.signature})
 
 
 def reasoning_out(item_id: str, summary: Iterable[str], encrypted: str | None, content: JSON = None) -> JSON:

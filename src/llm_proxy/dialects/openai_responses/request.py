@@ -26,7 +26,6 @@ from llm_proxy.dialects.jsonread import Invalid, merge_extra, rest
 from llm_proxy.dialects.openai_responses.items import decode_input, encode_messages
 from llm_proxy.dialects.openai_responses.wire import (
     FAMILY,
-    INPUT_FORM,
     NAME,
     custom_names,
     read,
@@ -74,8 +73,6 @@ def _decode_request(doc: dict[str, JSON], path_model: str | None) -> Request:
     if not isinstance(model, str) or not model:
         raise read.fail("model", "is required and must be a string")
     messages, input_form = decode_input(doc.get("input"))
-    if input_form is not None:
-        extra[INPUT_FORM] = input_form
     if "stream" in doc and doc["stream"] is not True:
         extra["stream"] = doc["stream"]  # canonical stream is a plain bool: keep an explicit false
     instructions = read.opt_string(doc.get("instructions"), "instructions")
@@ -86,7 +83,7 @@ def _decode_request(doc: dict[str, JSON], path_model: str | None) -> Request:
         model=model,
         messages=messages,
         system=(Text(text=instructions),) if instructions is not None else None,
-        system_string_form=True,
+        native={"input": input_form} if input_form is not None else {},
         tools=_decode_tools(doc.get("tools")),
         tool_choice=_decode_tool_choice(doc.get("tool_choice"), extra),
         parallel_tool_calls=read.opt_boolean(doc.get("parallel_tool_calls"), "parallel_tool_calls"),
@@ -234,17 +231,22 @@ def encode_request(request: Request) -> dict[str, JSON]:
     _encode_dropped(request, same)
     if same:
         _merge_nested(body, request.extra)
-        merge_extra(body, {k: v for k, v in request.extra.items() if k != INPUT_FORM})
+        merge_extra(body, request.extra)
     return body
 
 
 def _encode_input_into(body: dict[str, JSON], request: Request, same: bool) -> None:
-    form = request.extra.get(INPUT_FORM) if same else None
+    form = request.native.get("input") if same else None
     if form == "absent" and not request.messages:
         return
     if form == "string" and len(request.messages) == 1:
         only = request.messages[0]
-        if only.role == "user" and only.string_form and len(only.content) == 1 and isinstance(only.content[0], Text):
+        if (
+            only.role == "user"
+            and only.native.get("content") == "string"
+            and len(only.content) == 1
+            and isinstance(only.content[0], Text)
+        ):
             body["input"] = only.content[0].text
             return
     body["input"] = encode_messages(request.messages, same)

@@ -11,12 +11,10 @@ from llm_proxy.canonical import (
     Opaque,
     Part,
     Reasoning,
-    RedactedThinking,
     Refusal,
     Request,
     Response,
     Text,
-    Thinking,
     ToolCall,
 )
 from llm_proxy.dialects.base import drop
@@ -58,13 +56,13 @@ class _OutputBuilder:
             return
         self._message = None
         n = len(self.items)
-        if isinstance(part, Thinking | RedactedThinking):
-            summary = [part.thinking] if isinstance(part, Thinking) and part.thinking else []
+        if isinstance(part, Reasoning) and part.provider == "anthropic":
+            summary = [part.text] if part.text else []
             self.items.append(reasoning_out(f"rs_{self._core}_{n}", summary, thinking_carry(part)))
         elif isinstance(part, Reasoning):
             content = None if part.content is None else [{"type": "reasoning_text", "text": c} for c in part.content]
             item_id = part.id or f"rs_{self._core}_{n}"
-            self.items.append(reasoning_out(item_id, part.summary, part.encrypted_content, content))
+            self.items.append(reasoning_out(item_id, part.summary, part.signature, content))
         elif isinstance(part, ToolCall):
             self.items.append(self._call(part))
         elif isinstance(part, Opaque) and NAME in part.dialects and is_hosted_item(part.raw):

@@ -18,13 +18,12 @@ from llm_proxy.canonical import (
     Finish,
     MessageStart,
     ProxyError,
-    RedactedThinking,
+    Reasoning,
     Request,
     SignatureDelta,
     StreamError,
     StreamEvent,
     TextDelta,
-    Thinking,
     ThinkingDelta,
     ToolArgsDelta,
     Usage,
@@ -305,9 +304,11 @@ class ResponsesStreamEncoder:
         signature = "".join(block.signature) or None
         encrypted: str | None
         if block.kind == "thinking":
-            encrypted = thinking_carry(Thinking(thinking="".join(block.thinking), signature=signature))
+            encrypted = thinking_carry(
+                Reasoning(provider="anthropic", text="".join(block.thinking), signature=signature)
+            )
         elif block.kind == "redacted_thinking":
-            encrypted = thinking_carry(RedactedThinking(data=block.data or ""))
+            encrypted = thinking_carry(Reasoning(provider="anthropic", redacted=block.data or ""))
         else:
             encrypted = signature  # a Responses upstream's own encrypted_content
         return reasoning_out(block.item_id, block.summaries, encrypted)

@@ -22,9 +22,6 @@ log = logging.getLogger("llm_proxy.dialects.openai_responses")
 read = Reader()
 """The codec's JSON reader (``"input[0].role must be a string"``)."""
 
-INPUT_FORM = "_input_form"
-"""Request.extra key (private, never sent) recording the shape of ``input``: "string" or "absent"."""
-
 
 def is_content_part_type(kind: JSON) -> bool:
     """Whether ``kind`` names a message content part (``input_*``, ``output_*``, ``refusal``) rather than an item.
