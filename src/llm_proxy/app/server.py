@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from typing import Any
 
 from llm_proxy.app.exchange import Exchange, Receive, Scope, Send, read_body
@@ -24,9 +25,11 @@ from llm_proxy.errors import ProxyFailure, RequestError, RouteError, StreamInter
 from llm_proxy.jsonbody import parse_body
 from llm_proxy.modes import passthrough, translate
 from llm_proxy.modes.attempts import Health
+from llm_proxy.observe.logs import REQUEST_ID
 from llm_proxy.observe.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from llm_proxy.observe.metrics import Metrics
 from llm_proxy.observe.redact import Redactor
+from llm_proxy.observe.tracing import Tracing
 from llm_proxy.routing import Router, Target, check_rest_path
 from llm_proxy.session.store import open_store
 from llm_proxy.session.turn import Sessions
@@ -34,6 +37,8 @@ from llm_proxy.upstream.client import Upstream
 from llm_proxy.upstream.mock import MockUpstream
 
 log = logging.getLogger("llm_proxy.app.server")
+_BAD_REQUEST_KINDS = frozenset({ErrorKind.INVALID_REQUEST, ErrorKind.REQUEST_TOO_LARGE})
+"""Errors the proxy answers itself, before any upstream call, because the request is malformed."""
 
 
 class ProxyApp:
@@ -48,7 +53,11 @@ class ProxyApp:
         self.upstream = Upstream(config.server, mock=mock or MockUpstream())
         store = open_store(config.server.state_store)
         self.sessions = Sessions(store, config.server.state_ttl)
-        self.metrics = Metrics(lambda: float(store.failures))
+        self.metrics = Metrics(
+            lambda: store.failures, lambda: self.reloader.reloads if self.reloader is not None else {}
+        )
+        self.tracing = Tracing.from_env()
+        """OpenTelemetry spans, when the ``OTEL_*`` environment asks for them (``observe.tracing``)."""
         self.health = Health()
         """Per-process backend health: failures, cooldowns, trial requests (``modes.attempts``)."""
         self.services = translate.Services(self.upstream, self.sessions, self.redactor, self.health)
@@ -88,6 +97,8 @@ class ProxyApp:
                     await self.reloader.stop()
                 await self.upstream.close()
                 await self.sessions.shutdown()
+                if self.tracing is not None:
+                    self.tracing.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -103,16 +114,20 @@ class ProxyApp:
         if scope["path"] == "/metrics" and ex.method == "GET":
             await ex.respond(200, METRICS_CONTENT_TYPE, self.metrics.render())
             return
+        REQUEST_ID.set(ex.record.request_id)  # this task's log lines carry it (``observe.logs``)
+        ex.record.metrics = self.metrics
+        if self.tracing is not None:
+            ex.record.span = self.tracing.start(ex.method, scope["path"], ex.headers)
         target = self.router.match(ex.path)
         dialect = _path_dialect(target, ex)
         try:
             body = await read_body(receive, self._max_body)
         except RequestError as failure:
             await self._fail(ex, failure.error, dialect)
-            self._done(ex, False)
+            self._done(ex, False, dialect)
             return
         if body is None:
-            self._done(ex, True)
+            self._done(ex, True, dialect)
             return
         task = asyncio.current_task()
         disconnected = False
@@ -137,11 +152,31 @@ class ProxyApp:
             ex.note = "client disconnected"
         finally:
             watcher.cancel()
-            self._done(ex, disconnected)
+            self._done(ex, disconnected, dialect)
 
-    def _done(self, ex: Exchange, disconnected: bool) -> None:
+    def _done(self, ex: Exchange, disconnected: bool, dialect: str | None) -> None:
+        """The request ended: its metrics, its span and its access line, from ``ex.record``."""
+        status = "499" if disconnected and not ex.finished else str(ex.status)
+        record, metrics = ex.record, self.metrics
+        record.settle(ex.status)
+        record.stream_closed()
+        backend = record.backend
+        for attempt in record.attempts:
+            metrics.attempt(attempt.backend, attempt.outcome, attempt.upstream_seconds)
+        if record.usage is not None:
+            metrics.usage(ex.prefix, ex.model, backend, record.client, record.usage)
+        elapsed = time.perf_counter() - record.started
+        metrics.request(ex.prefix, ex.model, backend, status, record.client, elapsed, record.ttft)
+        if record.span is not None:
+            record.span.finish(
+                record,
+                status=int(status) if status.isdigit() else 0,
+                prefix=ex.prefix,
+                model=ex.model,
+                backend_model=ex.backend_model,
+                dialect=dialect,
+            )
         ex.log(disconnected)
-        self.metrics.count(ex.prefix, ex.model, "499" if disconnected and not ex.finished else str(ex.status))
 
     async def _dispatch(self, ex: Exchange, target: Target | None, body: bytes, dialect: str) -> None:
         try:
@@ -226,6 +261,9 @@ class ProxyApp:
         if self.redactor.active:
             error = dataclasses.replace(error, message=self.redactor.text(error.message))
         ex.note = ex.note or error.message[:200]
+        ex.record.error_type = ex.record.error_type or str(error.kind)
+        if not ex.record.attempts and error.kind in _BAD_REQUEST_KINDS:
+            self.metrics.reject("bad_request")
         if ex.started:
             log.warning("error after the response started (%s): %s", ex.path, error.message)
             ex.abort()  # never a clean end after a failure: the client must see the answer is incomplete

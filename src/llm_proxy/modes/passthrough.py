@@ -15,7 +15,7 @@ import zlib
 from typing import Any
 
 from llm_proxy.app.exchange import Exchange
-from llm_proxy.canonical import ProxyError
+from llm_proxy.canonical import ProxyError, Request
 from llm_proxy.config import Backend, Route
 from llm_proxy.errors import UpstreamError, UpstreamUnavailable, kind_for_status
 from llm_proxy.modes.attempts import MAX_WAIT, NEXT_KEY_STATUSES, retry_after, retryable_status, wait_before
@@ -23,7 +23,7 @@ from llm_proxy.modes.plan import plan_passthrough
 from llm_proxy.modes.translate import Services
 from llm_proxy.observe.redact import Redactor
 from llm_proxy.routing import Target
-from llm_proxy.session.turn import Sessions, Turn
+from llm_proxy.session.turn import Sessions, Tap, Turn
 from llm_proxy.upstream.client import UpstreamResponse
 from llm_proxy.upstream.headers import RawHeaders, response_headers
 
@@ -54,15 +54,18 @@ async def handle(
             break
         previous, last = backend, n == len(attempts) - 1
         call = plan_passthrough(route.using(backend), target, ex.method, ex.raw_headers, ex.query, body, doc, edited)
+        call = ex.record.attempt(backend.name, call)
         try:
             response = await services.upstream.send(call)
         except UpstreamUnavailable as exc:
+            ex.record.failed(str(exc.error.kind))
             health.failed(route, backend)
             if last:
                 raise
             log.warning("backend %s of %s unreachable (%s), attempt %d", backend.name, route.label, exc, n + 1)
             continue
         status = response.status
+        ex.record.headers_in(status)
         if not last and (retryable_status(status) or (status in NEXT_KEY_STATUSES and len(route.pool) > 1)):
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.raw_headers}
             wait = retry_after(headers)
@@ -70,6 +73,7 @@ async def handle(
                 last = True  # the same backend asks for a longer wait than a retry may take: relay its answer
         if not last and (retryable_status(status) or (status in NEXT_KEY_STATUSES and len(route.pool) > 1)):
             response.close()
+            ex.record.failed(str(kind_for_status(status)))
             health.failed(route, backend, wait)
             log.warning("backend %s of %s answered %d, attempt %d", backend.name, route.label, status, n + 1)
             continue
@@ -77,7 +81,7 @@ async def handle(
             health.succeeded(route, backend)
         tag = [(b"x-llm-proxy-backend", backend.name.encode()), (b"x-llm-proxy-attempts", str(n + 1).encode())]
         try:
-            await _relay(ex, response, turn, dialect, sessions, redactor, tag)
+            await _relay(ex, response, turn, dialect, sessions, redactor, tag, route.backend_model_name)
         finally:
             response.close()
         return
@@ -92,19 +96,39 @@ async def _relay(
     sessions: Sessions,
     redactor: Redactor,
     tag: RawHeaders,
+    model: str,
 ) -> None:
     if response.status >= 400 and redactor.active:
         await _relay_error(ex, response, redactor, tag)
         return
-    if turn is not None and dialect is not None and response.status == 200:
+    content_type = response.header("content-type") or ""
+    tap: Tap | None = None
+    if dialect is not None and response.status == 200:
+        if "event-stream" in content_type or "eventstream" in content_type:
+            ex.record.stream_opened(ex.prefix)
         if response.header("content-encoding") in (None, "identity"):
-            turn.tap(dialect, turn.request, response.header("content-type") or "")
+            # Read as the path dialect speaks it, for the record's usage and first token and the turn's progress.
+            request = turn.request if turn is not None else Request(model=model, messages=())
+            tap = Tap(dialect, request, content_type)
+    observers = [ex.record.observe] + ([turn.observe] if turn is not None and turn.watching else [])
     await ex.start(response.status, redactor.headers(response_headers(response.raw_headers)) + tag)
     async for chunk in response.chunks():
         await ex.body(chunk)
-        if turn is not None:
-            turn.tap_bytes(chunk)
+        if tap is not None:
+            events = tap.feed(chunk)
+            if events:
+                for observe in observers:
+                    observe(events)
     await ex.end()
+    if tap is not None:
+        events, answer = tap.close()
+        for observe in observers:
+            if events:
+                observe(events)
+        if answer is not None:
+            ex.record.answered(answer)
+            if turn is not None:
+                turn.answered(answer)
     if turn is not None:
         await sessions.close(turn)
 

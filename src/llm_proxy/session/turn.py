@@ -68,7 +68,7 @@ class Turn:
         self._assembler: ResponseAssembler | None = None
         self._remember = False
         self._keep = False
-        self._tap: _Tap | None = None
+        self._tap: Tap | None = None
         self._answer: Response | None = None
 
     @property
@@ -93,7 +93,7 @@ class Turn:
     def tap(self, dialect: str, request: Request, content_type: str) -> None:
         """Proxy mode: the response bytes will be passed to ``tap_bytes``; read them as ``dialect``."""
         if self._observer is not None:
-            self._tap = _Tap(dialect, request, content_type)
+            self._tap = Tap(dialect, request, content_type)
 
     def tap_bytes(self, chunk: bytes) -> None:
         if self._tap is not None:
@@ -114,7 +114,7 @@ class Turn:
         return self._answer
 
 
-class _Tap:
+class Tap:
     """Proxy-mode response bytes read as the path dialect's stream or JSON body (never buffered beyond a limit)."""
 
     __slots__ = ("_dialect", "_request", "_decoder", "_body", "_size")

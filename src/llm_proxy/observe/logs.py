@@ -1,0 +1,41 @@
+"""Log lines: the request id on every line about a request, and the text or JSON format (``server.log_format``).
+
+The request id lives in a context variable set when a request arrives (each request runs in its own task,
+so its value follows the request into everything it awaits); a filter on the handlers copies it onto every
+record as ``request_id`` (``-`` outside a request). JSON lines come from ``python-json-logger``, imported
+only when asked for; the access record's fields (``Exchange.log``) become keys of the object. Either way the
+``RedactingFormatter`` masks the configured secrets in the finished line.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+
+from llm_proxy.observe.redact import RedactingFormatter, Redactor
+
+REQUEST_ID: ContextVar[str] = ContextVar("llm_proxy_request_id", default="-")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
+LOG_FORMATS = ("text", "json")
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request's id on every record (as ``request_id``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = REQUEST_ID.get()
+        return True
+
+
+def formatter(log_format: str, redactor: Redactor | None) -> logging.Formatter:
+    """The formatter for ``log_format`` (``text`` or ``json``), masking ``redactor``'s secrets."""
+    inner: logging.Formatter
+    if log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        inner = JsonFormatter(JSON_FIELDS, rename_fields={"levelname": "level", "asctime": "time", "name": "logger"})
+    else:
+        inner = logging.Formatter(TEXT_FORMAT)
+    return RedactingFormatter(redactor or Redactor(), inner=inner)
