@@ -117,12 +117,13 @@ class Exchange:
         note = f" {self.note}" if self.note else ""
         record = self.record
         usage = record.usage
+        backend_model = record.backend_model or self.backend_model
         fields = {
             "request_id": record.request_id,
             "method": self.method,
             "prefix": self.prefix or "/",
             "model": self.model,
-            "backend_model": self.backend_model,
+            "backend_model": backend_model,
             "backend": record.backend,
             "status": int(status) if status.isdigit() else None,
             "duration_ms": round(elapsed, 1),
@@ -142,7 +143,7 @@ class Exchange:
             self.method,
             self.prefix or "/",
             self.model,
-            self.backend_model,
+            backend_model,
             status,
             elapsed,
             self.sent,

@@ -173,7 +173,7 @@ class ProxyApp:
                 status=int(status) if status.isdigit() else 0,
                 prefix=ex.prefix,
                 model=ex.model,
-                backend_model=ex.backend_model,
+                backend_model=record.backend_model or ex.backend_model,
                 dialect=dialect,
             )
         ex.log(disconnected)

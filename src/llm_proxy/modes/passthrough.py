@@ -81,7 +81,7 @@ async def handle(
             health.succeeded(route, backend)
         tag = [(b"x-llm-proxy-backend", backend.name.encode()), (b"x-llm-proxy-attempts", str(n + 1).encode())]
         try:
-            await _relay(ex, response, turn, dialect, sessions, redactor, tag, route.backend_model_name)
+            await _relay(ex, response, turn, dialect, sessions, redactor, tag, call.route.backend_model_name)
         finally:
             response.close()
         return

@@ -54,6 +54,8 @@ class Attempt:
     """One upstream call of the request."""
 
     backend: str
+    model: str
+    """The model name sent to this backend."""
     started: float
     upstream_seconds: float | None = None
     """To the response's headers; None when no answer came."""
@@ -110,7 +112,7 @@ class Record:
             previous.outcome = "retried" if previous.backend == backend else "fallback"
             if self.span is not None:
                 self.span.attempt_ended(previous)
-        self.attempts.append(Attempt(backend, time.perf_counter()))
+        self.attempts.append(Attempt(backend, call.route.backend_model_name, time.perf_counter()))
         if self.span is not None:
             return self.span.attempt_started(backend, call)
         return call
@@ -130,6 +132,11 @@ class Record:
     def backend(self) -> str:
         """The backend of the last attempt (the one that answered the client), ``-`` before any."""
         return self.attempts[-1].backend if self.attempts else "-"
+
+    @property
+    def backend_model(self) -> str | None:
+        """The model the last attempt asked its backend for (None before any attempt)."""
+        return self.attempts[-1].model if self.attempts else None
 
     # -- the answer ---------------------------------------------------------------------------------
 
