@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -330,8 +331,8 @@ def test_text_lines_carry_the_request_id_and_mask_keys(
         logging.getLogger("llm_proxy.test").warning("key %s", KEY)
     text = stream.getvalue()
     assert KEY not in text and "key [redacted]" in text
-    about = [line for line in text.splitlines() if "[rid-t]" in line]
-    assert any("llm_proxy.access [rid-t]: POST /openai pooled -> m 200" in line for line in about)
+    about = [line for line in text.splitlines() if line.endswith(" [request rid-t]")]
+    assert any("llm_proxy.access: POST /openai pooled -> m 200" in line for line in about)
     assert any("backend bad of models[2] (pooled) answered 503" in line for line in about)
 
 
@@ -360,9 +361,13 @@ def test_two_workers_one_scrape_sums_both(tmp_path: Path) -> None:
         for thread in threads:
             thread.join()
         assert len(list(env_tmp.glob("llm-proxy-metrics-*/*.db"))) >= 2  # both workers wrote their share
+        labels = {"prefix": "/o", "model": "m", "backend": "0", "status": "200", "client": "-"}
+        # A request is counted just after its last byte left: the client can be faster than the worker.
+        deadline = time.monotonic() + 5
+        while value(scrape(port), "llm_proxy_requests_total", **labels) < sent and time.monotonic() < deadline:
+            time.sleep(0.05)
         for _ in range(4):  # whichever worker answers the scrape
             samples = scrape(port)
-            labels = {"prefix": "/o", "model": "m", "backend": "0", "status": "200", "client": "-"}
             assert value(samples, "llm_proxy_requests_total", **labels) == sent
             assert value(samples, "llm_proxy_upstream_attempts_total", backend="0", outcome="ok") == sent
         proc.send_signal(signal.SIGTERM)

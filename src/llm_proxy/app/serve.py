@@ -143,8 +143,7 @@ def configure_logging(
     with a ``redactor``, every line has the configured secrets masked."""
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format=TEXT_FORMAT)
     for handler in logging.getLogger().handlers:
-        if redactor is not None or log_format != "text":
-            handler.setFormatter(formatter(log_format, redactor))
+        handler.setFormatter(formatter(log_format, redactor))
         if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
             handler.addFilter(RequestIdFilter())
     logging.getLogger("uvicorn.error").addFilter(_quiet_aborts)

@@ -15,17 +15,21 @@ from contextvars import ContextVar
 from llm_proxy.observe.redact import RedactingFormatter, Redactor
 
 REQUEST_ID: ContextVar[str] = ContextVar("llm_proxy_request_id", default="-")
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_tag)s"
+"""The line as before request ids, which come last (`` [request <id>]``) so that readers of the old lines still
+match; lines outside a request have no tag."""
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
 LOG_FORMATS = ("text", "json")
 
 
 class RequestIdFilter(logging.Filter):
-    """Puts the current request's id on every record (as ``request_id``)."""
+    """Puts the current request's id on every record (as ``request_id``, and ``request_tag`` for text lines)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = REQUEST_ID.get()
+        rid = getattr(record, "request_id", None)
+        if rid is None:
+            record.request_id = rid = REQUEST_ID.get()
+        record.request_tag = "" if rid == "-" else f" [request {rid}]"
         return True
 
 
@@ -33,9 +37,16 @@ def formatter(log_format: str, redactor: Redactor | None) -> logging.Formatter:
     """The formatter for ``log_format`` (``text`` or ``json``), masking ``redactor``'s secrets."""
     inner: logging.Formatter
     if log_format == "json":
+        from pythonjsonlogger.core import RESERVED_ATTRS
         from pythonjsonlogger.json import JsonFormatter
 
-        inner = JsonFormatter(JSON_FIELDS, rename_fields={"levelname": "level", "asctime": "time", "name": "logger"})
+        inner = JsonFormatter(
+            JSON_FIELDS,
+            rename_fields={"levelname": "level", "asctime": "time", "name": "logger"},
+            reserved_attrs=[*RESERVED_ATTRS, "request_tag"],  # the text lines' form of request_id
+            defaults={"request_id": "-"},
+        )
     else:
-        inner = logging.Formatter(TEXT_FORMAT)
+        # Defaults: a handler set up without ``RequestIdFilter`` still formats (with no tag).
+        inner = logging.Formatter(TEXT_FORMAT, defaults={"request_tag": "", "request_id": "-"})
     return RedactingFormatter(redactor or Redactor(), inner=inner)
