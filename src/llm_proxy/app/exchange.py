@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from llm_proxy.errors import RequestError
+from llm_proxy.observe.logs import FIELDS
 from llm_proxy.observe.record import Record, request_id
 from llm_proxy.upstream.headers import RawHeaders
 
@@ -116,8 +117,14 @@ class Exchange:
         status = "499" if disconnected and not self.finished else str(self.status or "-")
         note = f" {self.note}" if self.note else ""
         record = self.record
-        usage = record.usage
         backend_model = record.backend_model or self.backend_model
+        if not FIELDS.structured:
+            access_log.info(
+                "%s %s %s -> %s %s %.1fms %dB%s",
+                *(self.method, self.prefix or "/", self.model, backend_model, status, elapsed, self.sent, note),
+            )
+            return
+        usage = record.usage
         fields = {
             "request_id": record.request_id,
             "method": self.method,

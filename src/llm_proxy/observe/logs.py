@@ -22,6 +22,15 @@ JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
 LOG_FORMATS = ("text", "json")
 
 
+class _Fields:
+    structured = False
+    """Whether a JSON formatter is in use: only then does the access line carry its fields as attributes
+    (putting 19 attributes on a record that a text line never shows costs more than the line itself)."""
+
+
+FIELDS = _Fields()
+
+
 class RequestIdFilter(logging.Filter):
     """Puts the current request's id on every record (as ``request_id``, and ``request_tag`` for text lines)."""
 
@@ -37,6 +46,7 @@ def formatter(log_format: str, redactor: Redactor | None) -> logging.Formatter:
     """The formatter for ``log_format`` (``text`` or ``json``), masking ``redactor``'s secrets."""
     inner: logging.Formatter
     if log_format == "json":
+        FIELDS.structured = True
         from pythonjsonlogger.core import RESERVED_ATTRS
         from pythonjsonlogger.json import JsonFormatter
 
