@@ -377,3 +377,37 @@ def test_two_workers_one_scrape_sums_both(tmp_path: Path) -> None:
             proc.kill()
             proc.wait(10)
     assert list(env_tmp.glob("llm-proxy-metrics-*")) == []
+
+
+@pytest.mark.parametrize(
+    ("dialect", "doc"),
+    [
+        (
+            "claude",
+            {
+                "model": "claude-x",
+                "stop_reason": "tool_use",
+                "content": [{"type": "text", "text": "secret words"}],
+                "usage": {"input_tokens": 5, "output_tokens": 6, "cache_read_input_tokens": 7},
+            },
+        ),
+        (
+            "openai-responses",
+            {
+                "model": "claude-x",
+                "status": "completed",
+                "output": [{"type": "function_call", "name": "f", "arguments": "{}", "call_id": "c"}],
+                "usage": {"input_tokens": 12, "output_tokens": 6, "input_tokens_details": {"cached_tokens": 7}},
+            },
+        ),
+    ],
+)
+def test_a_proxy_mode_answer_is_summarized_without_its_content(dialect: str, doc: dict[str, object]) -> None:
+    from llm_proxy.canonical import StopReason, Usage
+    from llm_proxy.observe.summary import summarize
+
+    summary = summarize(dialect, doc)
+    assert summary is not None and summary.content == ()
+    assert (summary.model, summary.stop_reason) == ("claude-x", StopReason.TOOL_USE)
+    assert summary.usage == Usage(input_tokens=5, output_tokens=6, cache_read_tokens=7)
+    assert summarize("openai-chat", ["not", "an", "answer"]) is None

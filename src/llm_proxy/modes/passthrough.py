@@ -109,7 +109,7 @@ async def _relay(
         if response.header("content-encoding") in (None, "identity"):
             # Read as the path dialect speaks it, for the record's usage and first token and the turn's progress.
             request = turn.request if turn is not None else Request(model=model, messages=())
-            tap = Tap(dialect, request, content_type)
+            tap = Tap(dialect, request, content_type, light=turn is None or not turn.watching)
     observers = [ex.record.observe] + ([turn.observe] if turn is not None and turn.watching else [])
     await ex.start(response.status, redactor.headers(response_headers(response.raw_headers)) + tag)
     async for chunk in response.chunks():
