@@ -28,6 +28,8 @@ from llm_proxy.upstream.client import UpstreamResponse
 from llm_proxy.upstream.headers import RawHeaders, response_headers
 
 MAX_ERROR_BODY = 1 << 20
+_UNREAD = Request(model="", messages=())
+"""The request a JSON answer's summary is read with (it reads none of it)."""
 
 log = logging.getLogger("llm_proxy.modes.passthrough")
 
@@ -101,15 +103,7 @@ async def _relay(
     if response.status >= 400 and redactor.active:
         await _relay_error(ex, response, redactor, tag)
         return
-    content_type = response.header("content-type") or ""
-    tap: Tap | None = None
-    if dialect is not None and response.status == 200:
-        if "event-stream" in content_type or "eventstream" in content_type:
-            ex.record.stream_opened(ex.prefix)
-        if response.header("content-encoding") in (None, "identity"):
-            # Read as the path dialect speaks it, for the record's usage and first token and the turn's progress.
-            request = turn.request if turn is not None else Request(model=model, messages=())
-            tap = Tap(dialect, request, content_type, light=turn is None or not turn.watching)
+    tap = _tap(ex, response, turn, dialect, model)
     observers = [ex.record.observe] + ([turn.observe] if turn is not None and turn.watching else [])
     await ex.start(response.status, redactor.headers(response_headers(response.raw_headers)) + tag)
     async for chunk in response.chunks():
@@ -131,6 +125,21 @@ async def _relay(
                 turn.answered(answer)
     if turn is not None:
         await sessions.close(turn)
+
+
+def _tap(ex: Exchange, response: UpstreamResponse, turn: Turn | None, dialect: str | None, model: str) -> Tap | None:
+    """How the answer is read as it passes (the path dialect's decoder): for the record's usage and first token,
+    and the turn's progress. None when it cannot be read (an error, an unknown path, a compressed body)."""
+    if dialect is None or response.status != 200:
+        return None
+    content_type = response.header("content-type") or ""
+    if "event-stream" in content_type or "eventstream" in content_type:
+        ex.record.stream_opened(ex.prefix)
+    if response.header("content-encoding") not in (None, "identity"):
+        return None
+    if (turn is None or not turn.watching) and "json" in content_type:
+        return Tap(dialect, _UNREAD, content_type, light=True)  # a summary needs no request
+    return Tap(dialect, turn.request if turn is not None else Request(model=model, messages=()), content_type)
 
 
 async def _relay_error(ex: Exchange, response: UpstreamResponse, redactor: Redactor, tag: RawHeaders) -> None:
