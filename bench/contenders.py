@@ -149,7 +149,7 @@ _PROXY_TRANSLATIONS = {
 }
 
 
-def proxy_config(path: Path, up: Upstreams) -> Path:
+def proxy_config(path: Path, up: Upstreams, server_settings: dict[str, object] | None = None) -> Path:
     """One prefix per kind: passthrough to the fast and the slow mock, and one per translation pair."""
     fast, slow = f"http://127.0.0.1:{up.fast_port}", f"http://127.0.0.1:{up.slow_port}"
     models: list[dict[str, object]] = [
@@ -166,7 +166,7 @@ def proxy_config(path: Path, up: Upstreams) -> Path:
              "backend_api_key": "upstream-key"}
         )  # fmt: skip
     # access log off and warnings only, as for every contender: the run measures proxying, not logging
-    server = {"host": "127.0.0.1", "log_level": "warning", "access_log": False}
+    server = {"host": "127.0.0.1", "log_level": "warning", "access_log": False, **(server_settings or {})}
     path.write_text(yaml.safe_dump({"server": server, "models": models}, sort_keys=False))
     return path
 
@@ -199,6 +199,19 @@ class LlmProxy(Contender):
             prefix = _PROXY_TRANSLATIONS.get(kind)
             return None if prefix is None else (prefix + _OPERATION_PATH[kind_dialect(kind)], "bench")
         return "/openai" + _OPERATION_PATH[kind_dialect(kind)], "bench"
+
+
+class LlmProxyObserved(LlmProxy):
+    """llm-proxy with what an operator turns on: an access line per request as JSON (to the bench's log file).
+    Metrics are always on; compared with ``llm-proxy`` it shows what observability costs (docs/observability.md)."""
+
+    name = "llm-proxy-observed"
+    label = "llm-proxy (uvicorn, JSON access log)"
+
+    def launch(self, procs: Processes, work: Path, port: int, up: Upstreams, layout: Layout) -> Proc | None:
+        settings: dict[str, object] = {"log_level": "info", "access_log": True, "log_format": "json"}
+        config = proxy_config(work / f"{self.name}.yaml", up, settings)
+        return procs.start(self.name, self.argv(config, port), layout.server_cpu, env=self.env(config), cwd=REPO)
 
 
 class LlmProxyWorkers(LlmProxy):
@@ -426,7 +439,7 @@ _QUIET_LOGGING: dict[str, object] = {
 }
 
 CONTENDERS: dict[str, type[Contender]] = {
-    c.name: c for c in (Direct, LlmProxy, LlmProxyWorkers, LlmProxyGranian, Nginx, LiteLLM)
+    c.name: c for c in (Direct, LlmProxy, LlmProxyObserved, LlmProxyWorkers, LlmProxyGranian, Nginx, LiteLLM)
 }
 QUICK_CONTENDERS = ("direct", "llm-proxy", "nginx", "litellm")
 FULL_CONTENDERS = ("direct", "llm-proxy", "llm-proxy-2w", "llm-proxy-granian", "nginx", "litellm")

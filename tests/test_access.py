@@ -314,3 +314,22 @@ def test_limits_are_counted_locally_while_redis_is_down(
             _claude(proxy, DAVE)
     outage = [r for r in caplog.records if "client key limits counted locally" in r.getMessage()]
     assert len(outage) == 1  # one warning per outage, not one per request
+
+
+def test_metrics_count_rejections_and_label_requests_with_the_key_name(proxy: ServerThread) -> None:
+    _claude(proxy, ALICE)
+    with pytest.raises(anthropic.AuthenticationError):
+        _claude(proxy, "lpk-unknown-0000000000000000000000")
+    with pytest.raises(anthropic.PermissionDeniedError):
+        _claude(proxy, CAROL, "claude-sonnet-x")
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    assert 'llm_proxy_rejections_total{reason="auth"} 1.0' in text
+    assert 'llm_proxy_rejections_total{reason="forbidden"} 1.0' in text
+    alice = [
+        line for line in text.splitlines() if line.startswith("llm_proxy_requests_total{") and 'client="alice"' in line
+    ]
+    assert len(alice) == 1 and alice[0].endswith(" 1.0")
+    assert ALICE not in text

@@ -180,7 +180,7 @@ def test_redis_killed_requests_still_succeed(
         metrics = urllib.request.urlopen(f"{proxy.url}/metrics", timeout=5).read().decode()
     failures = [line for line in metrics.splitlines() if line.startswith("llm_proxy_state_store_failures_total ")]
     assert failures and float(failures[0].split()[1]) >= 2
-    assert 'llm_proxy_requests_total{model="m",prefix="/p",status="200"} 4.0' in metrics
+    assert 'llm_proxy_requests_total{backend="0",client="-",model="m",prefix="/p",status="200"} 4.0' in metrics
     assert len(fake.requests) == 4
     assert _system_sent(fake, 2) == "sys" and _system_sent(fake, 3) == "sys"
     assert "session progress disabled while the state store is unavailable" in caplog.text

@@ -95,7 +95,7 @@ def _serve(config: Config, host: str | None, port: int | None) -> int:
     from llm_proxy.observe.redact import Redactor
 
     redactor = Redactor(config.secrets)
-    configure_logging(config.server.log_level, config.server.access_log, redactor)
+    configure_logging(config.server.log_level, config.server.access_log, redactor, config.server.log_format)
     warning = exposure_warning(config, host or config.server.host)
     if warning is not None:
         logging.getLogger("llm_proxy").warning("%s", warning)

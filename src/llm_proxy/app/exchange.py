@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from llm_proxy.errors import RequestError
-from llm_proxy.observe.usage import UsageMeter
+from llm_proxy.observe.logs import FIELDS
+from llm_proxy.observe.record import Record, request_id
 from llm_proxy.upstream.headers import RawHeaders
 
 access_log = logging.getLogger("llm_proxy.access")
@@ -41,8 +42,7 @@ class Exchange:
         "backend_model",
         "note",
         "aborted",
-        "client",
-        "meter",
+        "record",
     )
 
     def __init__(self, scope: Scope, send: Send) -> None:
@@ -68,14 +68,19 @@ class Exchange:
         self.backend_model = "-"
         self.note = ""
         self.aborted = False
-        self.client = "-"
-        """The name of the client key the request presented ("-": none)."""
-        self.meter: UsageMeter | None = None
-        """Set by whoever needs the response's token usage (token limits); the mode shells feed it."""
+        self.record = Record(request_id(self.headers))
+        """What the request did, for metrics, the span and the access log (``observe.record``)."""
 
     async def start(self, status: int, headers: RawHeaders) -> None:
         self.status = status
         self.started = True
+        rid = self.record.request_id.encode()
+        if any(k.lower() == b"x-request-id" for k, _ in headers):
+            # A relayed upstream id (OpenAI sends one) stays readable under its own name; ours is the one.
+            headers = [(b"x-upstream-request-id" if k.lower() == b"x-request-id" else k, v) for k, v in headers]
+        else:
+            headers = list(headers)
+        headers.append((b"x-request-id", rid))
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def body(self, chunk: bytes) -> None:
@@ -110,23 +115,54 @@ class Exchange:
         await self.end(body)
 
     def log(self, disconnected: bool = False) -> None:
+        """The access record: one line, its fields also as attributes (keys of a JSON line). No body, no key."""
         if not access_log.isEnabledFor(logging.INFO):
             return
         elapsed = (time.perf_counter() - self.started_at) * 1000
         status = "499" if disconnected and not self.finished else str(self.status or "-")
         note = f" {self.note}" if self.note else ""
-        if self.client != "-":
-            note = f" key={self.client}{note}"  # the key's name, never the key
+        record = self.record
+        backend_model = record.backend_model or self.backend_model
+        if record.client != "-":
+            note = f" key={record.client}{note}"  # the key's name, never the key
+        if not FIELDS.structured:
+            access_log.info(
+                "%s %s %s -> %s %s %.1fms %dB%s",
+                *(self.method, self.prefix or "/", self.model, backend_model, status, elapsed, self.sent, note),
+            )
+            return
+        usage = record.usage
+        fields = {
+            "request_id": record.request_id,
+            "method": self.method,
+            "prefix": self.prefix or "/",
+            "model": self.model,
+            "backend_model": backend_model,
+            "backend": record.backend,
+            "status": int(status) if status.isdigit() else None,
+            "duration_ms": round(elapsed, 1),
+            "ttft_ms": None if record.ttft is None else round(record.ttft * 1000, 1),
+            "input_tokens": None if usage is None else usage.input_tokens,
+            "output_tokens": None if usage is None else usage.output_tokens,
+            "cache_read_tokens": None if usage is None else usage.cache_read_tokens,
+            "cache_write_tokens": None if usage is None else usage.cache_write_tokens,
+            "reasoning_tokens": None if usage is None else usage.reasoning_tokens,
+            "client": record.client,
+            "attempts": len(record.attempts),
+            "bytes": self.sent,
+            "note": self.note or None,
+        }
         access_log.info(
             "%s %s %s -> %s %s %.1fms %dB%s",
             self.method,
             self.prefix or "/",
             self.model,
-            self.backend_model,
+            backend_model,
             status,
             elapsed,
             self.sent,
             note,
+            extra=fields,
         )
 
 

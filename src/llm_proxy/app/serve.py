@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 
@@ -19,7 +21,9 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 
 from llm_proxy.app.exchange import Exchange, Receive, Scope, Send, read_body
 from llm_proxy.errors import ListenError
-from llm_proxy.observe.redact import RedactingFormatter, Redactor
+from llm_proxy.observe.logs import TEXT_FORMAT, RequestIdFilter, formatter
+from llm_proxy.observe.metrics import MULTIPROC_ENV
+from llm_proxy.observe.redact import Redactor
 from llm_proxy.upstream.mock import MockUpstream
 
 MOCK_MAX_BODY = 256 << 20
@@ -35,7 +39,8 @@ def app_from_env() -> object:
 
     config = load_config(os.environ[CONFIG_ENV])
     redactor = Redactor(config.secrets)
-    configure_logging(config.server.log_level, config.server.access_log, redactor)  # a spawned worker starts bare
+    # a spawned worker starts bare
+    configure_logging(config.server.log_level, config.server.access_log, redactor, config.server.log_format)
     return ProxyApp(config, redactor=redactor)
 
 
@@ -72,7 +77,8 @@ def run(
         proxy_headers=False,
     )
     if workers > 1:
-        Multiprocess(config, sockets=[sock]).run()
+        with _metrics_directory():
+            Multiprocess(config, sockets=[sock]).run()
     else:
         _Server(config).run(sockets=[sock])
 
@@ -95,6 +101,25 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+@contextlib.contextmanager
+def _metrics_directory() -> Iterator[None]:
+    """A private directory for the workers' metric files (prometheus_client multiprocess mode), removed at exit.
+
+    Set in the environment before the workers start: each one imports prometheus_client afresh and so
+    writes its values there, and any worker's ``/metrics`` reads them all."""
+    path = tempfile.mkdtemp(prefix="llm-proxy-metrics-")
+    previous = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = path
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = previous
+        shutil.rmtree(path, ignore_errors=True)
+
+
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -111,21 +136,19 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def configure_logging(level: str, access_log: bool = True, redactor: Redactor | None = None) -> None:
-    """Log lines to stderr; with a ``redactor``, every line has the configured secrets masked."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format=LOG_FORMAT,
-    )
+def configure_logging(
+    level: str, access_log: bool = True, redactor: Redactor | None = None, log_format: str = "text"
+) -> None:
+    """Log lines to stderr, as text or one JSON object per line, each with the request id when there is one;
+    with a ``redactor``, every line has the configured secrets masked."""
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format=TEXT_FORMAT)
     for handler in logging.getLogger().handlers:
-        if redactor is not None:
-            handler.setFormatter(RedactingFormatter(redactor, LOG_FORMAT))
+        handler.setFormatter(formatter(log_format, redactor))
+        if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
+            handler.addFilter(RequestIdFilter())
     logging.getLogger("uvicorn.error").addFilter(_quiet_aborts)
     if not access_log:
         logging.getLogger("llm_proxy.access").setLevel(logging.WARNING)
-
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _quiet_aborts(record: logging.LogRecord) -> bool:

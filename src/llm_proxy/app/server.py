@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from typing import Any
 
 from llm_proxy.access.gate import Gate, Signed
@@ -26,10 +27,11 @@ from llm_proxy.errors import ProxyFailure, RequestError, RouteError, StreamInter
 from llm_proxy.jsonbody import parse_body
 from llm_proxy.modes import passthrough, translate
 from llm_proxy.modes.attempts import Health
+from llm_proxy.observe.logs import REQUEST_ID
 from llm_proxy.observe.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from llm_proxy.observe.metrics import Metrics
 from llm_proxy.observe.redact import Redactor
-from llm_proxy.observe.usage import UsageMeter
+from llm_proxy.observe.tracing import Tracing
 from llm_proxy.routing import Router, Target, check_rest_path
 from llm_proxy.session.store import open_store
 from llm_proxy.session.turn import Sessions
@@ -37,6 +39,8 @@ from llm_proxy.upstream.client import Upstream
 from llm_proxy.upstream.mock import MockUpstream
 
 log = logging.getLogger("llm_proxy.app.server")
+_BAD_REQUEST_KINDS = frozenset({ErrorKind.INVALID_REQUEST, ErrorKind.REQUEST_TOO_LARGE})
+"""Errors the proxy answers itself, before any upstream call, because the request is malformed."""
 
 
 class ProxyApp:
@@ -51,7 +55,11 @@ class ProxyApp:
         self.upstream = Upstream(config.server, mock=mock or MockUpstream())
         store = open_store(config.server.state_store)
         self.sessions = Sessions(store, config.server.state_ttl)
-        self.metrics = Metrics(lambda: float(store.failures))
+        self.metrics = Metrics(
+            lambda: store.failures, lambda: self.reloader.reloads if self.reloader is not None else {}
+        )
+        self.tracing = Tracing.from_env()
+        """OpenTelemetry spans, when the ``OTEL_*`` environment asks for them (``observe.tracing``)."""
         self.health = Health()
         """Per-process backend health: failures, cooldowns, trial requests (``modes.attempts``)."""
         self.services = translate.Services(self.upstream, self.sessions, self.redactor, self.health)
@@ -96,6 +104,8 @@ class ProxyApp:
                 await self.upstream.close()
                 await self.quota.close()
                 await self.sessions.shutdown()
+                if self.tracing is not None:
+                    self.tracing.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -111,16 +121,20 @@ class ProxyApp:
         if scope["path"] == "/metrics" and ex.method == "GET":
             await ex.respond(200, METRICS_CONTENT_TYPE, self.metrics.render())
             return
+        REQUEST_ID.set(ex.record.request_id)  # this task's log lines carry it (``observe.logs``)
+        ex.record.metrics = self.metrics
+        if self.tracing is not None:
+            ex.record.span = self.tracing.start(ex.method, scope["path"], ex.headers)
         target = self.router.match(ex.path)
         dialect = _path_dialect(target, ex)
         try:
             body = await read_body(receive, self._max_body)
         except RequestError as failure:
             await self._fail(ex, failure.error, dialect)
-            self._done(ex, False)
+            self._done(ex, False, dialect)
             return
         if body is None:
-            self._done(ex, True)
+            self._done(ex, True, dialect)
             return
         task = asyncio.current_task()
         disconnected = False
@@ -145,11 +159,31 @@ class ProxyApp:
             ex.note = "client disconnected"
         finally:
             watcher.cancel()
-            self._done(ex, disconnected)
+            self._done(ex, disconnected, dialect)
 
-    def _done(self, ex: Exchange, disconnected: bool) -> None:
+    def _done(self, ex: Exchange, disconnected: bool, dialect: str | None) -> None:
+        """The request ended: its metrics, its span and its access line, from ``ex.record``."""
+        status = "499" if disconnected and not ex.finished else str(ex.status)
+        record, metrics = ex.record, self.metrics
+        record.settle(ex.status)
+        record.stream_closed()
+        backend = record.backend
+        for attempt in record.attempts:
+            metrics.attempt(attempt.backend, attempt.outcome, attempt.upstream_seconds)
+        if record.usage is not None:
+            metrics.usage(ex.prefix, ex.model, backend, record.client, record.usage)
+        elapsed = time.perf_counter() - record.started
+        metrics.request(ex.prefix, ex.model, backend, status, record.client, elapsed, record.ttft)
+        if record.span is not None:
+            record.span.finish(
+                record,
+                status=int(status) if status.isdigit() else 0,
+                prefix=ex.prefix,
+                model=ex.model,
+                backend_model=record.backend_model or ex.backend_model,
+                dialect=dialect,
+            )
         ex.log(disconnected)
-        self.metrics.count(ex.prefix, ex.model, "499" if disconnected and not ex.finished else str(ex.status))
 
     async def _dispatch(self, ex: Exchange, target: Target | None, body: bytes, dialect: str) -> None:
         try:
@@ -174,8 +208,8 @@ class ProxyApp:
                 await translate.handle(ex, route, target, doc, self.services)
             else:
                 await passthrough.handle(ex, route, target, body, doc, self.services)
-            if key is not None and ex.meter is not None:
-                await self.gate.debit(key, ex.meter.tokens)
+            if key is not None and key.tokens_per_minute is not None:
+                await self.gate.debit(key, ex.record.tokens)
         except ProxyFailure as failure:
             await self._fail(ex, failure.error, dialect)
         except StreamInterrupted as exc:
@@ -200,12 +234,16 @@ class ProxyApp:
         """The client key of a request on a guarded route, checked and counted (None on open routes)."""
         if not self.gate.required(route, target):
             return None
-        key = self.gate.identify(route, target, ex.headers, Signed(ex.method, ex.target, body))
-        ex.client = key.name
-        self.gate.allowed(key, route, model)
-        await self.gate.admit(key)
-        if key.tokens_per_minute is not None:
-            ex.meter = UsageMeter()
+        try:
+            key = self.gate.identify(route, target, ex.headers, Signed(ex.method, ex.target, body))
+            ex.record.client = key.name
+            self.gate.allowed(key, route, model)
+            await self.gate.admit(key)
+        except ProxyFailure as failure:
+            kind = failure.error.kind
+            reason = {ErrorKind.PERMISSION: "forbidden", ErrorKind.RATE_LIMIT: "rate_limit"}.get(kind, "auth")
+            self.metrics.reject(reason)
+            raise
         return key
 
     def _select(self, ex: Exchange, target: Target, body: bytes) -> tuple[Any, Route, str]:
@@ -247,7 +285,7 @@ class ProxyApp:
         guarded = [r for r in self.router.routes(target.prefix) if self.gate.required(r, target)]
         if guarded:  # only what the presented key may use
             key = self.gate.identify(guarded[0], target, ex.headers, Signed(ex.method, ex.target, b""))
-            ex.client = key.name
+            ex.record.client = key.name
             if key.prefixes and target.prefix not in key.prefixes:
                 names = []
             names = [n for n in names if self.gate.may_use(key, n)]
@@ -260,6 +298,9 @@ class ProxyApp:
         if self.redactor.active:
             error = dataclasses.replace(error, message=self.redactor.text(error.message))
         ex.note = ex.note or error.message[:200]
+        ex.record.error_type = ex.record.error_type or str(error.kind)
+        if not ex.record.attempts and error.kind in _BAD_REQUEST_KINDS:
+            self.metrics.reject("bad_request")
         if ex.started:
             log.warning("error after the response started (%s): %s", ex.path, error.message)
             ex.abort()  # never a clean end after a failure: the client must see the answer is incomplete

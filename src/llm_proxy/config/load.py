@@ -143,6 +143,7 @@ def _parse_server(data: Any, name: str) -> ServerConfig:
         "workers": lambda v: integer(v, 1, 256),
         "log_level": lambda v: _choice(string(v).lower(), ("debug", "info", "warning", "error")),
         "access_log": boolean,
+        "log_format": lambda v: _choice(string(v).lower(), ("text", "json")),
         "watch_config": boolean,
     }
     reject_unknown(data, set(parsers), where)

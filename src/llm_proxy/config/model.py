@@ -36,6 +36,8 @@ class ServerConfig:
     """Server processes sharing the port (uvicorn workers). With more than one, use a Redis state store."""
     log_level: str = "info"
     access_log: bool = True
+    log_format: str = "text"
+    """``text`` lines or ``json`` (one object per line, the access record's fields as keys)."""
     watch_config: bool = False
     """Reload the config file when it changes (as on SIGHUP)."""
 

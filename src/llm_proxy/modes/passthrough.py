@@ -15,20 +15,21 @@ import zlib
 from typing import Any
 
 from llm_proxy.app.exchange import Exchange
-from llm_proxy.canonical import ProxyError
+from llm_proxy.canonical import ProxyError, Request
 from llm_proxy.config import Backend, Route
 from llm_proxy.errors import UpstreamError, UpstreamUnavailable, kind_for_status
 from llm_proxy.modes.attempts import MAX_WAIT, NEXT_KEY_STATUSES, RETRYABLE_STATUSES, retry_after, wait_before
 from llm_proxy.modes.plan import plan_passthrough
 from llm_proxy.modes.translate import Services
 from llm_proxy.observe.redact import Redactor
-from llm_proxy.observe.usage import ProxyModeMeter
 from llm_proxy.routing import Target
-from llm_proxy.session.turn import Sessions, Turn
+from llm_proxy.session.turn import Sessions, Tap, Turn
 from llm_proxy.upstream.client import UpstreamResponse
 from llm_proxy.upstream.headers import RawHeaders, response_headers
 
 MAX_ERROR_BODY = 1 << 20
+_UNREAD = Request(model="", messages=())
+"""The request a JSON answer's summary is read with (it reads none of it)."""
 
 log = logging.getLogger("llm_proxy.modes.passthrough")
 
@@ -51,10 +52,16 @@ async def handle(
     if not route.backends and not route.fallbacks and not route.retries:
         # One backend, one attempt: nothing to choose, retry or record (the common case, kept short).
         call = plan_passthrough(route, target, ex.method, ex.raw_headers, ex.query, body, doc, edited)
-        response = await services.upstream.send(call)
+        call = ex.record.attempt(route.backend_name, call)
+        try:
+            response = await services.upstream.send(call)
+        except UpstreamUnavailable as exc:
+            ex.record.failed(str(exc.error.kind))
+            raise
+        ex.record.headers_in(response.status)
         tag = SINGLE_TAG if route.backend_name == "0" else _tag(route.backend_name, 1)
         try:
-            await _relay(ex, response, turn, dialect, sessions, redactor, tag, (doc, target.path_model))
+            await _relay(ex, response, turn, dialect, sessions, redactor, tag, route.backend_model_name)
         finally:
             response.close()
         return
@@ -67,15 +74,18 @@ async def handle(
             break
         previous, last = backend, n == len(attempts) - 1
         call = plan_passthrough(route.using(backend), target, ex.method, ex.raw_headers, ex.query, body, doc, edited)
+        call = ex.record.attempt(backend.name, call)
         try:
             response = await services.upstream.send(call)
         except UpstreamUnavailable as exc:
+            ex.record.failed(str(exc.error.kind))
             health.failed(route, backend)
             if last:
                 raise
             log.warning("backend %s of %s unreachable (%s), attempt %d", backend.name, route.label, exc, n + 1)
             continue
         status = response.status
+        ex.record.headers_in(status)
         retry = status >= 400 and (status in RETRYABLE_STATUSES or (status in NEXT_KEY_STATUSES and pooled))
         if not last and retry:
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.raw_headers}
@@ -84,6 +94,7 @@ async def handle(
                 last = True  # the same backend asks for a longer wait than a retry may take: relay its answer
         if not last and retry:
             response.close()
+            ex.record.failed(str(kind_for_status(status)))
             health.failed(route, backend, wait)
             log.warning("backend %s of %s answered %d, attempt %d", backend.name, route.label, status, n + 1)
             continue
@@ -91,7 +102,7 @@ async def handle(
             health.succeeded(route, backend)
         tag = _tag(backend.name, n + 1)
         try:
-            await _relay(ex, response, turn, dialect, sessions, redactor, tag, (doc, target.path_model))
+            await _relay(ex, response, turn, dialect, sessions, redactor, tag, call.route.backend_model_name)
         finally:
             response.close()
         return
@@ -113,32 +124,48 @@ async def _relay(
     sessions: Sessions,
     redactor: Redactor,
     tag: RawHeaders,
-    request: tuple[Any, str | None],
+    model: str,
 ) -> None:
     if response.status >= 400 and redactor.active:
         await _relay_error(ex, response, redactor, tag)
         return
-    meter: ProxyModeMeter | None = None
-    if (turn is not None or ex.meter is not None) and dialect is not None and response.status == 200:
-        if response.header("content-encoding") in (None, "identity"):
-            content_type = response.header("content-type") or ""
-            if turn is not None:
-                turn.tap(dialect, turn.request, content_type)
-            if ex.meter is not None and isinstance(request[0], dict):
-                meter = ex.meter = ProxyModeMeter(dialect, request[0], request[1], content_type)
-    headers = response_headers(response.raw_headers)
-    await ex.start(response.status, (redactor.headers(headers) if redactor.active else headers) + tag)
+    tap = _tap(ex, response, turn, dialect, model)
+    observers = [ex.record.observe] + ([turn.observe] if turn is not None and turn.watching else [])
+    await ex.start(response.status, redactor.headers(response_headers(response.raw_headers)) + tag)
     async for chunk in response.chunks():
         await ex.body(chunk)
-        if turn is not None:
-            turn.tap_bytes(chunk)
-        if meter is not None:
-            meter.feed(chunk)
+        if tap is not None:
+            events = tap.feed(chunk)
+            if events:
+                for observe in observers:
+                    observe(events)
     await ex.end()
-    if meter is not None:
-        meter.close()
+    if tap is not None:
+        events, answer = tap.close()
+        for observe in observers:
+            if events:
+                observe(events)
+        if answer is not None:
+            ex.record.answered(answer)
+            if turn is not None:
+                turn.answered(answer)
     if turn is not None:
         await sessions.close(turn)
+
+
+def _tap(ex: Exchange, response: UpstreamResponse, turn: Turn | None, dialect: str | None, model: str) -> Tap | None:
+    """How the answer is read as it passes (the path dialect's decoder): for the record's usage and first token,
+    and the turn's progress. None when it cannot be read (an error, an unknown path, a compressed body)."""
+    if dialect is None or response.status != 200:
+        return None
+    content_type = response.header("content-type") or ""
+    if "event-stream" in content_type or "eventstream" in content_type:
+        ex.record.stream_opened(ex.prefix)
+    if response.header("content-encoding") not in (None, "identity"):
+        return None
+    if (turn is None or not turn.watching) and "json" in content_type:
+        return Tap(dialect, _UNREAD, content_type, light=True)  # a summary needs no request
+    return Tap(dialect, turn.request if turn is not None else Request(model=model, messages=()), content_type)
 
 
 async def _relay_error(ex: Exchange, response: UpstreamResponse, redactor: Redactor, tag: RawHeaders) -> None:

@@ -87,6 +87,7 @@ async def handle(ex: Exchange, route: Route, target: Target, doc: Any, services:
         try:
             opened = await _open(ex, attempt, target, request, turn, client, services)
         except Retryable as exc:
+            ex.record.failed(str(exc.error.kind))
             if exc.error.status in NEXT_KEY_STATUSES and len(route.pool) < 2:
                 raise UpstreamError(exc.error) from None
             health.failed(route, backend, exc.wait)
@@ -144,10 +145,12 @@ async def _open(
     """One attempt up to the point of no return: the upstream's status, and its first events or whole body."""
     backend = get_dialect(route.backend_dialect or "")
     upstream_request, call = plan_translation(route, target, ex.headers, turn.request)
+    call = ex.record.attempt(route.backend_name, call)
     try:
         response = await services.upstream.send(call)
     except UpstreamUnavailable as exc:
         raise Retryable(exc.error) from None
+    ex.record.headers_in(response.status)
     opened = _Opened(response, backend, client, request, upstream_request, turn.response_id)
     try:
         if response.status >= 400:
@@ -158,9 +161,7 @@ async def _open(
                 raise Retryable(error, retry_after(headers))
             raise UpstreamError(error)
         if request.stream:
-            observers: tuple[Callable[[list[StreamEvent]], None], ...] = (turn.observe,) if turn.watching else ()
-            if ex.meter is not None:
-                observers += (ex.meter.observe,)
+            observers = (ex.record.observe, turn.observe) if turn.watching else (ex.record.observe,)
             opened.translator = StreamTranslator(
                 backend,
                 client,
@@ -173,14 +174,7 @@ async def _open(
             await _first_events(opened)
         else:
             opened.body = await response.read(MAX_RESPONSE_BODY)
-            meter = ex.meter
-
-            def answered(answer: Response) -> None:
-                turn.answered(answer)
-                if meter is not None:
-                    meter.answered(answer)
-
-            opened.observe = answered
+            opened.observe = turn.answered
     except StreamInterrupted as exc:
         response.close()
         kind = ErrorKind.TIMEOUT if exc.timeout else ErrorKind.UPSTREAM_UNREACHABLE
@@ -219,9 +213,11 @@ async def _answer(ex: Exchange, opened: _Opened, tag: list[tuple[str, str]]) -> 
             message_id=opened.message_id,
         )
         await ex.respond(200, "application/json", answer.body, _raw(answer.headers[1:] + tag))
+        ex.record.answered(answer.response)
         if opened.observe is not None:
             opened.observe(answer.response)
         return
+    ex.record.stream_opened(ex.prefix)
     await ex.start(200, _raw(translator.headers + tag))
     try:
         if opened.first:

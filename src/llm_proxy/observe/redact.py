@@ -69,11 +69,17 @@ class Redactor:
 
 
 class RedactingFormatter(logging.Formatter):
-    """A log formatter whose every line (message, arguments and traceback alike) has the secrets masked."""
+    """A log formatter whose every line (message, arguments and traceback alike) has the secrets masked.
 
-    def __init__(self, redactor: Redactor, fmt: str | None = None) -> None:
+    With ``inner`` (a JSON formatter, say) the line is that formatter's, masked the same way: the mask has no
+    character JSON escapes, so a masked JSON line stays valid JSON.
+    """
+
+    def __init__(self, redactor: Redactor, fmt: str | None = None, *, inner: logging.Formatter | None = None) -> None:
         super().__init__(fmt)
         self.redactor = redactor
+        self.inner = inner
 
     def format(self, record: logging.LogRecord) -> str:
-        return self.redactor.text(super().format(record))
+        line = self.inner.format(record) if self.inner is not None else super().format(record)
+        return self.redactor.text(line)

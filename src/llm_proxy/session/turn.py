@@ -26,6 +26,7 @@ from llm_proxy.config import Route
 from llm_proxy.dialects import get_dialect, get_spec
 from llm_proxy.dialects.base import StreamDecoder
 from llm_proxy.errors import ProxyFailure
+from llm_proxy.observe.summary import summarize
 from llm_proxy.prompt import SystemEdit, edit_request
 from llm_proxy.session.assemble import ResponseAssembler
 from llm_proxy.session.memory import ConversationStore, ThinkingMemory, new_response_id
@@ -68,7 +69,7 @@ class Turn:
         self._assembler: ResponseAssembler | None = None
         self._remember = False
         self._keep = False
-        self._tap: _Tap | None = None
+        self._tap: Tap | None = None
         self._answer: Response | None = None
 
     @property
@@ -93,7 +94,7 @@ class Turn:
     def tap(self, dialect: str, request: Request, content_type: str) -> None:
         """Proxy mode: the response bytes will be passed to ``tap_bytes``; read them as ``dialect``."""
         if self._observer is not None:
-            self._tap = _Tap(dialect, request, content_type)
+            self._tap = Tap(dialect, request, content_type)
 
     def tap_bytes(self, chunk: bytes) -> None:
         if self._tap is not None:
@@ -114,13 +115,15 @@ class Turn:
         return self._answer
 
 
-class _Tap:
+class Tap:
     """Proxy-mode response bytes read as the path dialect's stream or JSON body (never buffered beyond a limit)."""
 
-    __slots__ = ("_dialect", "_request", "_decoder", "_body", "_size")
+    __slots__ = ("_dialect", "_request", "_decoder", "_body", "_size", "_light")
 
-    def __init__(self, dialect: str, request: Request, content_type: str) -> None:
+    def __init__(self, dialect: str, request: Request, content_type: str, *, light: bool = False) -> None:
         self._dialect, self._request = dialect, request
+        self._light = light
+        """A JSON answer is read for its model, usage and stop reason only (``observe.summary``), not its content."""
         self._decoder: StreamDecoder | None = None
         self._body: list[bytes] | None = None
         self._size = 0
@@ -146,6 +149,8 @@ class _Tap:
             return [], None
         try:
             doc = orjson.loads(b"".join(self._body))
+            if self._light:
+                return [], summarize(self._dialect, doc)
             return [], get_dialect(self._dialect).decode_response(doc, self._request)
         except (ProxyFailure, orjson.JSONDecodeError, ValueError) as exc:
             log.debug("response not readable for session progress: %s", exc)
