@@ -24,13 +24,16 @@ import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from llm_proxy.access.quota import Quota
 from llm_proxy.canonical import ErrorKind, ProxyError
 from llm_proxy.config import ClientKey, Route
 from llm_proxy.errors import ProxyFailure
 from llm_proxy.routing import Target
 from llm_proxy.upstream.auth import signs
+
+if TYPE_CHECKING:  # the limits library is loaded only where client keys are configured
+    from llm_proxy.access.quota import Quota
 
 PROXY_KEY_HEADER = "x-llm-proxy-key"
 MAX_CLOCK_SKEW = 300.0
@@ -55,7 +58,9 @@ def _fail(status: int, kind: ErrorKind, message: str, code: str, retry_after: fl
 class Gate:
     """The configured client keys and their quota; ``admit`` is the check made before each request."""
 
-    def __init__(self, keys: tuple[ClientKey, ...], quota: Quota, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, keys: tuple[ClientKey, ...], quota: Quota | None, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.keys = keys
         self._by_name = {k.name: k for k in keys}
         self._quota = quota
@@ -119,19 +124,23 @@ class Gate:
 
     async def admit(self, key: ClientKey) -> None:
         """Count the request against the key's limits; 429 with ``Retry-After`` when one is reached."""
-        wait = await self._quota.take_request(key)
+        quota = self._quota
+        if quota is None:  # no keys, no counters (never reached: admit follows identify)
+            return
+        wait = await quota.take_request(key)
         if wait is not None:
             limit = key.requests_per_minute
             message = f"the client key {key.name!r} is over its {limit} requests per minute"
             raise _fail(429, ErrorKind.RATE_LIMIT, message, "rate_limit_exceeded", wait)
-        wait = await self._quota.tokens_left(key)
+        wait = await quota.tokens_left(key)
         if wait is not None:
             limit = key.tokens_per_minute
             message = f"the client key {key.name!r} is over its {limit} tokens per minute"
             raise _fail(429, ErrorKind.RATE_LIMIT, message, "rate_limit_exceeded", wait)
 
     async def debit(self, key: ClientKey, tokens: int) -> None:
-        await self._quota.debit_tokens(key, tokens)
+        if self._quota is not None:
+            await self._quota.debit_tokens(key, tokens)
 
     def _match(self, presented: str) -> ClientKey | None:
         digest = hashlib.sha256(presented.encode()).hexdigest()

@@ -14,10 +14,9 @@ import asyncio
 import dataclasses
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_proxy.access.gate import Gate, Signed
-from llm_proxy.access.quota import Quota
 from llm_proxy.app.exchange import Exchange, Receive, Scope, Send, read_body
 from llm_proxy.app.reload import Reloader
 from llm_proxy.canonical import ErrorKind, ProxyError
@@ -37,6 +36,9 @@ from llm_proxy.session.store import open_store
 from llm_proxy.session.turn import Sessions
 from llm_proxy.upstream.client import Upstream
 from llm_proxy.upstream.mock import MockUpstream
+
+if TYPE_CHECKING:
+    from llm_proxy.access.quota import Quota
 
 log = logging.getLogger("llm_proxy.app.server")
 _BAD_REQUEST_KINDS = frozenset({ErrorKind.INVALID_REQUEST, ErrorKind.REQUEST_TOO_LARGE})
@@ -67,9 +69,17 @@ class ProxyApp:
         self.ready = False
         """True between lifespan startup and shutdown: what ``/readyz`` reports."""
         self.reloader = Reloader(self, config.path, watch=config.server.watch_config) if config.path else None
-        self.quota = Quota(config.server.state_store)
-        self.gate = Gate(config.client_keys, self.quota)
+        self.quota: Quota | None = None
+        self.gate = Gate(config.client_keys, self._quota(config))
         """Client keys: who may use which route and model, within which limits (``access``)."""
+
+    def _quota(self, config: Config) -> Quota | None:
+        """The limits' counters, made when client keys first appear (the limits library is not loaded before)."""
+        if config.client_keys and self.quota is None:
+            from llm_proxy.access.quota import Quota
+
+            self.quota = Quota(config.server.state_store)
+        return self.quota
 
     def apply(self, config: Config) -> None:
         """Serve ``config``'s routes from now on; requests in flight finish on theirs (they hold their own
@@ -77,7 +87,7 @@ class ProxyApp:
         self.redactor.add(config.secrets)
         self.config = dataclasses.replace(config, server=self.config.server)
         self.router = Router(config.routes)
-        self.gate = Gate(config.client_keys, self.quota)  # counters carry over: same key names, same windows
+        self.gate = Gate(config.client_keys, self._quota(config))  # counters carry over: same names, same windows
         self.health = Health()
         self.services = translate.Services(self.upstream, self.sessions, self.redactor, self.health)
 
@@ -102,7 +112,8 @@ class ProxyApp:
                 if self.reloader is not None:
                     await self.reloader.stop()
                 await self.upstream.close()
-                await self.quota.close()
+                if self.quota is not None:
+                    await self.quota.close()
                 await self.sessions.shutdown()
                 if self.tracing is not None:
                     self.tracing.shutdown()
