@@ -56,13 +56,7 @@ class StreamTranslator:
         """The canonical events in ``data`` (stamped and scrubbed), not yet shown to anyone: the shell peeks at
         the first ones to see whether the upstream answered with an error it may retry elsewhere."""
         events = self._decoder.feed(data)
-        if not events:
-            return events
-        if self._message_id is not None:
-            events = [dataclasses.replace(e, id=self._message_id) if isinstance(e, MessageStart) else e for e in events]
-        if self._redactor is not None:
-            events = _redacted(events, self._redactor)
-        return events
+        return self._prepared(events) if events else events
 
     def encode(self, events: list[StreamEvent]) -> bytes:
         """Client bytes for ``events``, which the observers see now."""
@@ -75,20 +69,21 @@ class StreamTranslator:
 
     def close(self) -> bytes:
         """The upstream closed the stream: the decoder's last events (an error if it was cut short), the end."""
-        return self._encode(self._decoder.close()) + self._encoder.close()
+        return self.encode(self._prepared(self._decoder.close())) + self._encoder.close()
 
     def interrupted(self, message: str, *, timeout: bool) -> bytes:
         """The upstream failed after the stream started: the dialect's in-stream error, then the end."""
         kind = ErrorKind.TIMEOUT if timeout else ErrorKind.API_ERROR
         error = ProxyError(status=504 if timeout else 502, kind=kind, message=message)
-        return self._encode([StreamError(error=error)]) + self._encoder.close()
+        return self.encode(self._prepared([StreamError(error=error)])) + self._encoder.close()
 
-    def _encode(self, events: list[StreamEvent]) -> bytes:
+    def _prepared(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        """``events`` under the proxy's own message id (when it mints one), in-stream errors scrubbed of secrets."""
         if self._message_id is not None:
             events = [dataclasses.replace(e, id=self._message_id) if isinstance(e, MessageStart) else e for e in events]
         if self._redactor is not None:
             events = _redacted(events, self._redactor)
-        return self.encode(events)
+        return events
 
 
 def _redacted(events: list[StreamEvent], redactor: Redactor) -> list[StreamEvent]:
