@@ -404,10 +404,11 @@ def test_two_workers_one_scrape_sums_both(tmp_path: Path) -> None:
 )
 def test_a_proxy_mode_answer_is_summarized_without_its_content(dialect: str, doc: dict[str, object]) -> None:
     from llm_proxy.canonical import StopReason, Usage
-    from llm_proxy.observe.summary import summarize
+    from llm_proxy.dialects import get_dialect
 
-    summary = summarize(dialect, doc)
+    summary = get_dialect(dialect).summarize(doc)
     assert summary is not None and summary.content == ()
     assert (summary.model, summary.stop_reason) == ("claude-x", StopReason.TOOL_USE)
     assert summary.usage == Usage(input_tokens=5, output_tokens=6, cache_read_tokens=7)
-    assert summarize("openai-chat", ["not", "an", "answer"]) is None
+    stranger = get_dialect(dialect).summarize({"unrelated": True})
+    assert stranger is not None and (stranger.model, stranger.usage, stranger.content) == ("", Usage(), ())

@@ -85,7 +85,7 @@ def test_model_in_path_endpoints_decode_model_ids() -> None:
 
 
 def test_two_dialects_cannot_claim_one_path() -> None:
-    clash = DialectSpec(name="clash", module="tests.none", endpoints=(Endpoint("/messages"),))
+    clash = DialectSpec(name="clash", provider="x", module="tests.none", endpoints=(Endpoint("/messages"),))
     with pytest.raises(ValueError, match="endpoint /messages is declared by claude and clash"):
         EndpointTable((*specs(), clash))
 

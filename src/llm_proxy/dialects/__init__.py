@@ -18,11 +18,13 @@ from llm_proxy.dialects.base import Dialect, DialectSpec, Endpoint
 DIALECTS: dict[str, DialectSpec] = {
     "openai-chat": DialectSpec(
         name="openai-chat",
+        provider="openai",
         module="llm_proxy.dialects.openai_chat",
         endpoints=(Endpoint("/chat/completions"),),
     ),
     "openai-responses": DialectSpec(
         name="openai-responses",
+        provider="openai",
         module="llm_proxy.dialects.openai_responses",
         endpoints=(Endpoint("/responses"),),
         thinking="encrypted",
@@ -30,6 +32,7 @@ DIALECTS: dict[str, DialectSpec] = {
     ),
     "claude": DialectSpec(
         name="claude",
+        provider="anthropic",
         module="llm_proxy.dialects.claude",
         endpoints=(Endpoint("/messages"), Endpoint("/messages/count_tokens", action="count_tokens")),
         detect_header="anthropic-version",
@@ -38,6 +41,7 @@ DIALECTS: dict[str, DialectSpec] = {
     ),
     "bedrock": DialectSpec(
         name="bedrock",
+        provider="aws.bedrock",
         module="llm_proxy.dialects.bedrock",
         endpoints=(
             Endpoint("/model/{model}/invoke", versioned=False),

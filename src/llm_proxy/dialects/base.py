@@ -83,6 +83,10 @@ class DialectSpec:
     must keep them instead."""
     count_tokens_path: str | None = None
     """Upstream path of a token-counting operation, if the API has one (else the proxy estimates)."""
+    provider: str
+    """Who serves the API, as OpenTelemetry's ``gen_ai.provider.name`` names it (``anthropic``, ``aws.bedrock``)."""
+    operation: str = "chat"
+    """OpenTelemetry's ``gen_ai.operation.name`` for the dialect's generate operation."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,6 +165,15 @@ class Dialect(Protocol):
         ...
 
     def decode_response(self, body: JSON, request: Request) -> Response: ...
+
+    def summarize(self, body: dict[str, Any]) -> Response | None:
+        """Model, usage and stop reason of a whole answer, without its content (``content`` empty).
+
+        Proxy mode relays answers untouched but metrics, the access line, the span and the ledger want
+        their usage; decoding every content part would cost more than the rest of that together.
+        Missing fields read as empty (no usage, no stop reason); None only when nothing can be read.
+        """
+        ...
 
     def stream_decoder(self, request: Request) -> StreamDecoder: ...
 

@@ -19,15 +19,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from llm_proxy.dialects import DIALECTS
+
 if TYPE_CHECKING:
     from llm_proxy.observe.record import Attempt, Record
     from llm_proxy.upstream.client import UpstreamCall
 
 log = logging.getLogger("llm_proxy.observe.tracing")
 
-PROVIDERS = {"openai-chat": "openai", "openai-responses": "openai", "claude": "anthropic", "bedrock": "aws.bedrock"}
-"""``gen_ai.provider.name`` by the dialect the upstream speaks."""
-OPERATIONS = {"openai-chat": "chat", "openai-responses": "chat", "claude": "chat", "bedrock": "chat"}
 _PROPAGATION_HEADERS = frozenset({"traceparent", "tracestate"})
 
 
@@ -101,8 +100,8 @@ class RequestSpan:
         tracing = self._tracing
         attributes: dict[str, Any] = {"llm_proxy.backend": backend, "http.request.method": call.method}
         dialect = call.route.backend_dialect
-        if dialect in PROVIDERS:
-            attributes["gen_ai.provider.name"] = self._provider = PROVIDERS[dialect]
+        if dialect in DIALECTS:
+            attributes["gen_ai.provider.name"] = self._provider = DIALECTS[dialect].provider
         context = set_span_in_context(self.span)
         child = tracing.tracer.start_span(
             f"attempt {backend}", context=context, kind=SpanKind.CLIENT, attributes=attributes
@@ -133,7 +132,8 @@ class RequestSpan:
     ) -> None:
         """Every GenAI attribute known at the end, then the end of the span."""
         span = self.span
-        operation = OPERATIONS.get(dialect or "", "chat")
+        spec = DIALECTS.get(dialect or "")
+        operation = "chat" if spec is None else spec.operation
         if model != "-":
             span.update_name(f"{operation} {model}")
         attributes: dict[str, Any] = {
@@ -144,7 +144,7 @@ class RequestSpan:
             "llm_proxy.client": record.client,
             "llm_proxy.attempts": len(record.attempts),
         }
-        provider = self._provider or PROVIDERS.get(dialect or "")
+        provider = self._provider or (None if spec is None else spec.provider)
         if provider is not None:
             attributes["gen_ai.provider.name"] = provider
         if model != "-":

@@ -26,7 +26,6 @@ from llm_proxy.config import Route
 from llm_proxy.dialects import get_dialect, get_spec
 from llm_proxy.dialects.base import StreamDecoder
 from llm_proxy.errors import ProxyFailure
-from llm_proxy.observe.summary import summarize
 from llm_proxy.prompt import SystemEdit, edit_request
 from llm_proxy.session.assemble import ResponseAssembler
 from llm_proxy.session.memory import ConversationStore, ThinkingMemory, new_response_id
@@ -123,7 +122,7 @@ class Tap:
     def __init__(self, dialect: str, request: Request, content_type: str, *, light: bool = False) -> None:
         self._dialect, self._request = dialect, request
         self._light = light
-        """A JSON answer is read for its model, usage and stop reason only (``observe.summary``), not its content."""
+        """A JSON answer is read for its model, usage and stop reason only (``Dialect.summarize``), not its content."""
         self._decoder: StreamDecoder | None = None
         self._body: list[bytes] | None = None
         self._size = 0
@@ -150,7 +149,7 @@ class Tap:
         try:
             doc = orjson.loads(b"".join(self._body))
             if self._light:
-                return [], summarize(self._dialect, doc)
+                return [], get_dialect(self._dialect).summarize(doc) if isinstance(doc, dict) else None
             return [], get_dialect(self._dialect).decode_response(doc, self._request)
         except (ProxyFailure, orjson.JSONDecodeError, ValueError) as exc:
             log.debug("response not readable for session progress: %s", exc)

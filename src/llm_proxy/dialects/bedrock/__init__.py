@@ -380,6 +380,9 @@ class BedrockDialect:
     def decode_response(self, body: JSON, request: Request) -> Response:
         return claude.decode_message(body, request, origin=NAME)
 
+    def summarize(self, body: dict[str, Any]) -> Response | None:
+        return claude.DIALECT.summarize(body)  # invoke answers are Anthropic Messages
+
     def stream_decoder(self, request: Request) -> BedrockStreamDecoder:
         return BedrockStreamDecoder(request)
 

@@ -42,7 +42,13 @@ from llm_proxy.dialects.claude.errors import (
 )
 from llm_proxy.dialects.claude.raw_edit import edit_system_raw
 from llm_proxy.dialects.claude.request import decode_body, encode_body
-from llm_proxy.dialects.claude.response import decode_message, encode_message, stop_reason_json, usage_json
+from llm_proxy.dialects.claude.response import (
+    decode_message,
+    encode_message,
+    stop_reason_json,
+    summarize,
+    usage_json,
+)
 from llm_proxy.dialects.claude.stream import ClaudeStreamDecoder, ClaudeStreamEncoder
 from llm_proxy.dialects.claude.wire import (
     ANTHROPIC_VERSION,
@@ -145,6 +151,9 @@ class ClaudeDialect:
 
     def decode_response(self, body: JSON, request: Request) -> Response:
         return decode_message(body, request)
+
+    def summarize(self, body: dict[str, Any]) -> Response | None:
+        return summarize(body)
 
     def stream_decoder(self, request: Request) -> ClaudeStreamDecoder:
         return ClaudeStreamDecoder(request)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
 import orjson
 
@@ -136,3 +137,15 @@ def unwrap_custom_json(text: str) -> str:
         return text
     inner = value.get("input") if isinstance(value, dict) else None
     return inner if isinstance(inner, str) else text
+
+
+def summarize(doc: dict[str, Any]) -> Response:
+    """Model, usage and stop reason of a Messages answer (Bedrock's invoke answers too), without its content."""
+    model = doc.get("model")
+    return Response(
+        id="",
+        model=model if isinstance(model, str) else "",
+        content=(),
+        stop_reason=decode_stop_reason(doc.get("stop_reason")),
+        usage=merge_usage(Usage(), doc.get("usage")),
+    )

@@ -35,7 +35,7 @@ from llm_proxy.canonical import JSON, ProxyError, Request, Response
 from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody
 from llm_proxy.dialects.openai_chat.raw_edit import edit_system_raw
 from llm_proxy.dialects.openai_chat.request import decode_request, encode_request
-from llm_proxy.dialects.openai_chat.response import decode_response, encode_response
+from llm_proxy.dialects.openai_chat.response import decode_response, encode_response, summarize
 from llm_proxy.dialects.openai_chat.stream import ChatStreamDecoder, ChatStreamEncoder
 from llm_proxy.dialects.openai_chat.wire import NAME, log
 from llm_proxy.dialects.openai_errors import CHAT_RULES, encode_error
@@ -92,6 +92,9 @@ class OpenAIChatDialect:
 
     def decode_response(self, body: JSON, request: Request) -> Response:
         return decode_response(body, request)
+
+    def summarize(self, body: dict[str, Any]) -> Response | None:
+        return summarize(body)
 
     def stream_decoder(self, request: Request) -> ChatStreamDecoder:
         return ChatStreamDecoder(request)

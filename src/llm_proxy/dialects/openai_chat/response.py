@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import orjson
 
@@ -165,3 +166,17 @@ def encode_response(response: Response, request: Request) -> bytes:
     if response.origin == NAME:
         body.update(response.extra)
     return orjson.dumps(body)
+
+
+def summarize(doc: dict[str, Any]) -> Response:
+    """Model, usage and stop reason of a chat completion, without its content."""
+    choices = doc.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    model = doc.get("model")
+    return Response(
+        id="",
+        model=model if isinstance(model, str) else "",
+        content=(),
+        stop_reason=decode_stop_reason(first.get("finish_reason")),
+        usage=decode_usage(doc.get("usage")),
+    )

@@ -30,7 +30,13 @@ from llm_proxy.canonical import JSON, ProxyError, Request, Response
 from llm_proxy.dialects.base import EncodeOptions, ErrorBody
 from llm_proxy.dialects.openai_errors import RESPONSES_RULES, encode_error
 from llm_proxy.dialects.openai_models import encode_model_list
-from llm_proxy.dialects.openai_responses.output import custom_tool_input, decode_usage, encode_usage, response_id
+from llm_proxy.dialects.openai_responses.output import (
+    custom_tool_input,
+    decode_usage,
+    encode_usage,
+    response_id,
+    summarize,
+)
 from llm_proxy.dialects.openai_responses.raw_edit import edit_system_raw
 from llm_proxy.dialects.openai_responses.request import decode_request, effort_for_budget, encode_request
 from llm_proxy.dialects.openai_responses.response import decode_response, encode_response
@@ -90,6 +96,9 @@ class ResponsesDialect:
 
     def decode_response(self, body: JSON, request: Request) -> Response:
         return decode_response(body, request)
+
+    def summarize(self, body: dict[str, Any]) -> Response | None:
+        return summarize(body)
 
     def stream_decoder(self, request: Request) -> ResponsesStreamDecoder:
         return ResponsesStreamDecoder(request)
