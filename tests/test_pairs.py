@@ -110,6 +110,15 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
                             driver.close()
 
 
+@pytest.mark.parametrize("dialect", names())
+def test_driver(dialect: str) -> None:
+    """Every registered dialect has a client driver (else each of its pairs fails too, with the same message)."""
+    try:
+        load_driver(get_spec(dialect))
+    except MissingDriver as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
 def check_text(seen: Outcome, prompt: str) -> None:
     assert seen.text == echo(prompt)
     assert seen.stop == "end_turn"
