@@ -154,6 +154,7 @@ def test_tool_round_trip(matrix: Matrix, client: str, upstream: str, stream: boo
     assert quote(TOOL_RESULT) in second.text
     assert second.stop == "end_turn"
     assert second.calls == ()
+    assert second.output_tokens == mock_output_tokens(quote(TOOL_RESULT))
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
@@ -163,6 +164,7 @@ def test_max_tokens(matrix: Matrix, client: str, upstream: str, stream: bool) ->
     seen = driver.ask(base_url, MODEL, LENGTH_PROMPT, stream=stream, tool=False)
     assert seen.stop == "max_tokens"
     assert seen.text == echo(LENGTH_PROMPT)
+    assert seen.output_tokens == mock_output_tokens(echo(LENGTH_PROMPT))
 
 
 def test_every_driver_module_is_a_registered_dialect() -> None:
