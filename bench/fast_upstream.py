@@ -105,7 +105,7 @@ def claude_replies(total: int, events: int) -> tuple[bytes, list[bytes]]:
     def event(name: str, doc: dict[str, object]) -> bytes:
         return _chunk(b"event: " + name.encode() + b"\ndata: " + orjson.dumps({"type": name, **doc}) + b"\n\n")
 
-    start = {
+    start: dict[str, object] = {
         "id": "msg_fast",
         "type": "message",
         "role": "assistant",

@@ -42,7 +42,9 @@ class MinimalRsgi:
         assert self.client is not None
         s = self.settings
         url = s.url(scope.path, scope.query_string)
-        async with self.client.request(scope.method, url, data=s.body(body), headers=s.headers(scope.headers.items())) as resp:
+        async with self.client.request(
+            scope.method, url, data=s.body(body), headers=s.headers(scope.headers.items())
+        ) as resp:
             transport = proto.response_stream(resp.status, reply_headers(resp))
             async for chunk in resp.content.iter_any():
                 await transport.send_bytes(chunk)

@@ -19,9 +19,9 @@ from pathlib import Path
 import orjson
 
 from bench import charts, load, machine, report
-from bench.contenders import CONTENDERS, Contender, Upstreams
+from bench.contenders import CONTENDERS, REPO, Contender, Upstreams
 from bench.processes import Layout, Processes, free_port, wait_ready
-from bench.scenarios import Bench, run_main_round, run_slow_round
+from bench.scenarios import FAST_STREAMS, Bench, run_main_round, run_slow_round
 from bench.settings import Settings
 
 log = logging.getLogger("bench")
@@ -62,18 +62,29 @@ def _use_wrk(opts: Options, work: Path) -> bool:
     return False
 
 
-def _start_mocks(procs: Processes, s: Settings, layout: Layout) -> Upstreams:
-    fast_port, slow_port = free_port(), free_port()
-    exe = [sys.executable, "-m", "llm_proxy", "mock-upstream", "--log-level", "warning"]
+def _start_upstreams(procs: Processes, s: Settings, layout: Layout) -> Upstreams:
+    fast_port, mock_port, slow_port = free_port(), free_port(), free_port()
     common = ["--response-bytes", str(s.response_bytes)]
-    fast = procs.start(
-        "mock-fast", [*exe, "--port", str(fast_port), "--events", str(s.stream_events), *common], layout.load_cpu
+    fast_argv = [
+        sys.executable,
+        "-m",
+        "bench.fast_upstream",
+        "--port",
+        str(fast_port),
+        "--events",
+        str(s.stream_events),
+    ]
+    fast = procs.start("fast-upstream", [*fast_argv, *common], layout.load_cpu, cwd=REPO)
+    exe = [sys.executable, "-m", "llm_proxy", "mock-upstream", "--log-level", "warning"]
+    mock = procs.start(
+        "mock-fast", [*exe, "--port", str(mock_port), "--events", str(s.stream_events), *common], layout.load_cpu
     )
     slow_args = ["--port", str(slow_port), "--events", str(s.slow_events), "--delay-ms", str(s.slow_delay_ms)]
     slow = procs.start("mock-slow", [*exe, *slow_args, *common], layout.load_cpu)
     wait_ready(fast, f"http://127.0.0.1:{fast_port}/healthz", s.startup_timeout)
+    wait_ready(mock, f"http://127.0.0.1:{mock_port}/healthz", s.startup_timeout)
     wait_ready(slow, f"http://127.0.0.1:{slow_port}/healthz", s.startup_timeout)
-    return Upstreams(fast_port=fast_port, slow_port=slow_port)
+    return Upstreams(fast_port=fast_port, mock_port=mock_port, slow_port=slow_port)
 
 
 def run(opts: Options) -> Path:
@@ -91,7 +102,7 @@ def run(opts: Options) -> Path:
     unavailable = {c.name: c.unavailable(opts.install, work) for c in contenders}
     versions = {c.name: (c.version(work) if unavailable[c.name] is None else "n/a") for c in contenders}
     with Processes(work / "logs") as procs:
-        up = _start_mocks(procs, s, layout)
+        up = _start_upstreams(procs, s, layout)
         bench = Bench(settings=s, work=work, layout=layout, procs=procs, up=up, use_wrk=use_wrk)
         for rnd in range(s.runs):
             for c in contenders:
@@ -132,7 +143,7 @@ def run(opts: Options) -> Path:
 
 def _skip_everywhere(bench: Bench, c: Contender, reason: str) -> None:
     s = bench.settings
-    cells = ["s4", "s5", "s2/chat", *(f"s1/c{n}" for n in s.concurrency)]
+    cells = ["s4", "s5", *(f"s2/{k}" for k in FAST_STREAMS), *(f"s1/c{n}" for n in s.concurrency)]
     cells += [f"s3/{k}" for k in (*s.pairs, "pass:openai-chat", "pass:claude")]
     for cell in cells:
         bench.results.skip(cell, c.name, reason)
