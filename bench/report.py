@@ -7,6 +7,7 @@ nginx and LiteLLM). Cells that could not be measured read "n/a", with the reason
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,8 @@ class Context:
     started: str
     elapsed_s: float
     run_note: str
+    load: Sequence[float] = ()
+    """The 1-minute load average, sampled through the run (other work on the machine shows here)."""
 
 
 def fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:
@@ -347,6 +350,7 @@ def header(ctx: Context) -> str:
         "`bench/minimal_rsgi.py`: read the body, set `model`, replace the key, forward through one aiohttp session, "
         "stream the answer back), and nginx.",
         "- All contenders run with access logs off and warnings-only logging; everything binds to 127.0.0.1.",
+        *_load_line(ctx),
         "",
         "### Versions",
         "",
@@ -355,6 +359,41 @@ def header(ctx: Context) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _load_line(ctx: Context) -> list[str]:
+    if not ctx.load:
+        return []
+    ordered = sorted(ctx.load)
+    median = ordered[len(ordered) // 2]
+    return [
+        f"- **Machine load during the run**: 1-minute load average {ordered[0]:.1f} (min) / {median:.1f} (median) / "
+        f"{ordered[-1]:.1f} (max) on {os.cpu_count()} CPUs, sampled every 10 s. Above ~2, "
+        "other processes competed for both cores: absolute figures are then low and noisy, while ratios taken "
+        "contender against contender within one round (all contenders see the same load within a few seconds) "
+        "hold better; CPU µs per request counts the contender's own CPU time and inflates less than req/s."
+    ]
+
+
+def profiles_section(out_dir: Path) -> str:
+    """The top-cost tables written by ``python -m bench.profile`` (docs/profiles), with links to their flame graphs."""
+    folder = out_dir / "profiles"
+    tables = sorted(folder.glob("*.md")) if folder.is_dir() else []
+    if not tables:
+        return ""
+    parts = [
+        "## 6. Where llm-proxy's CPU goes (py-spy)\n",
+        "`python -m bench.profile --kind KIND [--interface rsgi]`: the fast upstream and llm-proxy pinned as above, "
+        "wrk at c=64 (plain) or 32 concurrent streams, `py-spy record` on the proxy. `self %`: samples whose "
+        "innermost Python frame is that function (C code called from it, e.g. uvloop's I/O inside "
+        "`Runner.run`, counts there); `inclusive %`: samples with the function anywhere on the stack. Profiles "
+        "are taken separately from the run above (py-spy slows the process it samples).\n",
+    ]
+    for table in tables:
+        svg = table.with_suffix(".svg")
+        link = f" — flame graph: [{svg.name}](profiles/{svg.name})" if svg.exists() else ""
+        parts.append(f"### {table.stem}{link}\n\n{table.read_text().strip()}\n")
+    return "\n".join(parts)
 
 
 def render(res: Results, ctx: Context, charts: Sequence[Path], out: Path) -> str:
@@ -367,9 +406,10 @@ def render(res: Results, ctx: Context, charts: Sequence[Path], out: Path) -> str
         scenario3(res, ctx),
         scenario4(res, ctx),
         scenario5(res, ctx),
+        profiles_section(out.parent),
         "## Charts\n\n" + ("\n\n".join(chart_lines) if chart_lines else "(matplotlib not installed: no charts)"),
     ]
-    return "\n\n".join(s.strip() for s in sections) + "\n"
+    return "\n\n".join(s.strip() for s in sections if s.strip()) + "\n"
 
 
 def _rel(path: Path, base: Path) -> str:

@@ -68,3 +68,11 @@ class Results:
 
     def to_json(self) -> dict[str, Any]:
         return {"samples": self.samples, "reasons": self.reasons}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Results:
+        samples = {
+            cell: {name: {int(r): dict(sample) for r, sample in rounds.items()} for name, rounds in by_name.items()}
+            for cell, by_name in doc["samples"].items()
+        }
+        return cls(samples=samples, reasons={cell: dict(v) for cell, v in doc["reasons"].items()})
