@@ -93,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--contenders", default="llm-proxy,llm-proxy-rsgi,minimal-asgi,minimal-rsgi")
     parser.add_argument("--kind", default="chat")
     parser.add_argument("--requests", default="100,400", help="the two request counts (N1,N2)")
+    parser.add_argument("--out", type=Path, help="also write the table here (e.g. docs/profiles/instructions-chat.md)")
     options = parser.parse_args(argv)
     low, high = (int(n) for n in options.requests.split(","))
     layout = Layout.detect()
@@ -112,9 +113,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[name] = (counts[high] - counts[low]) / (high - low) / per_unit
             print(f"{name}: {results[name]:,.0f} instructions per {unit} ({options.kind})", flush=True)
     base = min(results.values())
-    print(f"\n| contender | instructions per {unit} | vs cheapest |\n|---|---|---|")
-    for name, value in results.items():
-        print(f"| {CONTENDERS[name].label} | {value:,.0f} | {value / base:.2f}× |")
+    lines = [
+        f"callgrind, instructions per {unit} of `{options.kind}` (all the contender's processes; (I(N2) − I(N1)) ÷ "
+        f"(N2 − N1), N = {low}, {high}; `python -m bench.instructions --kind {options.kind}`)",
+        "",
+        f"| contender | instructions per {unit} | vs cheapest |",
+        "|---|---|---|",
+        *(f"| {CONTENDERS[n].label} | {v:,.0f} | {v / base:.2f}× |" for n, v in results.items()),
+    ]
+    print("\n".join(lines))
+    if options.out is not None:
+        options.out.write_text("\n".join(lines) + "\n")
     return 0
 
 

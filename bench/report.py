@@ -375,6 +375,35 @@ def _load_line(ctx: Context) -> list[str]:
     ]
 
 
+def interface_section(res: Results, ctx: Context) -> str:
+    """llm-proxy on granian RSGI against llm-proxy on uvicorn ASGI, figure by figure (ratios round by round)."""
+    names = {c.name for c in ctx.contenders}
+    a, r = "llm-proxy", "llm-proxy-rsgi"
+    if not {a, r} <= names:
+        return ""
+    c_top = f"s1/c{max(ctx.settings.concurrency)}"
+    rows = [
+        ("req/s, c=1", "s1/c1", "rps"), ("req/s, c=64", "s1/c64", "rps"), (f"req/s, {c_top[3:]}", c_top, "rps"),
+        ("CPU µs/req, c=64", "s1/c64", "cpu_us_req"), ("CPU µs/delta, openai-chat stream", "s2/chat", "cpu_us_delta"),
+        ("CPU µs/delta, claude → openai-chat", "s2/fast:claude->openai-chat", "cpu_us_delta"),
+        ("launch to /healthz s", "s5", "startup_s"), ("idle RSS MB", "s5", "idle_rss_mb"),
+        (f"peak RSS MB, {ctx.settings.slow_streams:,} slow streams", "s4", "peak_rss_mb"),
+        (f"failed of {ctx.settings.slow_streams:,} slow streams", "s4", "failed"),
+    ]  # fmt: skip
+    table = Table(["figure", "uvicorn ASGI", "granian RSGI", "RSGI ÷ ASGI"])
+    for text, cell, metric in rows:
+        digits = 3 if metric == "startup_s" else 1 if "mb" in metric or "delta" in metric else 0
+        table.add([text, fmt(res.median(cell, a, metric), digits), fmt(res.median(cell, r, metric), digits),
+                   fmt_ratio(res.ratio(cell, r, a, metric))])  # fmt: skip
+    return "\n".join([
+        "## 7. Server interface: uvicorn ASGI or granian RSGI\n",
+        "The same llm-proxy and config, `server.interface: asgi` (default) against `rsgi` (granian's embedded "
+        "server in the proxy's process, `llm_proxy/app/rsgi.py`). For req/s above 1 favours RSGI; for CPU, "
+        "time and memory below 1 does.\n",
+        table.render(),
+    ])  # fmt: skip
+
+
 def profiles_section(out_dir: Path) -> str:
     """The top-cost tables written by ``python -m bench.profile`` (docs/profiles), with links to their flame graphs."""
     folder = out_dir / "profiles"
@@ -407,6 +436,7 @@ def render(res: Results, ctx: Context, charts: Sequence[Path], out: Path) -> str
         scenario4(res, ctx),
         scenario5(res, ctx),
         profiles_section(out.parent),
+        interface_section(res, ctx),
         "## Charts\n\n" + ("\n\n".join(chart_lines) if chart_lines else "(matplotlib not installed: no charts)"),
     ]
     return "\n\n".join(s.strip() for s in sections if s.strip()) + "\n"

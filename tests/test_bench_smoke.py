@@ -115,6 +115,21 @@ def test_bench_smoke(tmp_path: Path) -> None:
     has_wrk = shutil.which("wrk") is not None
     report = _run_bench(tmp_path, "auto")
     _check_report(report, tmp_path, "wrk (1 thread" if has_wrk else "the Python aiohttp client")
+    assert "- **Machine load during the run**: 1-minute load average" in report
+    # the saved results render to the same report
+    again = tmp_path / "again" / "benchmarks.md"
+    argv = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--render-from",
+        str(tmp_path / "work" / "results.json"),
+        "--out",
+        str(again),
+    ]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert again.read_text() == report
 
 
 def test_python_load_clients_against_the_mock() -> None:
