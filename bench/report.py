@@ -368,7 +368,7 @@ def _load_line(ctx: Context) -> list[str]:
     median = ordered[len(ordered) // 2]
     return [
         f"- **Machine load during the run**: 1-minute load average {ordered[0]:.1f} (min) / {median:.1f} (median) / "
-        f"{ordered[-1]:.1f} (max) on {os.cpu_count()} CPUs, sampled every 10 s. Above ~2, "
+        f"{ordered[-1]:.1f} (max) on {os.cpu_count()} CPUs, sampled through the run. Above ~2, "
         "other processes competed for both cores: absolute figures are then low and noisy, while ratios taken "
         "contender against contender within one round (all contenders see the same load within a few seconds) "
         "hold better; CPU µs per request counts the contender's own CPU time and inflates less than req/s."
@@ -405,23 +405,37 @@ def interface_section(res: Results, ctx: Context) -> str:
 
 
 def profiles_section(out_dir: Path) -> str:
-    """The top-cost tables written by ``python -m bench.profile`` (docs/profiles), with links to their flame graphs."""
+    """The tables written by ``python -m bench.profile`` and ``python -m bench.instructions`` (docs/profiles),
+    with links to the flame graphs."""
     folder = out_dir / "profiles"
     tables = sorted(folder.glob("*.md")) if folder.is_dir() else []
     if not tables:
         return ""
     parts = [
-        "## 6. Where llm-proxy's CPU goes (py-spy)\n",
-        "`python -m bench.profile --kind KIND [--interface rsgi]`: the fast upstream and llm-proxy pinned as above, "
-        "wrk at c=64 (plain) or 32 concurrent streams, `py-spy record` on the proxy. `self %`: samples whose "
-        "innermost Python frame is that function (C code called from it, e.g. uvloop's I/O inside "
-        "`Runner.run`, counts there); `inclusive %`: samples with the function anywhere on the stack. Profiles "
-        "are taken separately from the run above (py-spy slows the process it samples).\n",
+        "## 6. Where llm-proxy's CPU goes\n",
+        "Measured apart from the run above, with the same pinning and the fast upstream.\n",
     ]
-    for table in tables:
+    counted = [t for t in tables if t.stem.startswith("instructions-")]
+    if counted:
+        parts.append(
+            "### Instructions per request (callgrind)\n\n`python -m bench.instructions`: each contender under "
+            "callgrind serves N1 and then (started afresh) N2 requests; the difference of the instruction totals of "
+            "all its processes, divided by N2 − N1, is its cost per request, whatever else runs on the machine.\n"
+        )
+        parts += [t.read_text().strip() + "\n" for t in counted]
+    sampled = [t for t in tables if t not in counted]
+    if sampled:
+        parts.append(
+            "### Top costs (py-spy)\n\n`python -m bench.profile --kind KIND [--interface rsgi]`: wrk at c=64 "
+            "(plain) or 32 concurrent streams while `py-spy record` samples the proxy. `self %`: samples whose "
+            "innermost Python frame is that function (C code called from it counts there, e.g. uvloop's I/O "
+            "inside `Runner.run`); `inclusive %`: samples with the function anywhere on the stack. py-spy slows "
+            "the process it samples; the shares are what matter.\n"
+        )
+    for table in sampled:
         svg = table.with_suffix(".svg")
         link = f" — flame graph: [{svg.name}](profiles/{svg.name})" if svg.exists() else ""
-        parts.append(f"### {table.stem}{link}\n\n{table.read_text().strip()}\n")
+        parts.append(f"#### {table.stem}{link}\n\n{table.read_text().strip()}\n")
     return "\n".join(parts)
 
 
