@@ -1,6 +1,6 @@
-"""``python -m bench.profile [--seconds S] [--kind chat|claude|fast:A->B]``: where llm-proxy's CPU goes.
+"""``python -m bench.profile [--kind chat|claude|fast:A->B] [--contender NAME]``: where llm-proxy's CPU goes.
 
-Starts the fast upstream (CPU 0) and llm-proxy in proxy mode (CPU 1, the bench's config), drives it with wrk
+Starts the fast upstream (CPU 0) and llm-proxy (CPU 1, as the bench runs that contender), drives it with wrk
 (CPU 0, 64 connections; streamed kinds with the asyncio stream client) while ``py-spy record`` samples the
 proxy, and writes a flame graph (SVG) and a table of the top costs: per function, the share of samples spent
 in it (self) and under it (inclusive). Sampling slows the proxy a little; the shares are what matter.
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import load, payloads
-from bench.contenders import REPO, Endpoint, LlmProxy, Running, Upstreams, proxy_config
+from bench.contenders import CONTENDERS, REPO, Endpoint, Upstreams
 from bench.processes import Layout, Processes, free_port, wait_ready
 from bench.scenarios import stream_body
 
@@ -79,7 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--kind", default="chat", help="chat (plain POSTs) or a streamed kind of the bench")
-    parser.add_argument("--interface", choices=("asgi", "rsgi"), default="asgi")
+    parser.add_argument(
+        "--contender", choices=("llm-proxy", "llm-proxy-rsgi", "llm-proxy-features"), default="llm-proxy"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "profiles")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     options = parser.parse_args(argv)
@@ -88,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     layout = Layout.detect()
     os.sched_setaffinity(0, {layout.load_cpu})  # the stream client runs here, beside wrk's core
     options.out.mkdir(parents=True, exist_ok=True)
-    name = f"llm-proxy-{options.interface}-{options.kind.replace(':', '-').replace('->', '-to-')}"
+    name = f"{options.contender}-{options.kind.replace(':', '-').replace('->', '-to-')}"
     with tempfile.TemporaryDirectory() as tmp, Processes(Path(tmp) / "logs") as procs:
         work = Path(tmp)
         fast_port = free_port()
@@ -98,14 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )  # fmt: skip
         wait_ready(fast, f"http://127.0.0.1:{fast_port}/healthz", 20)
         up = Upstreams(fast_port=fast_port, mock_port=fast_port, slow_port=fast_port)
-        port = free_port()
-        config = proxy_config(work / "proxy.yaml", up, {"interface": options.interface})
-        contender = LlmProxy()
-        proc = procs.start("llm-proxy", contender.argv(config, port), layout.server_cpu, cwd=REPO)
-        wait_ready(proc, f"http://127.0.0.1:{port}/healthz", 20)
-        running = Running(contender, proc, port, None)
+        contender = CONTENDERS[options.contender]()
+        running = contender.start(procs, work, up, layout, timeout=30)
         ep = contender.endpoint(running, up, options.kind)
-        assert ep is not None
+        assert ep is not None and running.proc is not None
+        proc = running.proc
         raw = work / "stacks.txt"
         svg = options.out / f"{name}.svg"
         spy = ["py-spy", "record", "--pid", str(proc.pid), "--rate", str(options.rate), "--duration",
@@ -121,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = options.out / f"{name}.md"
         lines = [
             f"py-spy, {options.rate} Hz, {options.seconds} s, {total:,} samples (`python -m bench.profile --kind "
-            f"{options.kind} --interface {options.interface}`)",
+            f"{options.kind} --contender {options.contender}`)",
             "",
             "| function (file) | self % | inclusive % |",
             "|---|---|---|",
