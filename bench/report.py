@@ -383,7 +383,7 @@ def interface_section(res: Results, ctx: Context) -> str:
         return ""
     c_top = f"s1/c{max(ctx.settings.concurrency)}"
     rows = [
-        ("req/s, c=1", "s1/c1", "rps"), ("req/s, c=64", "s1/c64", "rps"), (f"req/s, {c_top[3:]}", c_top, "rps"),
+        ("req/s, c=1", "s1/c1", "rps"), ("req/s, c=64", "s1/c64", "rps"), (f"req/s, c={c_top[4:]}", c_top, "rps"),
         ("CPU µs/req, c=64", "s1/c64", "cpu_us_req"), ("CPU µs/delta, openai-chat stream", "s2/chat", "cpu_us_delta"),
         ("CPU µs/delta, claude → openai-chat", "s2/fast:claude->openai-chat", "cpu_us_delta"),
         ("launch to /healthz s", "s5", "startup_s"), ("idle RSS MB", "s5", "idle_rss_mb"),
@@ -399,7 +399,10 @@ def interface_section(res: Results, ctx: Context) -> str:
         "## 7. Server interface: uvicorn ASGI or granian RSGI\n",
         "The same llm-proxy and config, `server.interface: asgi` (default) against `rsgi` (granian's embedded "
         "server in the proxy's process, `llm_proxy/app/rsgi.py`). For req/s above 1 favours RSGI; for CPU, "
-        "time and memory below 1 does.\n",
+        "time and memory below 1 does. Instructions per request, which the machine's load cannot blur, are in "
+        "section 6. Beyond the figures, granian cannot abort a response it has started: where uvicorn cuts the "
+        "connection of a proxied stream whose upstream broke (so the client sees the answer is incomplete), "
+        "granian ends the chunked body cleanly, and it passes the path already percent-decoded.\n",
         table.render(),
     ])  # fmt: skip
 
