@@ -3,7 +3,8 @@
 The proxy runs as the CLI runs it (``python -m llm_proxy``, granian's embedded server), in front of a recording
 upstream in this process: plain and streamed answers, a translated stream, errors in the client's dialect, the
 body limit, ``/healthz``, ``/readyz``, ``/metrics``, a client that leaves mid-stream (the upstream connection is
-closed and the request counted as 499), and a clean exit on SIGTERM.
+closed and the request counted as 499), a clean exit on SIGTERM, and two worker processes sharing the port and
+the metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -100,6 +102,23 @@ class Proxy:
             conn.close()
 
 
+@contextmanager
+def _proxy_process(config: Path) -> Iterator[Proxy]:
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    argv = [sys.executable, "-m", "llm_proxy", "--config", str(config), "--port", str(port)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        _wait_healthy(port, proc)
+        yield Proxy(port, proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     tmp = tmp_path_factory.mktemp("rsgi")
@@ -112,20 +131,8 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
              "backend_api_key": "sk-upstream"},
         ]  # fmt: skip
         server = {"interface": "rsgi", "log_level": "warning", "max_body_size": 4096}
-        config = write_config(tmp, models, server)
-        port = _free_port()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
-        argv = [sys.executable, "-m", "llm_proxy", "--config", str(config), "--port", str(port)]
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-        try:
-            _wait_healthy(port, proc)
-            yield Proxy(port, proc)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(10)
-            assert proc.stdout is not None
-            proc.stdout.close()
+        with _proxy_process(write_config(tmp, models, server)) as running:
+            yield running
 
 
 def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -223,3 +230,17 @@ def test_sigterm_exits_cleanly(proxy: Proxy) -> None:
     # last in this module: it stops the shared proxy
     proxy.proc.send_signal(signal.SIGTERM)
     assert proxy.proc.wait(15) == 0
+
+
+def test_workers_share_the_port_and_the_metrics(tmp_path: Path) -> None:
+    models = [{"frontend_model_name": "m", "frontend_base_url": "/p", "backend_base_url": "mock://"}]
+    config = write_config(tmp_path, models, {"interface": "rsgi", "workers": 2, "log_level": "warning"})
+    with _proxy_process(config) as proxy:
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        for _ in range(6):
+            assert proxy.request("POST", "/p/v1/chat/completions", body)[0] == 200
+        metrics = proxy.request("GET", "/metrics")[2]
+        # each worker writes its counts to the shared directory; any worker's scrape sums them
+        assert b'prefix="/p",status="200"} 6.0' in metrics
+        proxy.proc.send_signal(signal.SIGTERM)
+        assert proxy.proc.wait(30) == 0

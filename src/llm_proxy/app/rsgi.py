@@ -267,8 +267,14 @@ def run(
         "http": HTTPModes.http1,
     }
     if workers > 1:
+        import multiprocessing
+
         from granian import Granian
 
+        # granian starts its workers with multiprocessing's default method, fork on Linux: a forked worker would
+        # inherit this process's already-imported metrics (no multiprocess mode) and its app; spawned ones
+        # start afresh and build the app from the config file, as uvicorn's workers do
+        multiprocessing.set_start_method("spawn", force=True)
         os.environ[CONFIG_ENV] = os.path.abspath(config_path)
         with _metrics_directory():
             Granian(
