@@ -29,7 +29,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from llm_proxy.app.exchange import Message, Receive, Scope, Send
 from llm_proxy.errors import ListenError
@@ -233,7 +233,7 @@ def _quiet_granian() -> dict[str, Any]:
 
 
 def run(
-    app: AsgiApp,
+    app: object,
     *,
     host: str,
     port: int,
@@ -284,7 +284,7 @@ def run(
         return
     import uvloop
 
-    uvloop.run(_serve_embedded(RsgiApp(app), common, grace))
+    uvloop.run(_serve_embedded(RsgiApp(cast(AsgiApp, app)), common, grace))
 
 
 async def _serve_embedded(app: RsgiApp, options: dict[str, Any], grace: float) -> None:
