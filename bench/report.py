@@ -423,7 +423,8 @@ def profiles_section(out_dir: Path) -> str:
         parts.append(
             "### Instructions per request (callgrind)\n\n`python -m bench.instructions`: each contender under "
             "callgrind serves N1 and then (started afresh) N2 requests; the difference of the instruction totals of "
-            "all its processes, divided by N2 − N1, is its cost per request, whatever else runs on the machine.\n"
+            "all its processes, divided by N2 − N1, is its cost per request (for streamed kinds per delta: a stream's "
+            "whole cost, request included, ÷ its deltas), whatever else runs on the machine.\n"
         )
         parts += [t.read_text().strip() + "\n" for t in counted]
     sampled = [t for t in tables if t not in counted]
