@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.contenders import CONTENDERS, FULL_CONTENDERS, QUICK_CONTENDERS, REPO
-from bench.runner import Options, run
+from bench.runner import Options, render_saved, run
 from bench.settings import PRESETS
 
 
@@ -26,6 +26,7 @@ def parse(argv: Sequence[str]) -> Options:
     )
     parser.add_argument("--no-install", action="store_true", help="never apt-get/pip install missing tools")
     parser.add_argument("--load-client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--render-from", type=Path, metavar="RESULTS", help="only write the report of a saved run")
     args = parser.parse_args(argv)
     chosen = args.contenders or ",".join(FULL_CONTENDERS if args.mode is None else QUICK_CONTENDERS)
     names = [n.strip() for n in chosen.split(",") if n.strip()]
@@ -33,6 +34,7 @@ def parse(argv: Sequence[str]) -> Options:
     if unknown:
         parser.error(f"unknown contender(s): {', '.join(unknown)}")
     return Options(
+        render_from=args.render_from,
         settings=PRESETS[args.mode or "full"],
         out=args.out,
         work=args.work_dir,
@@ -45,6 +47,9 @@ def parse(argv: Sequence[str]) -> Options:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     options = parse(sys.argv[1:] if argv is None else argv)
+    if options.render_from is not None:
+        print(f"bench: report written to {render_saved(options.render_from, options.out)}")
+        return 0
     try:
         out = run(options)
     except KeyboardInterrupt:

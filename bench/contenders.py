@@ -1,15 +1,17 @@
 """The contenders: what each one is, how it is started, and where each kind of request goes.
 
-A *kind* names what a load run sends: ``chat`` (OpenAI Chat to the fast mock), ``slow`` (streams from
-the slow mock), ``pass:<dialect>`` (a streamed tool-call request passed through in that dialect) and
-``<front>-><back>`` (a translated stream). A contender that cannot serve a kind returns None, and the
-report shows "n/a" with the reason.
+A *kind* names what a load run sends. To the fast upstream (``bench.fast_upstream``): ``chat`` (OpenAI Chat,
+plain or streamed), ``claude`` (a streamed Claude message) and ``fast:<front>-><back>`` (a translated text
+stream). To the Python mock, whose replies can carry tool calls: ``pass:<dialect>`` (a streamed tool-call
+request passed through in that dialect) and ``<front>-><back>`` (translated). ``slow``: streams from the slow
+mock. A contender that cannot serve a kind returns None, and the report shows "n/a" with the reason.
 """
 
 from __future__ import annotations
 
 import getpass
 import importlib.metadata
+import importlib.util
 import json
 import os
 import shutil
@@ -32,9 +34,17 @@ REPO = Path(__file__).resolve().parents[1]
 @dataclass(frozen=True, slots=True)
 class Upstreams:
     fast_port: int
-    """Mock answering at once (streams: ``stream_events`` deltas without delay)."""
+    """``bench.fast_upstream``: fixed replies from bytes built at start (streams: ``stream_events`` deltas)."""
+    mock_port: int
+    """``llm-proxy mock-upstream`` answering at once: tool calls, every dialect (the translation scenarios)."""
     slow_port: int
     """Mock that waits before each streamed event."""
+
+    def port(self, kind: str) -> int:
+        """The upstream a kind's requests end at."""
+        if kind == "slow":
+            return self.slow_port
+        return self.fast_port if upstream_is_fast(kind) else self.mock_port
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +66,18 @@ class Running:
     startup: float | None
 
 
+def upstream_is_fast(kind: str) -> bool:
+    return kind in ("chat", "claude") or kind.startswith("fast:")
+
+
 def kind_dialect(kind: str) -> str:
     """The dialect a client uses for ``kind``."""
+    kind = kind.removeprefix("fast:")
     if kind.startswith("pass:"):
         return kind[5:]
     if "->" in kind:
         return kind.split("->")[0]
-    return "openai-chat"
+    return "claude" if kind == "claude" else "openai-chat"
 
 
 def _headers(dialect: str, key: str) -> tuple[tuple[str, str], ...]:
@@ -129,8 +144,8 @@ class Direct(Contender):
 
     def endpoint(self, running: Running, up: Upstreams, kind: str) -> Endpoint | None:
         found = super().endpoint(running, up, kind)
-        if found is not None and kind == "slow":
-            return Endpoint(found.url.replace(f":{up.fast_port}/", f":{up.slow_port}/"), *_rest(found))
+        if found is not None and up.port(kind) != running.port:
+            return Endpoint(found.url.replace(f":{running.port}/", f":{up.port(kind)}/"), *_rest(found))
         return found
 
 
@@ -146,28 +161,47 @@ _PROXY_TRANSLATIONS = {
     "claude->openai-chat": "/claude-to-chat",
     "openai-chat->claude": "/chat-to-claude",
     "openai-responses->openai-chat": "/responses-to-chat",
+    "fast:claude->openai-chat": "/fast-claude-to-chat",
+    "fast:openai-chat->claude": "/fast-chat-to-claude",
 }
+FAST_PAIRS = ("fast:claude->openai-chat", "fast:openai-chat->claude")
+"""The translations measured on the fast upstream (text streams), against its passthrough streams."""
+CLIENT_KEY = "lpk-bench-0123456789abcdef0123456789abcdef"
 
 
-def proxy_config(path: Path, up: Upstreams, server_settings: dict[str, object] | None = None) -> Path:
-    """One prefix per kind: passthrough to the fast and the slow mock, and one per translation pair."""
-    fast, slow = f"http://127.0.0.1:{up.fast_port}", f"http://127.0.0.1:{up.slow_port}"
+def proxy_config(
+    path: Path, up: Upstreams, server_settings: dict[str, object] | None = None, *, features: bool = False
+) -> Path:
+    """One prefix per kind: passthrough to the fast upstream, the mock and the slow mock, and one per translation
+    pair. ``features``: every route behind a client key, with a pool of two backends and a retry."""
+    fast, mock = f"http://127.0.0.1:{up.fast_port}", f"http://127.0.0.1:{up.mock_port}"
+    slow = f"http://127.0.0.1:{up.slow_port}"
     models: list[dict[str, object]] = [
-        {"frontend_model_name": "bench", "frontend_base_url": "/openai", "backend_model_name": "mock-gpt",
+        {"frontend_model_name": "bench", "frontend_base_url": "/openai", "backend_model_name": "fast-model",
          "backend_base_url": fast, "backend_api_key": "upstream-key"},
+        {"frontend_model_name": "bench", "frontend_base_url": "/mock", "backend_model_name": "mock-gpt",
+         "backend_base_url": mock, "backend_api_key": "upstream-key"},
         {"frontend_model_name": "bench", "frontend_base_url": "/slow", "backend_model_name": "mock-gpt",
          "backend_base_url": slow, "backend_api_key": "upstream-key"},
     ]  # fmt: skip
     for pair, prefix in _PROXY_TRANSLATIONS.items():
-        front, back = pair.split("->")
+        front, back = pair.removeprefix("fast:").split("->")
+        base = fast if pair.startswith("fast:") else mock
         models.append(
             {"frontend_model_name": "bench", "frontend_base_url": prefix, "frontend_dialect": front,
-             "backend_model_name": "mock-model", "backend_base_url": fast, "backend_dialect": back,
+             "backend_model_name": "mock-model", "backend_base_url": base, "backend_dialect": back,
              "backend_api_key": "upstream-key"}
         )  # fmt: skip
+    document: dict[str, object] = {"models": models}
+    if features:
+        for entry in models:
+            backend = {k: entry.pop(k) for k in list(entry) if k.startswith("backend_")}
+            entry["retries"] = 1
+            entry["backends"] = [{"name": "a", **backend}, {"name": "b", **backend}]
+        document["client_keys"] = [{"name": "bench", "key": CLIENT_KEY, "requests_per_minute": 100_000_000}]
     # access log off and warnings only, as for every contender: the run measures proxying, not logging
     server = {"host": "127.0.0.1", "log_level": "warning", "access_log": False, **(server_settings or {})}
-    path.write_text(yaml.safe_dump({"server": server, "models": models}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"server": server, **document}, sort_keys=False))
     return path
 
 
@@ -198,7 +232,39 @@ class LlmProxy(Contender):
         if "->" in kind:
             prefix = _PROXY_TRANSLATIONS.get(kind)
             return None if prefix is None else (prefix + _OPERATION_PATH[kind_dialect(kind)], "bench")
-        return "/openai" + _OPERATION_PATH[kind_dialect(kind)], "bench"
+        prefix = "/openai" if upstream_is_fast(kind) else "/mock"
+        return prefix + _OPERATION_PATH[kind_dialect(kind)], "bench"
+
+
+class LlmProxyRsgi(LlmProxy):
+    """llm-proxy as its CLI runs it with ``server.interface: rsgi`` (granian's embedded server, one process)."""
+
+    name = "llm-proxy-rsgi"
+    label = "llm-proxy (granian RSGI)"
+
+    def unavailable(self, install: bool, work: Path) -> str | None:
+        return None if importlib.util.find_spec("granian") else "granian is not installed (pip install granian)"
+
+    def version(self, work: Path) -> str:
+        return f"{super().version(work).split(',')[0]}, granian {importlib.metadata.version('granian')}"
+
+    def launch(self, procs: Processes, work: Path, port: int, up: Upstreams, layout: Layout) -> Proc | None:
+        config = proxy_config(work / f"{self.name}.yaml", up, {"interface": "rsgi"})
+        return procs.start(self.name, self.argv(config, port), layout.server_cpu, env=self.env(config), cwd=REPO)
+
+
+class LlmProxyFeatures(LlmProxy):
+    """llm-proxy with every feature on: a client key checked and counted (rate limit) on every request, a pool of
+    two backends with a retry, metrics, and a JSON access line per request (to the bench's log file)."""
+
+    name = "llm-proxy-features"
+    label = "llm-proxy (uvicorn, every feature on)"
+    key = CLIENT_KEY
+
+    def launch(self, procs: Processes, work: Path, port: int, up: Upstreams, layout: Layout) -> Proc | None:
+        settings: dict[str, object] = {"log_level": "info", "access_log": True, "log_format": "json"}
+        config = proxy_config(work / f"{self.name}.yaml", up, settings, features=True)
+        return procs.start(self.name, self.argv(config, port), layout.server_cpu, env=self.env(config), cwd=REPO)
 
 
 class LlmProxyObserved(LlmProxy):
@@ -251,6 +317,52 @@ class LlmProxyGranian(LlmProxyWorkers):
         ]  # fmt: skip
 
 
+# --------------------------------------------------------------------------------------------------
+# the minimal proxies (bench.minimal_asgi, bench.minimal_rsgi)
+# --------------------------------------------------------------------------------------------------
+
+
+class MinimalAsgi(Contender):
+    """The yardstick of proxy mode on llm-proxy's own stack: uvicorn raw ASGI + one aiohttp session, nothing else."""
+
+    name = "minimal-asgi"
+    label = "minimal proxy (uvicorn raw ASGI + aiohttp)"
+    module = "bench.minimal_asgi"
+
+    def version(self, work: Path) -> str:
+        import uvicorn
+
+        return f"{self.module}, uvicorn {uvicorn.__version__}, aiohttp {importlib.metadata.version('aiohttp')}"
+
+    def launch(self, procs: Processes, work: Path, port: int, up: Upstreams, layout: Layout) -> Proc | None:
+        argv = [
+            sys.executable, "-m", self.module, "--port", str(port), "--upstream", f"http://127.0.0.1:{up.fast_port}",
+            "--mock", f"http://127.0.0.1:{up.mock_port}", "--slow", f"http://127.0.0.1:{up.slow_port}",
+        ]  # fmt: skip
+        return procs.start(self.name, argv, layout.server_cpu, cwd=REPO)
+
+    def route(self, kind: str) -> tuple[str, str] | None:
+        if "->" in kind:
+            return None
+        prefix = "/slow" if kind == "slow" else "" if upstream_is_fast(kind) else "/mock"
+        return prefix + _OPERATION_PATH[kind_dialect(kind)], "bench"
+
+
+class MinimalRsgi(MinimalAsgi):
+    """The same minimal proxy on granian's RSGI interface (a supervisor and one worker process)."""
+
+    name = "minimal-rsgi"
+    label = "minimal proxy (granian RSGI + aiohttp)"
+    module = "bench.minimal_rsgi"
+
+    def unavailable(self, install: bool, work: Path) -> str | None:
+        return None if importlib.util.find_spec("granian") else "granian is not installed (pip install granian)"
+
+    def version(self, work: Path) -> str:
+        aiohttp = importlib.metadata.version("aiohttp")
+        return f"{self.module}, granian {importlib.metadata.version('granian')}, aiohttp {aiohttp}"
+
+
 def _git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, timeout=5)
@@ -280,11 +392,13 @@ http {{
     client_body_buffer_size 64k;
     keepalive_requests 1000000;
     upstream fast {{ server 127.0.0.1:{fast}; keepalive 512; }}
+    upstream mock {{ server 127.0.0.1:{mock}; keepalive 512; }}
     upstream slow {{ server 127.0.0.1:{slow}; keepalive 1024; }}
     server {{
         listen 127.0.0.1:{port} backlog=4096;
         location = /healthz {{ return 200 "OK"; }}
         location /openai/ {{ proxy_pass http://fast/; include {prefix}/proxy.conf; }}
+        location /mock/ {{ proxy_pass http://mock/; include {prefix}/proxy.conf; }}
         location /slow/ {{ proxy_pass http://slow/; include {prefix}/proxy.conf; }}
     }}
 }}
@@ -323,7 +437,10 @@ class Nginx(Contender):
         # as root the workers would switch to "nobody"; keep them the current user, like the master
         user = f"user {getpass.getuser()};\n" if os.geteuid() == 0 else ""
         conf = prefix / "nginx.conf"
-        conf.write_text(_NGINX_CONF.format(user=user, prefix=prefix, fast=up.fast_port, slow=up.slow_port, port=port))
+        text = _NGINX_CONF.format(
+            user=user, prefix=prefix, fast=up.fast_port, mock=up.mock_port, slow=up.slow_port, port=port
+        )
+        conf.write_text(text)
         argv = ["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
         return procs.start(self.name, argv, layout.server_cpu)
 
@@ -332,7 +449,8 @@ class Nginx(Contender):
             return None
         if kind == "slow":
             return "/slow/v1/chat/completions", "mock-gpt"
-        return "/openai" + _OPERATION_PATH[kind_dialect(kind)], "mock-gpt"
+        prefix = "/openai" if upstream_is_fast(kind) else "/mock"
+        return prefix + _OPERATION_PATH[kind_dialect(kind)], "mock-gpt"
 
 
 def _apt_install(package: str, work: Path) -> bool:
@@ -389,7 +507,8 @@ class LiteLLM(Contender):
         return f"litellm {out.stdout.decode().strip()}"
 
     def launch(self, procs: Processes, work: Path, port: int, up: Upstreams, layout: Layout) -> Proc | None:
-        fast, slow = f"http://127.0.0.1:{up.fast_port}", f"http://127.0.0.1:{up.slow_port}"
+        fast, mock = f"http://127.0.0.1:{up.fast_port}", f"http://127.0.0.1:{up.mock_port}"
+        slow = f"http://127.0.0.1:{up.slow_port}"
         models = [
             {"model_name": "bench", "litellm_params": {"model": "openai/mock-gpt", "api_base": fast + "/v1",
                                                        "api_key": "upstream-key"}},
@@ -397,6 +516,10 @@ class LiteLLM(Contender):
                                                             "api_key": "upstream-key"}},
             {"model_name": "bench-claude", "litellm_params": {"model": "anthropic/mock-claude", "api_base": fast,
                                                               "api_key": "upstream-key"}},
+            {"model_name": "bench-mock", "litellm_params": {"model": "openai/mock-gpt", "api_base": mock + "/v1",
+                                                            "api_key": "upstream-key"}},
+            {"model_name": "bench-mock-claude", "litellm_params": {"model": "anthropic/mock-claude",
+                                                                   "api_base": mock, "api_key": "upstream-key"}},
         ]  # fmt: skip
         config = {
             "model_list": models,
@@ -418,11 +541,14 @@ class LiteLLM(Contender):
     def route(self, kind: str) -> tuple[str, str] | None:
         routes = {
             "chat": ("/v1/chat/completions", "bench"),
+            "claude": ("/v1/messages", "bench-claude"),
             "slow": ("/v1/chat/completions", "bench-slow"),
-            "pass:openai-chat": ("/v1/chat/completions", "bench"),
-            "pass:claude": ("/v1/messages", "bench-claude"),
-            "claude->openai-chat": ("/v1/messages", "bench"),
-            "openai-chat->claude": ("/v1/chat/completions", "bench-claude"),
+            "pass:openai-chat": ("/v1/chat/completions", "bench-mock"),
+            "pass:claude": ("/v1/messages", "bench-mock-claude"),
+            "claude->openai-chat": ("/v1/messages", "bench-mock"),
+            "openai-chat->claude": ("/v1/chat/completions", "bench-mock-claude"),
+            "fast:claude->openai-chat": ("/v1/messages", "bench"),
+            "fast:openai-chat->claude": ("/v1/chat/completions", "bench-claude"),
         }
         return routes.get(kind)
 
@@ -439,7 +565,13 @@ _QUIET_LOGGING: dict[str, object] = {
 }
 
 CONTENDERS: dict[str, type[Contender]] = {
-    c.name: c for c in (Direct, LlmProxy, LlmProxyObserved, LlmProxyWorkers, LlmProxyGranian, Nginx, LiteLLM)
-}
-QUICK_CONTENDERS = ("direct", "llm-proxy", "nginx", "litellm")
-FULL_CONTENDERS = ("direct", "llm-proxy", "llm-proxy-2w", "llm-proxy-granian", "nginx", "litellm")
+    c.name: c
+    for c in (
+        Direct, LlmProxy, LlmProxyRsgi, LlmProxyFeatures, LlmProxyObserved, LlmProxyWorkers, LlmProxyGranian,
+        MinimalAsgi, MinimalRsgi, Nginx, LiteLLM,
+    )
+}  # fmt: skip
+QUICK_CONTENDERS = ("direct", "llm-proxy", "llm-proxy-rsgi", "minimal-asgi", "minimal-rsgi", "nginx")
+FULL_CONTENDERS = (
+    "direct", "llm-proxy", "llm-proxy-rsgi", "llm-proxy-features", "minimal-asgi", "minimal-rsgi", "nginx", "litellm",
+)  # fmt: skip

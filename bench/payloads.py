@@ -30,11 +30,25 @@ STREAM_END = {
 }
 
 
-def chat_request(model: str, *, stream: bool = False) -> bytes:
+def chat_request(model: str, stream: bool = False) -> bytes:
     """OpenAI Chat, ~5 KB."""
     doc: dict[str, Any] = {
         "model": model,
         "messages": [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": _USER}],
+        "max_tokens": 512,
+        "temperature": 0.2,
+    }
+    if stream:
+        doc["stream"] = True
+    return orjson.dumps(doc)
+
+
+def claude_request(model: str, *, stream: bool = False) -> bytes:
+    """The same conversation as ``chat_request`` as a Claude Messages request, ~5 KB."""
+    doc: dict[str, Any] = {
+        "model": model,
+        "system": _SYSTEM,
+        "messages": [{"role": "user", "content": _USER}],
         "max_tokens": 512,
         "temperature": 0.2,
     }

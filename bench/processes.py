@@ -39,7 +39,7 @@ class Layout:
         if self.load_cpu == self.server_cpu:
             return f"one core only: everything on CPU {self.load_cpu}"
         return (
-            f"CPU {self.load_cpu}: load generator (wrk / asyncio client) and the mock upstream; "
+            f"CPU {self.load_cpu}: load generator (wrk / asyncio client) and the upstreams; "
             f"CPU {self.server_cpu}: the contender under test, alone"
         )
 

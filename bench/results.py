@@ -47,5 +47,32 @@ class Results:
         found = [x / y for x, y in pairs if y]
         return statistics.median(found) if found else None
 
+    def best(self, cell: str, names: tuple[str, ...], metric: str = "rps") -> dict[int, str]:
+        """Per round, which of ``names`` had the highest ``metric`` in ``cell`` (e.g. the faster minimal proxy)."""
+        rounds: dict[int, str] = {}
+        for name in names:
+            for rnd, value in self.values(cell, name, metric).items():
+                if rnd not in rounds or value > self.values(cell, rounds[rnd], metric)[rnd]:
+                    rounds[rnd] = name
+        return rounds
+
+    def ratio_to(self, cell: str, a: str, refs: dict[int, str], metric: str) -> float | None:
+        """Median over rounds of a / (that round's reference in ``refs``), both measured in ``cell``."""
+        va = self.values(cell, a, metric)
+        found = []
+        for rnd, ref in refs.items():
+            vb = self.values(cell, ref, metric).get(rnd)
+            if rnd in va and vb:
+                found.append(va[rnd] / vb)
+        return statistics.median(found) if found else None
+
     def to_json(self) -> dict[str, Any]:
         return {"samples": self.samples, "reasons": self.reasons}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Results:
+        samples = {
+            cell: {name: {int(r): dict(sample) for r, sample in rounds.items()} for name, rounds in by_name.items()}
+            for cell, by_name in doc["samples"].items()
+        }
+        return cls(samples=samples, reasons={cell: dict(v) for cell, v in doc["reasons"].items()})

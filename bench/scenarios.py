@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import load, payloads
-from bench.contenders import Contender, Endpoint, Running, Upstreams
+from bench.contenders import FAST_PAIRS, Contender, Endpoint, Running, Upstreams, kind_dialect
 from bench.processes import CpuMeter, Layout, NotReady, PeakRss, Processes, group_rss_bytes
 from bench.results import Results
 from bench.settings import Settings
@@ -55,9 +55,23 @@ def stream_kinds(settings: Settings) -> list[str]:
     return [*settings.pairs, *refs]
 
 
+FAST_STREAMS = ("chat", "claude", *FAST_PAIRS)
+"""The streams of scenario 2, all from the fast upstream: the two passthroughs and the translations between them."""
+
+
+def fast_reference(kind: str) -> str:
+    """The passthrough a fast-upstream translation is compared with: the upstream's own stream, untranslated."""
+    return "chat" if kind.endswith("->openai-chat") else "claude"
+
+
 def stream_body(kind: str, model: str) -> bytes:
     if kind in ("chat", "slow"):
         return payloads.chat_request(model, stream=True)
+    if kind == "claude":
+        return payloads.claude_request(model, stream=True)
+    if kind.startswith("fast:"):
+        front = kind_dialect(kind)
+        return payloads.claude_request(model, stream=True) if front == "claude" else payloads.chat_request(model, True)
     dialect = kind[5:] if kind.startswith("pass:") else kind.split("->")[0]
     return payloads.tool_request(dialect, model)
 
@@ -67,7 +81,8 @@ def stream_body(kind: str, model: str) -> bytes:
 
 def run_main_round(bench: Bench, contender: Contender, rnd: int) -> None:
     s = bench.settings
-    cells = ["s5", *(f"s1/c{c}" for c in s.concurrency), "s2/chat", *(f"s3/{k}" for k in stream_kinds(s))]
+    cells = ["s5", *(f"s1/c{c}" for c in s.concurrency), *(f"s2/{k}" for k in FAST_STREAMS)]
+    cells += [f"s3/{k}" for k in stream_kinds(s)]
     try:
         running = contender.start(bench.procs, bench.work, bench.up, bench.layout, s.startup_timeout)
     except NotReady as exc:
@@ -78,7 +93,8 @@ def run_main_round(bench: Bench, contender: Contender, rnd: int) -> None:
         _startup(bench, running, rnd)
         for c in s.concurrency:
             _plain(bench, running, c, rnd)
-        _streams(bench, running, "s2/chat", "chat", rnd)
+        for kind in FAST_STREAMS:
+            _streams(bench, running, f"s2/{kind}", kind, rnd)
         for kind in stream_kinds(s):
             _streams(bench, running, f"s3/{kind}", kind, rnd)
     finally:

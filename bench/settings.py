@@ -49,14 +49,14 @@ ALL_PAIRS = ("claude->openai-chat", "openai-chat->claude", "openai-responses->op
 FULL = Settings(
     mode="full",
     runs=3,
-    duration=8.0,
+    duration=5.0,
     concurrency=(1, 64, 256),
     stream_events=200,
-    stream_duration=3.0,
+    stream_duration=2.0,
     stream_concurrency=32,
     pairs=ALL_PAIRS,
     slow_streams=1000,
-    slow_events=200,
+    slow_events=100,
     slow_delay_ms=50.0,
 )
 

@@ -1,8 +1,10 @@
 """The benchmark suite starts, measures and writes its report (a tiny load; not a benchmark).
 
 Runs ``python -m bench --smoke`` against the direct mock and llm-proxy in a temporary directory, with
-wrk when it is installed and the Python load client otherwise. The Python load client and the stream
-client are also tested on their own against an in-process mock, so both paths run on every machine.
+wrk when it is installed and the Python load client otherwise. The fast upstream and the minimal proxies
+are started and checked for correct answers (their speed is the benchmark's business, not the tests').
+The Python load client and the stream client are also tested on their own against an in-process mock,
+so both paths run on every machine.
 """
 
 from __future__ import annotations
@@ -11,21 +13,29 @@ import asyncio
 import importlib.util
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
 import pytest
 from bench import load
 from bench.contenders import Endpoint
 from bench.load import parse_wrk, percentile
-from bench.payloads import chat_request
+from bench.minimal import Settings
+from bench.minimal_asgi import MinimalAsgi
+from bench.payloads import chat_request, claude_request
 from bench.results import Results
 
 from llm_proxy.app.serve import MockApp
 from llm_proxy.upstream.mock import MockOptions, MockUpstream
 from tests import prerequisites
-from tests.servers import ServerThread
+from tests.servers import RecordingUpstream, ServerThread
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = (
@@ -36,7 +46,8 @@ SECTIONS = (
     "## 1. Non-streaming passthrough",
     "### Concurrency 1",
     "### Concurrency 8",
-    "## 2. Streaming passthrough",
+    "## 2. Streaming from the fast upstream",
+    "### translated: claude → openai-chat",
     "## 3. Streaming translation",
     "## 4. 20 concurrent slow streams",
     "## 5. Startup and idle memory",
@@ -80,7 +91,11 @@ def _check_report(report: str, tmp: Path, load_client: str) -> None:
         assert row[5] == "0", row
     assert re.fullmatch(r"[\d,]+", proxy_c1[6]), proxy_c1  # CPU µs/req, measured for a contender process
     assert direct_c1[6] == "n/a", direct_c1  # the baseline has no process of its own
-    assert re.fullmatch(r"\d+\.\d\d×", proxy_c1[7]), proxy_c1
+    assert re.fullmatch(r"\d+\.\d\d×", proxy_c1[8]), proxy_c1  # vs direct
+    # the fast upstream's streams are valid in their dialect: llm-proxy translates them both ways
+    for section in ("### translated: claude → openai-chat", "### translated: openai-chat → claude"):
+        translated = _row(report, section, "llm-proxy (uvicorn)")
+        assert re.fullmatch(r"[\d,]+", translated[4]) and translated[5] == "0", translated
     slow = _row(report, "## 4.", "llm-proxy (uvicorn)")
     assert slow[1:3] == ["20", "0"], slow
     startup = _row(report, "## 5.", "llm-proxy (uvicorn)")
@@ -100,6 +115,21 @@ def test_bench_smoke(tmp_path: Path) -> None:
     has_wrk = shutil.which("wrk") is not None
     report = _run_bench(tmp_path, "auto")
     _check_report(report, tmp_path, "wrk (1 thread" if has_wrk else "the Python aiohttp client")
+    assert "- **Machine load during the run**: 1-minute load average" in report
+    # the saved results render to the same report
+    again = tmp_path / "again" / "benchmarks.md"
+    argv = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--render-from",
+        str(tmp_path / "work" / "results.json"),
+        "--out",
+        str(again),
+    ]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert again.read_text() == report
 
 
 def test_python_load_clients_against_the_mock() -> None:
@@ -161,3 +191,92 @@ def test_percentile_and_paired_ratios() -> None:
     res.skip("s1/c1", "c", "not installed")
     assert res.median("s1/c1", "c", "rps") is None
     assert res.reason("s1/c1", "c") == "not installed"
+
+
+def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json", **(headers or {})})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return resp.status, resp.read()
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"exited with {proc.returncode}"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.02)
+    raise AssertionError(f"{url} did not answer")
+
+
+@contextmanager
+def _started(argv: list[str], health: str) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(health, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def _check_fast_replies(base: str) -> None:
+    """The four replies of the fast upstream (directly or through a minimal proxy), whole and in their dialect."""
+    status, data = _post(f"{base}/v1/chat/completions", chat_request("m"))
+    reply = orjson.loads(data)
+    assert status == 200 and reply["choices"][0]["message"]["content"] and reply["usage"]["completion_tokens"] == 10
+    status, data = _post(f"{base}/v1/messages", claude_request("m"))
+    assert status == 200 and orjson.loads(data)["content"][0]["type"] == "text"
+    status, data = _post(f"{base}/v1/chat/completions", chat_request("m", stream=True))
+    assert data.count(b'"delta":{"content"') == 10 and data.endswith(b"data: [DONE]\n\n")
+    status, data = _post(f"{base}/v1/messages", claude_request("m", stream=True))
+    assert data.count(b"event: content_block_delta") == 10 and data.endswith(b'data: {"type":"message_stop"}\n\n')
+
+
+def test_fast_upstream_and_minimal_proxies_answer() -> None:
+    fast_port = _free_port()
+    fast = f"http://127.0.0.1:{fast_port}"
+    fast_argv = [sys.executable, "-m", "bench.fast_upstream", "--port", str(fast_port), "--events", "10"]
+    with _started(fast_argv, f"{fast}/healthz"):
+        _check_fast_replies(fast)
+        proxies = ["bench.minimal_asgi"]
+        if importlib.util.find_spec("granian") is not None:
+            proxies.append("bench.minimal_rsgi")
+        for module in proxies:
+            port = _free_port()
+            argv = [sys.executable, "-m", module, "--port", str(port), "--upstream", fast]
+            with _started(argv, f"http://127.0.0.1:{port}/healthz"):
+                _check_fast_replies(f"http://127.0.0.1:{port}")
+
+
+def test_minimal_proxy_rewrites_model_and_key() -> None:
+    upstream = RecordingUpstream()
+    with ServerThread(upstream) as up:
+        settings = Settings("backend-model", "sk-up", {"": up.url, "/mock": up.url + "/m"})
+        with ServerThread(MinimalAsgi(settings)) as proxy:
+            status, data = _post(
+                f"{proxy.url}/mock/v1/messages?beta=true", b'{"model":"front","max_tokens":5}',
+                {"authorization": "Bearer client", "x-api-key": "client", "anthropic-version": "2023-06-01"},
+            )  # fmt: skip
+    assert (status, data) == (200, b'{"ok":true}')
+    sent = upstream.requests[0]
+    assert (sent.path, sent.query) == ("/m/v1/messages", "beta=true")
+    assert orjson.loads(sent.body) == {"model": "backend-model", "max_tokens": 5}
+    assert sent.headers["authorization"] == "Bearer sk-up" and "x-api-key" not in sent.headers
+    assert sent.headers["anthropic-version"] == "2023-06-01"
+    assert settings.body(b"not json") == b"not json"
+    assert settings.url("/v1/chat/completions", "") == f"{up.url}/v1/chat/completions"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

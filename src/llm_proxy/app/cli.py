@@ -107,6 +107,7 @@ def _serve(config: Config, host: str | None, port: int | None) -> int:
         log_level=config.server.log_level,
         workers=config.server.workers,
         config_path=config.path,
+        interface=config.server.interface,
     )
     return 0
 

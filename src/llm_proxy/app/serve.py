@@ -1,7 +1,8 @@
-"""Running an ASGI app on a real server: the only module that knows which server that is.
+"""Running an ASGI app on a real server: the only modules that know which server that is (this one, ``rsgi``).
 
-uvicorn with httptools and uvloop is the default (measured in ``bench/``). The proxy app is plain
-ASGI, so swapping the server means changing this module only.
+uvicorn with httptools and uvloop is the default (measured in ``bench/``); ``server.interface: rsgi``
+hands the same app to granian through ``llm_proxy.app.rsgi``. The proxy app is plain ASGI, so swapping
+the server means changing these modules only.
 """
 
 from __future__ import annotations
@@ -45,14 +46,29 @@ def app_from_env() -> object:
 
 
 def run(
-    app: object, *, host: str, port: int, grace: float, log_level: str = "info", workers: int = 1, config_path: str = ""
+    app: object,
+    *,
+    host: str,
+    port: int,
+    grace: float,
+    log_level: str = "info",
+    workers: int = 1,
+    config_path: str = "",
+    interface: str = "asgi",
 ) -> None:
     """Serve until SIGINT/SIGTERM; in-flight requests get ``grace`` seconds to finish.
+
+    ``interface="rsgi"`` serves on granian instead (``llm_proxy.app.rsgi``), with the same arguments.
 
     With ``workers > 1``, uvicorn's supervisor runs that many processes on one socket, each building the
     app from ``config_path`` (``app`` is then not used). Raises ``ListenError`` before anything starts
     when ``host:port`` cannot be bound.
     """
+    if interface == "rsgi":
+        from llm_proxy.app import rsgi
+
+        rsgi.run(app, host=host, port=port, grace=grace, log_level=log_level, workers=workers, config_path=config_path)
+        return
     sock = listen_socket(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     log.info("listening on http://%s:%d", f"[{bound_host}]" if ":" in bound_host else bound_host, bound_port)

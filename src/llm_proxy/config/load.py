@@ -141,6 +141,7 @@ def _parse_server(data: Any, name: str) -> ServerConfig:
         "state_store": lambda v: _state_store(string(v)),
         "state_ttl": number,
         "workers": lambda v: integer(v, 1, 256),
+        "interface": lambda v: _choice(string(v).lower(), ("asgi", "rsgi")),
         "log_level": lambda v: _choice(string(v).lower(), ("debug", "info", "warning", "error")),
         "access_log": boolean,
         "log_format": lambda v: _choice(string(v).lower(), ("text", "json")),

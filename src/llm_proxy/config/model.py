@@ -34,6 +34,8 @@ class ServerConfig:
     state_ttl: float = 86400.0
     workers: int = 1
     """Server processes sharing the port (uvicorn workers). With more than one, use a Redis state store."""
+    interface: str = "asgi"
+    """The server underneath: ``asgi`` (uvicorn) or ``rsgi`` (granian, the ``granian`` extra); docs/benchmarks.md."""
     log_level: str = "info"
     access_log: bool = True
     log_format: str = "text"
