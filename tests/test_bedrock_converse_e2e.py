@@ -387,12 +387,12 @@ def test_openai_sdks_to_converse(proxy: ServerThread, mock: RecordingMock) -> No
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "mock reply: streamed"
     tool = {"type": "function", "function": {"name": "weather", "parameters": WEATHER_CLAUDE["input_schema"]}}
     asked = [{"role": "user", "content": '[[mock:tool weather {"city": "Lima"}]]'}]
-    called = chat.chat.completions.create(model="sigv4", messages=asked, tools=[tool])  # type: ignore[arg-type,list-item]
+    called = chat.chat.completions.create(model="sigv4", messages=asked, tools=[tool])
     [call] = called.choices[0].message.tool_calls or []
     assert called.choices[0].finish_reason == "tool_calls" and json.loads(call.function.arguments) == {"city": "Lima"}
     follow = [*asked, called.choices[0].message.model_dump(exclude_none=True)]
     follow.append({"role": "tool", "tool_call_id": call.id, "content": "cloudy"})
-    answer = chat.chat.completions.create(model="sigv4", messages=follow, tools=[tool])  # type: ignore[arg-type]
+    answer = chat.chat.completions.create(model="sigv4", messages=follow, tools=[tool])
     assert answer.choices[0].message.content == "The tool returned: cloudy"
     responses = sdk_openai(base_url=f"{proxy.url}/openai-responses/v1", api_key="k", max_retries=0)
     with responses.responses.stream(model="sigv4", input="via responses") as events:
