@@ -290,7 +290,7 @@ def test_encoded_stream_reads_in_boto3_as_the_documented_events() -> None:
 
 
 def test_encoded_stream_decodes_back_to_the_same_events() -> None:
-    native = [e for e in CANONICAL if not isinstance(e, MessageStart)]
+    native: list[StreamEvent] = [e for e in CANONICAL if not isinstance(e, MessageStart)]
     native = [BlockStart(index=0, kind="thinking") if e == CANONICAL[1] else e for e in native]
     native = [SignatureDelta(index=0, signature="sig") if isinstance(e, SignatureDelta) else e for e in native]
     data = encode_all(CONVERSE.stream_encoder(REQUEST), native)
