@@ -425,3 +425,14 @@ def test_system_edits_on_a_raw_body() -> None:
     bare: dict[str, Any] = {"messages": []}
     assert CONVERSE.edit_system_raw(bare, edit, "Only.") and bare["system"] == [{"text": "Only."}]
     assert not CONVERSE.edit_system_raw({"messages": []}, edit, None)
+
+
+def test_freeform_tools_of_a_responses_client_come_back_as_raw_text() -> None:
+    patch = Tool(name="apply_patch", kind="custom")
+    request = Request(model=MODEL, messages=(Message(role="user", content=(Text(text="go"),)),), tools=(patch,))
+    sent = CONVERSE.encode_request(request, OPTIONS)
+    assert sent["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]["required"] == ["input"]
+    use = {"toolUse": {"toolUseId": "t1", "name": "apply_patch", "input": {"input": "*** Begin Patch"}}}
+    answer = {"output": {"message": {"role": "assistant", "content": [use]}}, "stopReason": "tool_use", "usage": {}}
+    [call] = CONVERSE.decode_response(answer, request).content
+    assert call == ToolCall(id="t1", name="apply_patch", arguments="*** Begin Patch", kind="custom")

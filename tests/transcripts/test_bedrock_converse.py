@@ -39,6 +39,7 @@ from llm_proxy.canonical import (
     Text,
     TextDelta,
     ThinkingDelta,
+    Tool,
     ToolArgsDelta,
     ToolCall,
     Usage,
@@ -317,3 +318,36 @@ def test_encoded_stream_error_is_a_declared_exception_that_boto3_raises(error: P
     with pytest.raises(EventStreamError) as raised:
         boto3_events(data)
     assert raised.value.response["Error"] == {"Code": exception_type, "Message": error.message}
+
+
+def test_a_freeform_tool_call_streams_back_as_its_raw_text() -> None:
+    request = Request(model=MODEL, messages=(), stream=True, tools=(Tool(name="apply_patch", kind="custom"),))
+    lines = [
+        {"event": "messageStart", "payload": {"role": "assistant"}},
+        {
+            "event": "contentBlockStart",
+            "payload": {"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": "t1", "name": "apply_patch"}}},
+        },
+        {
+            "event": "contentBlockDelta",
+            "payload": {"contentBlockIndex": 0, "delta": {"toolUse": {"input": '{"input": "*** Be'}}},
+        },
+        {
+            "event": "contentBlockDelta",
+            "payload": {"contentBlockIndex": 0, "delta": {"toolUse": {"input": 'gin\\n"}'}}},
+        },
+        {"event": "contentBlockStop", "payload": {"contentBlockIndex": 0}},
+        {"event": "messageStop", "payload": {"stopReason": "tool_use"}},
+        {
+            "event": "metadata",
+            "payload": {"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}, "metrics": {"latencyMs": 1}},
+        },
+    ]
+    events = decode_whole(CONVERSE.stream_decoder(request), b"".join(frame(line) for line in lines))
+    assert events == [
+        START,
+        BlockStart(index=0, kind="tool_call", id="t1", name="apply_patch", tool_kind="custom"),
+        ToolArgsDelta(index=0, partial_json="*** Begin\n"),
+        BlockStop(index=0),
+        Finish(stop_reason=StopReason.TOOL_USE, usage=Usage(input_tokens=1, output_tokens=2)),
+    ]

@@ -9,9 +9,11 @@ kept in ``extra`` so that a Converse client of a Converse upstream sees it uncha
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
-from llm_proxy.canonical import JSON, Image, Part, Request, Response, StopReason, ToolResult, Usage
+from llm_proxy.canonical import JSON, Image, Part, Request, Response, StopReason, ToolCall, ToolResult, Usage
+from llm_proxy.dialects import claude
 from llm_proxy.dialects.base import drop
 from llm_proxy.dialects.bedrock_converse.blocks import decode_blocks, encode_parts
 from llm_proxy.dialects.bedrock_converse.wire import NAME, read
@@ -78,11 +80,21 @@ def usage_json(usage: Usage) -> dict[str, JSON]:
     return out
 
 
+def unwrap_custom(part: Part, custom: frozenset[str]) -> Part:
+    """A toolUse of a freeform (Responses ``custom``) tool back to its raw text input (``{"input": text}``)."""
+    if not isinstance(part, ToolCall) or part.name not in custom:
+        return part
+    return replace(part, kind="custom", arguments=claude.unwrap_custom_json(part.arguments))
+
+
 def _decode(body: JSON, request: Request) -> Response:
     obj = read.obj(body, "response")
     output = read.obj(obj.get("output"), "output")
     message = read.obj(output.get("message"), "output.message")
-    content = decode_blocks(message.get("content", []), "output.message.content")
+    custom = claude.custom_tool_names(request)
+    content = tuple(
+        unwrap_custom(p, custom) for p in decode_blocks(message.get("content", []), "output.message.content")
+    )
     wire_stop = obj.get("stopReason")
     extra = rest(obj, ("output", "stopReason", "usage", "metrics"))
     stop = decode_stop_reason(wire_stop)

@@ -91,6 +91,8 @@ class _Upstream:
     kind: BlockKind
     no_input: bool = False
     """A toolUse with no input fragment yet: its input is ``{}``."""
+    custom: list[str] | None = None
+    """The input fragments of a freeform tool's call, held until the block stops (``{"input": text}``)."""
 
 
 class ConverseStreamDecoder:
@@ -99,6 +101,7 @@ class ConverseStreamDecoder:
     def __init__(self, request: Request) -> None:
         self._frames = EventStreamDecoder()
         self._model = request.model
+        self._custom = claude.custom_tool_names(request)
         self.end = StreamEnd()
         self._blocks: dict[int, _Upstream] = {}
         self._next_index = 0
@@ -158,6 +161,9 @@ class ConverseStreamDecoder:
         return block, BlockStart(index=block.index, kind=kind, **start)  # type: ignore[arg-type]
 
     def _stop_block(self, block: _Upstream) -> list[StreamEvent]:
+        if block.custom is not None:
+            text = claude.unwrap_custom_json("".join(block.custom))
+            return [ToolArgsDelta(index=block.index, partial_json=text), BlockStop(index=block.index)]
         if block.no_input:  # a tool without parameters: its input is {}, as a whole answer would say
             return [ToolArgsDelta(index=block.index, partial_json="{}"), BlockStop(index=block.index)]
         return [BlockStop(index=block.index)]
@@ -182,7 +188,11 @@ class ConverseStreamDecoder:
         tool_id = read.string(tool.get("toolUseId"), "start.toolUse.toolUseId")
         name = read.string(tool.get("name"), "start.toolUse.name")
         block, start = self._open(upstream, "tool_call", id=tool_id, name=name)
-        block.no_input = True
+        if name in self._custom:
+            block.custom = []
+            start = BlockStart(index=block.index, kind="tool_call", id=tool_id, name=name, tool_kind="custom")
+        else:
+            block.no_input = True
         return [*out, start]
 
     def _on_block_delta(self, obj: dict[str, JSON]) -> list[StreamEvent]:
@@ -198,7 +208,9 @@ class ConverseStreamDecoder:
                 out.append(TextDelta(index=block.index, text=read.string(delta["text"], "delta.text")))
         elif "toolUse" in delta:
             fragment = read.string(read.obj(delta["toolUse"], "delta.toolUse").get("input"), "delta.toolUse.input")
-            if block is not None and block.kind == "tool_call":
+            if block is not None and block.custom is not None:
+                block.custom.append(fragment)
+            elif block is not None and block.kind == "tool_call":
                 block.no_input = block.no_input and not fragment
                 out.append(ToolArgsDelta(index=block.index, partial_json=fragment))
         elif "reasoningContent" in delta:
