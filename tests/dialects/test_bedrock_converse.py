@@ -436,3 +436,79 @@ def test_freeform_tools_of_a_responses_client_come_back_as_raw_text() -> None:
     answer = {"output": {"message": {"role": "assistant", "content": [use]}}, "stopReason": "tool_use", "usage": {}}
     [call] = CONVERSE.decode_response(answer, request).content
     assert call == ToolCall(id="t1", name="apply_patch", arguments="*** Begin Patch", kind="custom")
+
+
+def _slots(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key and index path inside a JSON value."""
+    found: list[tuple[Any, ...]] = [path] if path else []
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        found += _slots(child, (*path, key))
+    return found
+
+
+def _mutated(body: Any, path: tuple[Any, ...], replacement: Any) -> Any:
+    out = copy.deepcopy(body)
+    parent = out
+    for key in path[:-1]:
+        parent = parent[key]
+    if replacement is _DELETE:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = replacement
+    return out
+
+
+_DELETE = object()
+
+
+def test_every_slot_deleted_or_replaced_decodes_or_is_a_400_and_encodes_everywhere() -> None:
+    """No malformed Converse body crashes the decoder, and whatever decodes encodes toward every dialect."""
+    targets = [
+        get_dialect(name) for name in ("claude", "openai-chat", "openai-responses", "bedrock", "bedrock-converse")
+    ]
+    for path in _slots(FULL):
+        for replacement in (_DELETE, None, 7, "x", [], {}, [{}], {"text": 1}):
+            try:
+                request = decode(_mutated(FULL, path, replacement))
+            except RequestError:
+                continue
+            for target in targets:
+                try:
+                    target.encode_request(request, OPTIONS)
+                except RequestError:
+                    pass
+
+
+ANSWER: dict[str, Any] = {
+    "output": {
+        "message": {
+            "role": "assistant",
+            "content": [
+                {"reasoningContent": {"reasoningText": {"text": "t", "signature": "s"}}},
+                {"reasoningContent": {"redactedContent": "YWJj"}},
+                {"text": "hi"},
+                {"toolUse": {"toolUseId": "t1", "name": "f", "input": {"a": [1]}}},
+            ],
+        }
+    },
+    "stopReason": "tool_use",
+    "usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3, "cacheReadInputTokens": 4},
+    "metrics": {"latencyMs": 5},
+    "additionalModelResponseFields": {"stop_sequence": "x"},
+}
+
+
+def test_every_answer_slot_deleted_or_replaced_decodes_or_is_a_502_and_encodes_everywhere() -> None:
+    request = decode({"messages": [], "toolConfig": {"tools": [{"toolSpec": {"name": "f"}}]}})
+    clients = [
+        get_dialect(name) for name in ("claude", "openai-chat", "openai-responses", "bedrock", "bedrock-converse")
+    ]
+    for path in _slots(ANSWER):
+        for replacement in (_DELETE, None, 7, "x", [], {}, [{}], {"text": 1}):
+            try:
+                response = CONVERSE.decode_response(_mutated(ANSWER, path, replacement), request)
+            except UpstreamError:
+                continue
+            for client in clients:
+                client.encode_response(response, request)

@@ -167,9 +167,10 @@ def _decode_model_fields(raw: JSON, extra: Extra) -> tuple[ReasoningConfig | Non
     kept = rest(obj, ("thinking", "top_k"))
     reasoning = None
     thinking = obj.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") in _THINKING_MODES:
+    mode = thinking.get("type") if isinstance(thinking, dict) else None
+    if isinstance(thinking, dict) and isinstance(mode, str) and mode in _THINKING_MODES:
         budget = read.opt_integer(thinking.get("budget_tokens"), "additionalModelRequestFields.thinking.budget_tokens")
-        reasoning = ReasoningConfig(mode=thinking["type"], budget_tokens=budget)
+        reasoning = ReasoningConfig(mode=mode, budget_tokens=budget)  # type: ignore[arg-type]
         thinking_kept = rest(thinking, ("type", "budget_tokens"))
         if thinking_kept:
             kept["thinking"] = thinking_kept
