@@ -351,3 +351,21 @@ def test_a_freeform_tool_call_streams_back_as_its_raw_text() -> None:
         BlockStop(index=0),
         Finish(stop_reason=StopReason.TOOL_USE, usage=Usage(input_tokens=1, output_tokens=2)),
     ]
+
+
+@pytest.mark.parametrize("name", ["stream_reasoning_tool_use.jsonl", "stream_redacted_reasoning.jsonl"])
+def test_a_mangled_event_ends_the_stream_cleanly(name: str) -> None:
+    """Each payload field of each event deleted or replaced: the decoder never raises, and the stream ends with
+    exactly one Finish or StreamError."""
+    lines = read_jsonl(DIR, name)
+    for number, line in enumerate(lines):
+        for key in line["payload"]:
+            values: tuple[Any, ...] = (None, 7, "x", [], {}, {"text": 1}, "__delete__")
+            for value in values:
+                payload = {k: v for k, v in line["payload"].items() if k != key or value != "__delete__"}
+                if value != "__delete__":
+                    payload[key] = value
+                mangled = [*lines[:number], {**line, "payload": payload}, *lines[number + 1 :]]
+                events = decode_whole(CONVERSE.stream_decoder(REQUEST), b"".join(frame(x) for x in mangled))
+                ends = [e for e in events if isinstance(e, Finish | StreamError)]
+                assert len(ends) == 1 and events[-1] is ends[0], (number, key, value)
