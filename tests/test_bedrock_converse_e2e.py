@@ -18,6 +18,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import EventStreamError
 
 from llm_proxy.app.serve import MockApp
+from llm_proxy.config import parse_config
 from llm_proxy.upstream.mock import MockOptions
 from tests.aws_env import isolate_aws_env
 from tests.servers import ServerThread, make_config, running_proxy, sdk_anthropic, sdk_openai
@@ -439,3 +440,31 @@ def test_mock_verifies_converse_signatures(boto: Boto) -> None:
             stranger.converse_stream(modelId=MODEL, messages=user("hi"))
         signed = boto(server.url, AKID, SECRET)
         assert signed.converse(modelId=MODEL, messages=user("direct"))["stopReason"] == "end_turn"
+
+
+def test_client_keys_by_sigv4_on_converse_paths(boto: Boto, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Converse client presents its client key as boto3 credentials (key name, key); bad ones raise boto3's errors."""
+    isolate_aws_env(monkeypatch, tmp_path)
+    key = "lpk-alice-converse-0123456789abcdefgh"
+    with ServerThread(MockApp(RecordingMock(MockOptions()))) as upstream:
+        route = {
+            "frontend_model_name": MODEL,
+            "frontend_base_url": "/keyed",
+            "frontend_dialect": "bedrock-converse",
+            "backend_model_name": "mock-model",
+            "backend_base_url": upstream.url,
+            "backend_dialect": "claude",
+            "backend_api_key": "sk-ant-route-key",  # the route spends a key of its own: client keys are required
+        }
+        keys = [{"name": "alice", "key": key}]
+        with running_proxy(parse_config({"models": [route], "client_keys": keys}, "keys.yaml", {})) as keyed:
+            assert converse(boto(keyed.url + "/keyed", "alice", key), "hi")["stopReason"] == "end_turn"
+            assert text_of(stream(boto(keyed.url + "/keyed", "alice", key), "hi")) == "mock reply: hi"
+            bad = (("alice", "lpk-wrong", "InvalidSignatureException"), ("eve", key, "UnrecognizedClientException"))
+            for key_id, secret, code in bad:
+                client = boto(keyed.url + "/keyed", key_id, secret)
+                with pytest.raises(client.exceptions.ClientError) as info:
+                    converse(client, "hi")
+                assert info.value.response["Error"]["Code"] == code
+                with pytest.raises(client.exceptions.ClientError):
+                    stream(client, "hi")
