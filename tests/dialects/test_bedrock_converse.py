@@ -109,6 +109,8 @@ def test_a_request_decodes_and_reencodes_equal() -> None:
     assert CONVERSE.encode_request(decode(minimal), OPTIONS) == minimal
     empty_sections = {**minimal, "inferenceConfig": {}, "additionalModelRequestFields": {}, "system": []}
     assert CONVERSE.encode_request(decode(empty_sections), OPTIONS) == empty_sections
+    null_sections = {**minimal, "inferenceConfig": None, "toolConfig": None, "additionalModelRequestFields": None}
+    assert CONVERSE.encode_request(decode(null_sections), OPTIONS) == null_sections
 
 
 def test_the_canonical_form_of_a_request() -> None:

@@ -424,7 +424,7 @@ def encode_request(request: Request, options: EncodeOptions) -> dict[str, JSON]:
         body["system"] = system
     thinking, max_tokens = _thinking(request, options, same)
     inference = _inference(request, max_tokens, thinking is not None and thinking.get("type") != "disabled", same)
-    if inference or (same and "inferenceConfig" in request.extra):
+    if inference or (same and isinstance(request.extra.get("inferenceConfig"), dict)):
         body["inferenceConfig"] = inference
     tool_config = _encode_tool_config(request, same)
     if tool_config is not None:
@@ -436,13 +436,14 @@ def encode_request(request: Request, options: EncodeOptions) -> dict[str, JSON]:
         fields["top_k"] = request.top_k
     if same:
         merge_extra(fields, request.extra.get("additionalModelRequestFields") or {}, nested=True)
-    if fields or (same and "additionalModelRequestFields" in request.extra):
+    if fields or (same and isinstance(request.extra.get("additionalModelRequestFields"), dict)):
         body["additionalModelRequestFields"] = fields
     if request.metadata is not None and (same or all(isinstance(v, str) for v in request.metadata.values())):
         body["requestMetadata"] = request.metadata
     if same:
+        # the sections merged above; a section sent as null is kept as it came
         nested = ("inferenceConfig", "toolConfig", "additionalModelRequestFields")
-        merge_extra(body, {k: v for k, v in request.extra.items() if k not in nested})
+        merge_extra(body, {k: v for k, v in request.extra.items() if k not in nested or v is None})
     else:
         _drop_foreign(request)
     return body
