@@ -7,6 +7,7 @@ proves the proxy signed anew; nothing leaves 127.0.0.1 and the machine's AWS set
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -468,3 +469,36 @@ def test_client_keys_by_sigv4_on_converse_paths(boto: Boto, tmp_path: Any, monke
                 assert info.value.response["Error"]["Code"] == code
                 with pytest.raises(client.exceptions.ClientError):
                     stream(client, "hi")
+
+
+def test_boto3_image_document_and_cache_point_reach_claude(
+    boto: Boto, proxy: ServerThread, mock: RecordingMock
+) -> None:
+    """boto3 sends blobs as base64: Claude gets image and document sources, and the cache point as cache_control."""
+    png, pdf = b"\x89PNG\r\n\x1a\n-image-bytes", b"%PDF-1.4 document bytes"
+    content = [
+        {"text": "Describe both."},
+        {"image": {"format": "png", "source": {"bytes": png}}},
+        {"document": {"format": "pdf", "name": "report", "source": {"bytes": pdf}}},
+        {"cachePoint": {"type": "default"}},
+    ]
+    client = boto(proxy.url + "/from-converse/claude")
+    result = client.converse(
+        modelId=MODEL, messages=[{"role": "user", "content": content}], system=[{"text": "Be brief."}]
+    )
+    assert result["output"]["message"]["content"] == [{"text": "mock reply: Describe both."}]
+    sent = json.loads(mock.seen[-1][2])
+    assert sent["system"] == "Be brief."
+    assert sent["messages"][0]["content"] == [
+        {"type": "text", "text": "Describe both."},
+        {
+            "type": "image",
+            "source": {"type": "base64", "media_type": "image/png", "data": base64.b64encode(png).decode()},
+        },
+        {
+            "type": "document",
+            "source": {"type": "base64", "media_type": "application/pdf", "data": base64.b64encode(pdf).decode()},
+            "title": "report",
+            "cache_control": {"type": "ephemeral"},
+        },
+    ]

@@ -46,6 +46,7 @@ FULL: dict[str, Any] = {
                 {"cachePoint": {"type": "default"}},
                 {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}},
                 {"document": {"format": "pdf", "name": "report", "source": {"bytes": "JVBERi0="}}},
+                {"cachePoint": {"type": "default", "ttl": "5m"}},
                 {"document": {"format": "csv", "name": "table", "source": {"bytes": "YSxi"}}},
                 {"video": {"format": "mp4", "source": {"s3Location": {"uri": "s3://b/v.mp4"}}}},
             ],
@@ -124,7 +125,8 @@ def test_the_canonical_form_of_a_request() -> None:
     assert user.content[1] == Image(media_type="image/png", data="iVBORw0KGgo=")
     pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}}
     assert user.content[2] == Opaque(
-        dialects=frozenset({"claude", "bedrock", "bedrock-converse"}), raw={**pdf, "title": "report"}
+        dialects=frozenset({"claude", "bedrock", "bedrock-converse"}),
+        raw={**pdf, "title": "report", "cache_control": {"type": "ephemeral", "ttl": "5m"}},
     )
     assert isinstance(user.content[3], Opaque) and user.content[3].dialects == {"bedrock-converse"}
     assert assistant.content[:2] == (

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import TypeGuard
 
 from llm_proxy.canonical import JSON, Image, Opaque, Part, Reasoning, Refusal, Text, ToolCall, ToolResult
 from llm_proxy.dialects import claude
@@ -182,6 +183,16 @@ def _decode_block(block: dict[str, JSON], path: str) -> Part:
     return decoder(value, block, path) if decoder else Opaque(dialects=OWN, raw=block)
 
 
+def _cacheable_document(part: Part | None) -> TypeGuard[Opaque]:
+    """A document decoded into Claude's form, not yet cached: the cache point becomes its ``cache_control``."""
+    return (
+        isinstance(part, Opaque)
+        and part.dialects == DOCUMENT_DIALECTS
+        and isinstance(part.raw, dict)
+        and "cache_control" not in part.raw
+    )
+
+
 def _cacheable(part: Part) -> bool:
     return isinstance(part, Text | Image | ToolCall | ToolResult) and part.cache_control is None
 
@@ -196,6 +207,9 @@ def decode_blocks(raw: JSON, path: str) -> tuple[Part, ...]:
             last = parts[-1] if parts else None
             if control is not None and isinstance(last, Text | Image | ToolCall | ToolResult) and _cacheable(last):
                 parts[-1] = replace(last, cache_control=control)
+                continue
+            if control is not None and _cacheable_document(last):
+                parts[-1] = replace(last, raw={**last.raw, "cache_control": control})
                 continue
             parts.append(Opaque(dialects=OWN, raw=block))
             continue
