@@ -249,13 +249,22 @@ def test_boto3_converse_thinking_signature_round_trip(
     assert reasoning["signature"] in json.dumps(sent)  # the signature went back upstream unmodified
 
 
-def test_boto3_converse_openai_reasoning_rides_in_the_signature(boto: Boto, proxy: ServerThread) -> None:
+def test_boto3_converse_openai_reasoning_rides_in_the_signature(
+    boto: Boto, proxy: ServerThread, mock: RecordingMock
+) -> None:
     client = boto(proxy.url + "/from-converse/openai-responses")
     events = stream(client, "think [[mock:think]]")
     check_sequence(events)
     deltas = [e["contentBlockDelta"]["delta"] for e in events if "contentBlockDelta" in e]
     signature = "".join(d["reasoningContent"].get("signature", "") for d in deltas if "reasoningContent" in d)
     assert signature.startswith("lpx1.")  # the carry envelope of the Responses reasoning item
+    first = converse(client, "think [[mock:think]]")
+    reasoning = first["output"]["message"]["content"][0]["reasoningContent"]["reasoningText"]
+    assert reasoning["text"] == "Thinking about the request." and reasoning["signature"].startswith("lpx1.")
+    client.converse(modelId=MODEL, messages=[*user("think"), first["output"]["message"], *user("again")])
+    sent = json.loads(mock.seen[-1][2])
+    [item] = [i for i in sent["input"] if i.get("type") == "reasoning"]
+    assert item["encrypted_content"].startswith("mock-enc-") and item["id"].startswith("rs_")  # restored exactly
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
