@@ -233,7 +233,7 @@ def test_an_openai_request_toward_converse() -> None:
             Message(role="tool", content=(ToolResult(call_id="call_1", content=(Text(text="r1"),)),)),
             Message(role="user", content=(Text(text="next"),)),
         ),
-        tools=(Tool(name="f"),),
+        tools=(Tool(name="f"), Tool(name="g", description="", parameters={"properties": {}})),
         tool_choice=ToolChoice(mode="required"),
         reasoning=ReasoningConfig(effort="high"),
         temperature=1.5,
@@ -251,7 +251,10 @@ def test_an_openai_request_toward_converse() -> None:
         },
     ]
     assert body["toolConfig"] == {
-        "tools": [{"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object", "properties": {}}}}}],
+        "tools": [
+            {"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object", "properties": {}}}}},
+            {"toolSpec": {"name": "g", "inputSchema": {"json": {"type": "object", "properties": {}}}}},
+        ],
         "toolChoice": {"any": {}},
     }
     assert "additionalModelRequestFields" not in body  # no thinking while a tool use is forced

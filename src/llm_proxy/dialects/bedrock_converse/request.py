@@ -302,6 +302,8 @@ def _encode_tool(tool: Tool | HostedTool, same: bool) -> list[dict[str, JSON]]:
         schema = claude.CUSTOM_TOOL_SCHEMA  # freeform input travels as {"input": "<text>"}
     elif not same and schema is None:
         schema = claude.DEFAULT_INPUT_SCHEMA
+    elif not same and isinstance(schema, dict) and "type" not in schema:
+        schema = {"type": "object", **schema}  # Claude on Bedrock wants an object schema
     if schema is not None:
         spec["inputSchema"] = {"json": schema}
     if same and tool.strict is not None:
