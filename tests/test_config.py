@@ -6,6 +6,7 @@ import pytest
 
 from llm_proxy.app.cli import route_table
 from llm_proxy.config import load_config, mask_key, parse_config
+from llm_proxy.dialects import names
 from llm_proxy.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,7 +145,7 @@ def test_empty_dialect_on_one_side_only_is_still_an_error() -> None:
         (
             {"frontend_dialect": "gemini", "backend_dialect": "claude"},
             "cfg.yaml: models[0] (gpt-x): field `frontend_dialect`: unknown dialect 'gemini' "
-            "(known: openai-chat, openai-responses, claude, bedrock)",
+            f"(known: {', '.join(names())})",
         ),
         (
             {"frontend_dialect": "claude"},

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
 from llm_proxy.config import load_config
+from tests.e2e.test_readme_recipes import readme_recipe
 from tests.servers import ServerThread, running_proxy, sdk_anthropic, sdk_openai
 
 DEMO = Path(__file__).resolve().parents[1] / "config" / "demo.yaml"
@@ -61,3 +63,18 @@ def test_boto3_example(demo: ServerThread, monkeypatch: pytest.MonkeyPatch) -> N
         assert json.loads(reply["body"].read())["content"][0]["text"] == "mock reply: Hello"
     finally:
         client.close()
+
+
+def test_boto3_converse_readme_recipe(
+    demo: ServerThread, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's ``**boto3 Converse**`` Python block, run as printed (only the port differs)."""
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    [code] = readme_recipe("boto3 Converse").blocks["python"]
+    namespace: dict[str, Any] = {}
+    try:
+        exec(compile(code.replace("localhost:8080", demo.url.removeprefix("http://")), "README.md", "exec"), namespace)
+    finally:
+        if "client" in namespace:
+            namespace["client"].close()
+    assert capsys.readouterr().out == "mock reply: Hello end_turn True\nmock reply: Stream it\n"

@@ -50,6 +50,17 @@ DIALECTS: dict[str, DialectSpec] = {
         sigv4=True,
         thinking="signed",
     ),
+    "bedrock-converse": DialectSpec(
+        name="bedrock-converse",
+        provider="aws.bedrock",
+        module="llm_proxy.dialects.bedrock_converse",
+        endpoints=(
+            Endpoint("/model/{model}/converse", versioned=False),
+            Endpoint("/model/{model}/converse-stream", streaming=True, versioned=False),
+        ),
+        sigv4=True,
+        thinking="signed",
+    ),
 }
 
 DEFAULT_DIALECT = "openai-chat"

@@ -92,16 +92,21 @@ def encode_message(headers: Sequence[tuple[str, HeaderValue]], payload: bytes) -
     return body + _CRC.pack(zlib.crc32(body))
 
 
-def chunk_frame(event_json: bytes) -> bytes:
-    """A Bedrock InvokeModelWithResponseStream ``chunk`` event carrying one inner (e.g. Messages) event JSON."""
-    payload = orjson.dumps({"bytes": base64.b64encode(event_json).decode("ascii"), "p": CHUNK_PADDING})
+def event_frame(event_type: str, payload: bytes) -> bytes:
+    """A modelled event of a JSON event stream (``chunk`` of InvokeModel's, ``messageStart`` of Converse's, ...)."""
     # Header order as real Bedrock sends it.
     headers: list[tuple[str, HeaderValue]] = [
-        (":event-type", "chunk"),
+        (":event-type", event_type),
         (":content-type", "application/json"),
         (":message-type", "event"),
     ]
     return encode_message(headers, payload)
+
+
+def chunk_frame(event_json: bytes) -> bytes:
+    """A Bedrock InvokeModelWithResponseStream ``chunk`` event carrying one inner (e.g. Messages) event JSON."""
+    payload = orjson.dumps({"bytes": base64.b64encode(event_json).decode("ascii"), "p": CHUNK_PADDING})
+    return event_frame("chunk", payload)
 
 
 def exception_frame(exception_type: str, message: str) -> bytes:
@@ -112,6 +117,13 @@ def exception_frame(exception_type: str, message: str) -> bytes:
         (":message-type", "exception"),
     ]
     return encode_message(headers, orjson.dumps({"message": message}))
+
+
+def header_text(value: HeaderValue | None) -> str:
+    """A header value that should be a string (botocore yields bytes/ints for other header types)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
 
 
 def chunk_event_json(frame: Frame) -> bytes:

@@ -1,7 +1,8 @@
 """Credentials toward Bedrock upstreams: SigV4 signing per route, with credentials loaded once, lazily.
 
-A request goes to Bedrock when the route translates into the ``bedrock`` dialect, or when a proxy-mode
-route receives a Bedrock path (``/model/{id}/invoke…``). Such a request is authenticated in one of two ways:
+A request goes to Bedrock when the route translates into a dialect whose spec says ``sigv4`` (InvokeModel's
+``bedrock``, Converse's ``bedrock-converse``), or when a proxy-mode route receives a path of one
+(``/model/{id}/invoke…``, ``/model/{id}/converse…``). Such a request is authenticated in one of two ways:
 
 - the route has ``backend_api_key``: a Bedrock API key, sent as ``Authorization: Bearer <key>`` by
   ``llm_proxy.upstream.headers`` like any other route key; nothing to do here;

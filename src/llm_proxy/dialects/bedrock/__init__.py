@@ -40,10 +40,10 @@ from llm_proxy.framing.eventstream import (
     EventStreamDecoder,
     EventStreamError,
     Frame,
-    HeaderValue,
     chunk_event_json,
     chunk_frame,
     exception_frame,
+    header_text,
 )
 from llm_proxy.prompt import SystemEdit
 
@@ -252,13 +252,6 @@ def response_headers(response: Response | None) -> dict[str, str]:
 # -- streams -----------------------------------------------------------------------------------
 
 
-def _text(value: HeaderValue | None) -> str:
-    """A header value that should be a string (botocore yields bytes/ints for other header types)."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return "" if value is None else str(value)
-
-
 class BedrockStreamDecoder:
     """Event-stream bytes -> frames (botocore, CRC-checked) -> Messages event objects -> canonical events."""
 
@@ -287,10 +280,10 @@ class BedrockStreamDecoder:
     def _on_frame(self, frame: Frame) -> list[StreamEvent]:
         message_type = frame.headers.get(":message-type")
         if message_type == "exception":
-            exception_type = _text(frame.headers.get(":exception-type")) or "internalServerException"
+            exception_type = header_text(frame.headers.get(":exception-type")) or "internalServerException"
             return self._end.error(stream_exception_error(exception_type, frame.payload))
         if message_type == "error":  # a protocol-level error frame: :error-code / :error-message headers
-            code, text = _text(frame.headers.get(":error-code")), _text(frame.headers.get(":error-message"))
+            code, text = header_text(frame.headers.get(":error-code")), header_text(frame.headers.get(":error-message"))
             return self._end.error(upstream_fault(f"the upstream stream failed: {code}: {text}"))
         if message_type != "event" or frame.headers.get(":event-type") != "chunk":
             return []  # other event types (none today) carry nothing canonical

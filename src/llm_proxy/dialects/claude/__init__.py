@@ -43,10 +43,12 @@ from llm_proxy.dialects.claude.errors import (
 from llm_proxy.dialects.claude.raw_edit import edit_system_raw
 from llm_proxy.dialects.claude.request import decode_body, encode_body
 from llm_proxy.dialects.claude.response import (
+    custom_tool_names,
     decode_message,
     encode_message,
     stop_reason_json,
     summarize,
+    unwrap_custom_json,
     usage_json,
 )
 from llm_proxy.dialects.claude.stream import ClaudeStreamDecoder, ClaudeStreamEncoder
@@ -81,6 +83,7 @@ __all__ = [
     "ClaudeDialect",
     "ClaudeStreamDecoder",
     "ClaudeStreamEncoder",
+    "custom_tool_names",
     "decode_body",
     "decode_error_event",
     "decode_message",
@@ -93,6 +96,7 @@ __all__ = [
     "stop_reason_json",
     "tool_id",
     "tool_input",
+    "unwrap_custom_json",
     "usage_json",
 ]
 
