@@ -15,7 +15,9 @@ DIALECT_NAMES = ("openai-chat", "openai-responses", "claude", "bedrock")
 def post(port: int, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("POST", path, body=orjson.dumps(body), headers={"content-type": "application/json", **(headers or {})})
+        conn.request(
+            "POST", path, body=orjson.dumps(body), headers={"content-type": "application/json", **(headers or {})}
+        )
         response = conn.getresponse()
         return response.status, response.read()
     finally:
