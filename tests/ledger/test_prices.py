@@ -7,6 +7,7 @@ from pathlib import Path
 
 import genai_prices
 import orjson
+from genai_prices.types import TieredPrices
 
 from llm_proxy.canonical import Usage
 from llm_proxy.config import Rates
@@ -22,7 +23,10 @@ def _sonnet_rates() -> tuple[Decimal, Decimal, Decimal]:
     """Input, output and cache-read USD per million tokens of Sonnet 4.5, as genai-prices lists them."""
     probe = genai_prices.Usage(input_tokens=1, output_tokens=1)
     price = genai_prices.calc_price(probe, SONNET, provider_id="anthropic").model_price
-    return price.input_mtok.base, price.output_mtok.base, price.cache_read_mtok.base  # type: ignore[attr-defined]
+    rates = (price.input_mtok, price.output_mtok, price.cache_read_mtok)
+    tiered = [rate for rate in rates if isinstance(rate, TieredPrices)]
+    assert len(tiered) == 3  # Anthropic's tiers begin at 200k input tokens: these requests pay the base rates
+    return tiered[0].base, tiered[1].base, tiered[2].base
 
 
 def _by_hand() -> float:

@@ -45,6 +45,7 @@ class Exchange:
         "aborted",
         "record",
         "key",
+        "charged",
     )
 
     def __init__(self, scope: Scope, send: Send) -> None:
@@ -74,6 +75,8 @@ class Exchange:
         """What the request did, for metrics, the span and the access log (``observe.record``)."""
         self.key: ClientKey | None = None
         """The client key the request presented, once checked (its budgets are charged at the end)."""
+        self.charged = False
+        """The answer's cost was counted against the key's budgets."""
 
     async def start(self, status: int, headers: RawHeaders) -> None:
         self.status = status

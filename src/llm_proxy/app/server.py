@@ -224,7 +224,7 @@ class ProxyApp:
         ex.log(disconnected)
         ledger = self.ledger
         if ledger.writer is not None or (ex.key is not None and ex.key.budgeted):
-            ledger.finish(_usage_record(ex, int(status) if status.isdigit() else 0, elapsed), ex.key)
+            ledger.finish(_usage_record(ex, int(status) if status.isdigit() else 0, elapsed), ex.key, ex.charged)
 
     async def _dispatch(self, ex: Exchange, target: Target | None, body: bytes, dialect: str) -> None:
         try:
@@ -253,6 +253,11 @@ class ProxyApp:
                 await passthrough.handle(ex, route, target, body, doc, self.services)
             if key is not None and key.tokens_per_minute is not None:
                 await self.gate.debit(key, ex.record.tokens)
+            if key is not None and key.budgeted:
+                record = ex.record
+                model = record.backend_model or ex.backend_model
+                record.cost = await self.ledger.charge(key, record.backend_dialect, model, record.usage)
+                ex.charged = True
         except ProxyFailure as failure:
             await self._fail(ex, failure.error, dialect)
         except StreamInterrupted as exc:
@@ -385,6 +390,7 @@ def _usage_record(ex: Exchange, status: int, elapsed: float) -> UsageRecord:
         cache_read_tokens=0 if usage is None else usage.cache_read_tokens,
         cache_write_tokens=0 if usage is None else usage.cache_write_tokens,
         reasoning_tokens=0 if usage is None else usage.reasoning_tokens,
+        cost_usd=record.cost,
     )
 
 

@@ -112,18 +112,24 @@ class Ledger:
     def seeds_budgets(self) -> bool:
         return self.writer is not None and self.budgets is not None and not self.budgets.shared
 
-    def finish(self, record: UsageRecord, key: ClientKey | None) -> None:
-        """The request ended: count its spend against the key's budgets (priced now), then queue its record."""
-        if key is not None and key.budgeted and self.budgets is not None:
+    async def charge(self, key: ClientKey, dialect: str, model: str, usage: Usage | None) -> float | None:
+        """Price an answer of a key with a budget and count it at once (the request's task awaits this as soon as
+        its response ended, before the next request of the client can be checked); the cost, None if unknown."""
+        cost = self.pricer.cost(provider_of(dialect), model, usage)
+        if cost and self.budgets is not None:
+            await self.budgets.add(key, cost)
+        return cost
+
+    def finish(self, record: UsageRecord, key: ClientKey | None, charged: bool) -> None:
+        """The request ended: queue its record. A budgeted key's answer not ``charged`` yet (the client went away
+        mid-answer) is priced and counted now."""
+        if not charged and key is not None and key.budgeted and self.budgets is not None:
             cost = self.pricer.cost(provider_of(record.backend_dialect), record.backend_model, _usage(record))
             record = dataclasses.replace(record, cost_usd=cost)
             if cost:
                 task = asyncio.get_running_loop().create_task(self.budgets.add(key, cost))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            if self.writer is not None:
-                self.writer.put(record)
-            return
         if self.writer is not None:
             self.writer.put(record)  # cost_usd None: the writer prices it
 

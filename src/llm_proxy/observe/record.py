@@ -85,6 +85,7 @@ class Record:
         "span",
         "metrics",
         "dialect",
+        "cost",
         "_prefix",
     )
 
@@ -104,6 +105,8 @@ class Record:
         self.streaming = False
         self.span = span
         self.metrics = metrics
+        self.cost: float | None = None
+        """USD, when priced at the end for a client key's budget (the ledger prices other answers later)."""
         self.dialect = "-"
         """The client's dialect (the route's frontend dialect, else the path's), ``-`` before routing."""
         self._prefix: str | None = None
