@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import orjson
 import pytest
 
 from llm_proxy.config import Config, parse_config
-from tests.ledger.clients import ask, post, rows
+from tests.ledger.clients import ask, rows
 from tests.redis_server import RedisServer
 from tests.servers import running_proxy
 
@@ -119,17 +120,38 @@ def test_a_restart_keeps_the_days_spend_from_the_ledger(tmp_path: Path) -> None:
         assert "spent $0.0180" in _refusal("claude", status, headers, body)
 
 
+def _spent_today(redis: RedisServer) -> bytes:
+    """The day's counter of team-a in Redis (the bulk reply's value line)."""
+    import socket
+
+    key = f"llmp-budget:team-a:d:{dt.datetime.now(dt.UTC):%Y-%m-%d}"
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=2) as conn:
+        conn.sendall(f"GET {key}\r\n".encode())
+        reply = conn.makefile("rb")
+        return b"" if reply.readline().startswith(b"$-1") else reply.readline().rstrip(b"\r\n")
+
+
+def _until(redis: RedisServer, value: bytes) -> None:
+    """Wait for a replica's charge to land (it is sent the moment the response ended: a Redis round trip)."""
+    deadline = time.monotonic() + 5
+    while _spent_today(redis) != value:
+        assert time.monotonic() < deadline, _spent_today(redis)
+        time.sleep(0.005)
+
+
 def test_replicas_share_budgets_through_redis(redis_url: str, redis_server: RedisServer) -> None:
     server = {"usage_store": "none", "state_store": redis_url}
     with running_proxy(_config(server, day=0.015)) as one, running_proxy(_config(server, day=0.015)) as two:
         assert _post(one.port, "openai-chat")[0] == 200
+        _until(redis_server, b"0.009")
         assert _post(two.port, "openai-chat")[0] == 200  # 0.009 < 0.015, counted by the other replica
+        _until(redis_server, b"0.018")
         status, headers, body = _post(one.port, "openai-chat")
         assert "spent $0.0180" in _refusal("openai-chat", status, headers, body)
         status, headers, body = _post(two.port, "claude")
         assert "spent $0.0180" in _refusal("claude", status, headers, body)
     day = f"{dt.datetime.now(dt.UTC):%Y-%m-%d}"
-    assert redis_server.command("GET", f"llmp-budget:team-a:d:{day}") == b"$5"
+    assert _spent_today(redis_server) == b"0.018"  # refusals cost nothing
     ttl = int(redis_server.command("TTL", f"llmp-budget:team-a:d:{day}").lstrip(b":"))
     assert 3600 < ttl <= 86400 + 3600
     assert re.fullmatch(rb":\d+", redis_server.command("TTL", f"llmp-budget:team-a:m:{day[:7]}"))
