@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import mimetypes
 import time
 from importlib.resources import files
@@ -29,6 +30,7 @@ from llm_proxy.ledger.summary import ReportError, Summary, parse_by, parse_since
 if TYPE_CHECKING:
     from llm_proxy.ledger.service import Ledger
 
+log = logging.getLogger("llm_proxy.admin")
 PATHS = ("/api/usage", "/dashboard")
 RECORDS_LIMIT = 50_000
 """Records ``/api/usage/records`` returns at most (the newest); ``truncated`` says when more were left out."""
@@ -106,9 +108,14 @@ class Admin:
             await _json(ex, 400, {"error": str(exc)})
             return
         store = await self._store(ex)
-        if store is not None:
+        if store is None:
+            return
+        try:
             rows = await store.summary(summary)
-            await _json(ex, 200, {"since": summary.since, "by": list(summary.by), "rows": rows})
+        except Exception as exc:  # the database is down: say so, the proxy goes on
+            await self._unavailable(ex, exc)
+            return
+        await _json(ex, 200, {"since": summary.since, "by": list(summary.by), "rows": rows})
 
     async def _records(self, ex: Exchange) -> None:
         now = time.time()
@@ -118,10 +125,18 @@ class Admin:
             await _json(ex, 400, {"error": str(exc)})
             return
         store = await self._store(ex)
-        if store is not None:
+        if store is None:
+            return
+        try:
             records, truncated = await store.records(since, RECORDS_LIMIT)
-            body = {"since": since, "now": now, "records": records, "truncated": truncated}
-            await _json(ex, 200, body)
+        except Exception as exc:  # the database is down: say so, the proxy goes on
+            await self._unavailable(ex, exc)
+            return
+        await _json(ex, 200, {"since": since, "now": now, "records": records, "truncated": truncated})
+
+    async def _unavailable(self, ex: Exchange, exc: Exception) -> None:
+        log.warning("usage ledger read failed (%s): %s: %s", self.ledger.shown, type(exc).__name__, exc)
+        await _json(ex, 503, {"error": f"the usage ledger's store cannot be read ({self.ledger.shown})"})
 
     async def _file(self, ex: Exchange, name: str) -> None:
         files_by_name = self._files()

@@ -63,5 +63,5 @@ def as_table(rows: list[dict[str, Any]], summary: Summary) -> str:
 
 def _cell(name: str, value: Any) -> str:
     if name == "cost_usd":
-        return "-" if value is None else f"{value:.4f}"
+        return "-" if value is None else f"{value:.6f}"
     return f"{value:,}"

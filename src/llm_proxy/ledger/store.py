@@ -102,7 +102,7 @@ class LedgerStore:
         """Records from ``since`` on, oldest first: the newest ``limit`` of them, and whether more were left out."""
         async with self._engine().connect() as conn:
             result = await conn.execute(records_query(since, limit + 1))
-            rows = [dict(row) for row in result.mappings()]
+            rows = [{str(key): value for key, value in row.items()} for row in result.mappings()]
         truncated = len(rows) > limit
         rows = rows[:limit]
         rows.reverse()
