@@ -234,7 +234,7 @@ def _usage(args: list[str]) -> int:
     try:
         rows = report.rows(url, summary)
     except Exception as exc:  # the database cannot be reached or read: say which and why, no traceback
-        from llm_proxy.ledger.store import shown_url
+        from llm_proxy.ledger.service import shown_url
 
         print(f"llm-proxy usage: cannot read {shown_url(url)}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -160,6 +160,7 @@ def _parse_server(data: Any, name: str, default_usage_store: str | None = None) 
         "log_format": lambda v: _choice(string(v).lower(), ("text", "json")),
         "watch_config": boolean,
         "usage_store": lambda v: usage_store(string(v), Path(name).resolve().parent),
+        "usage_queue": lambda v: integer(v, 1, 10_000_000),
         "admin_key": _admin_key,
     }
     reject_unknown(data, set(parsers), where)

@@ -43,6 +43,8 @@ class ServerConfig:
     usage_store: str | None = None
     """The usage ledger's database as a SQLAlchemy URL (``sqlite:///abs/path.db``, ``postgresql://...``); None: off.
     A config file without the field gets ``usage.db`` beside it (``config.load``)."""
+    usage_queue: int = 10_000
+    """Records the ledger holds while its database is slow or down; beyond that they are dropped (and counted)."""
     admin_key: str | None = field(default=None, repr=False)
     """The key of the admin API and dashboard (``/api/usage``, ``/dashboard``); None: those paths are 404."""
 

@@ -22,12 +22,21 @@ from llm_proxy.dialects import DIALECTS
 from llm_proxy.ledger.budget import Budgets, period_starts
 from llm_proxy.ledger.prices import Pricer
 from llm_proxy.ledger.record import UsageRecord
-from llm_proxy.ledger.writer import CAPACITY, LedgerWriter
+from llm_proxy.ledger.writer import LedgerWriter
 
 if TYPE_CHECKING:
     from llm_proxy.ledger.store import LedgerStore
 
 log = logging.getLogger("llm_proxy.ledger")
+
+
+def shown_url(url: str) -> str:
+    """A database URL with its password masked, for messages."""
+    scheme, sep, rest = url.partition("://")
+    auth, at, host = rest.rpartition("@")
+    if not at or ":" not in auth:
+        return url
+    return f"{scheme}{sep}{auth.split(':', 1)[0]}:***@{host}"
 
 
 def provider_of(dialect: str) -> str | None:
@@ -39,13 +48,14 @@ def provider_of(dialect: str) -> str | None:
 class Ledger:
     """Everything the server does with usage (see the module docstring)."""
 
-    def __init__(self, config: Config, *, capacity: int = CAPACITY) -> None:
+    def __init__(self, config: Config) -> None:
         self.url = config.server.usage_store
         self.pricer = Pricer(config.prices)
         self._state_store = config.server.state_store
         self.budgets: Budgets | None = None
         self._budgets_for(config)
         self.store: LedgerStore | None = None
+        capacity = config.server.usage_queue
         self.writer = LedgerWriter(self._open, capacity=capacity, describe=self.shown) if self.url else None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = False
@@ -53,13 +63,7 @@ class Ledger:
     @property
     def shown(self) -> str:
         """The store's URL without a password (for log lines)."""
-        if self.url is None:
-            return "none"
-        scheme, sep, rest = self.url.partition("://")
-        if "@" in rest:
-            auth, _, host = rest.rpartition("@")
-            return f"{scheme}{sep}{auth.split(':', 1)[0]}:***@{host}"
-        return self.url
+        return "none" if self.url is None else shown_url(self.url)
 
     def _budgets_for(self, config: Config) -> None:
         if self.budgets is None and any(k.budgeted for k in config.client_keys):

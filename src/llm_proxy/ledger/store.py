@@ -38,16 +38,6 @@ def async_url(url: str) -> str:
     return url
 
 
-def shown_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    auth, _, host = rest.rpartition("@")
-    user = auth.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"
-
-
 class LedgerStore:
     """One database holding the ledger."""
 

@@ -25,7 +25,8 @@ log = logging.getLogger("llm_proxy.ledger")
 
 CAPACITY = 10_000
 BATCH = 1_000
-RETRY_FIRST, RETRY_MAX = 0.5, 10.0
+RETRY_FIRST, RETRY_MAX = 0.25, 4.0
+"""Seconds between retries of a failed write: doubling from the first to the most."""
 
 
 class Sink(Protocol):
