@@ -278,7 +278,16 @@ class Config:
         """Every credential in the config, for redaction."""
         keys = tuple(k.key for k in self.client_keys if k.key)
         admin = (self.server.admin_key,) if self.server.admin_key else ()
-        return tuple(secret for route in self.routes for secret in route.all_secrets) + keys + admin
+        return (
+            tuple(secret for route in self.routes for secret in route.all_secrets) + keys + admin + self._store_secret
+        )
+
+    @property
+    def _store_secret(self) -> tuple[str, ...]:
+        """The usage store's database password, when its URL holds one."""
+        auth, at, _ = (self.server.usage_store or "").partition("://")[2].rpartition("@")
+        password = auth.partition(":")[2] if at else ""
+        return (password,) if password else ()
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
