@@ -90,3 +90,31 @@ def test_the_ledger_prices_a_claude_answer_with_cache_reads(tmp_path: Path) -> N
         (1_200, 30_000, 700)
     ] * 2
     assert [r["cost_usd"] for r in found] == [_by_hand(), None]
+
+
+def test_the_kept_rates_price_exactly_as_genai_prices_does() -> None:
+    """The pricer keeps each model's rates and multiplies; genai-prices' own calculation agrees to the cent's
+    last digit, tiers (above 200k input tokens) and models without a cache-write rate included."""
+    pricer = Pricer({})
+    usages = [
+        Usage(input_tokens=1_200, output_tokens=300, cache_read_tokens=5_000, cache_write_tokens=77),
+        Usage(input_tokens=250_000, output_tokens=3, cache_read_tokens=1),
+        Usage(input_tokens=10),
+    ]
+    models = [
+        ("anthropic", "anthropic", SONNET),
+        ("anthropic", "anthropic", "claude-opus-4-1"),
+        ("openai", "openai", "gpt-4o"),
+        ("openai", "openai", "gpt-4.1-mini"),
+        ("aws.bedrock", "aws", "anthropic.claude-3-5-sonnet-20241022-v2:0"),
+    ]
+    for provider, genai, model in models:
+        for usage in usages:
+            counted = genai_prices.Usage(
+                input_tokens=usage.prompt_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+            )
+            listed = float(genai_prices.calc_price(counted, model, provider_id=genai).total_price)
+            assert pricer.cost(provider, model, usage) == listed, (model, usage)

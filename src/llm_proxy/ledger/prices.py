@@ -1,15 +1,19 @@
 """What an answer cost in USD: the config's ``prices:`` first, then genai-prices' table, else None (never a guess).
 
 genai-prices is looked up by provider and model. The provider is the backend dialect's (``DialectSpec.provider``,
-the OpenTelemetry name); genai-prices names some providers differently, mapped here. A model genai-prices does
-not know is remembered as unpriced, so it is looked up once. The library (0.3 s to import) is loaded on first
-use, off the request path (``Pricer.warm``).
+the OpenTelemetry name); genai-prices names some providers differently, mapped here. A model's prices are looked
+up once per process and kept: its rates per million tokens of input, output, cache read and cache write (each a
+flat rate or tiers chosen by the request's whole input, as genai-prices applies them), so that pricing an answer
+is a few multiplications (``calc_price`` itself takes 0.2-0.8 ms, too much per request). A model genai-prices
+does not know is remembered as unpriced. The library (0.3 s to import) is loaded off the request path
+(``Pricer.warm``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from llm_proxy.canonical import Usage
@@ -27,7 +31,8 @@ class Pricer:
 
     def __init__(self, overrides: Mapping[str, Rates]) -> None:
         self.overrides = dict(overrides)
-        self._unknown: set[tuple[str | None, str]] = set()
+        self._listed: dict[tuple[str, str], _Listed | None] = {}
+        """genai-prices' rates by (provider, model); None: the model is not listed."""
         self._calc: Any = None
 
     def cost(self, provider: str | None, model: str, usage: Usage | None) -> float | None:
@@ -37,24 +42,24 @@ class Pricer:
         rates = self.overrides.get(model)  # read per call: a reload replaces ``overrides``
         if rates is not None:
             return by_rates(rates, usage)
-        key = (provider, model)
         genai = GENAI_PROVIDERS.get(provider or "")
-        if genai is None or key in self._unknown:
+        if genai is None:
             return None
+        key = (genai, model)
+        listed = self._listed[key] if key in self._listed else self._lookup(genai, model)
+        return None if listed is None else listed.cost(usage)
+
+    def _lookup(self, genai: str, model: str) -> _Listed | None:
         calc = self._calc or self.warm()
+        probe = _GenaiUsage(1, 1, 0, 0)
         try:
-            counted = _GenaiUsage(
-                usage.prompt_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
-            )
-            result = calc(counted, model, provider_id=genai)
+            price = calc(probe, model, provider_id=genai).model_price
         except LookupError:
-            self._unknown.add(key)
             log.info("no price known for %s model %r: its answers cost null in the ledger", genai, model)
-            return None
-        except ValueError as exc:  # usage the price list cannot split (e.g. more cached than input tokens)
-            log.warning("cannot price %s model %r: %s", genai, model, exc)
-            return None
-        return float(result.total_price)
+            price = None
+        listed = None if price is None else _Listed.of(price)
+        self._listed[(genai, model)] = listed
+        return listed
 
     def warm(self) -> Any:
         """Load genai-prices (call it in a thread at start, so that the first priced answer does not wait)."""
@@ -75,6 +80,48 @@ class _GenaiUsage:
         self.output_tokens = output_tokens
         self.cache_read_tokens = cache_read
         self.cache_write_tokens = cache_write
+
+
+class _Listed:
+    """A model's genai-prices rates per million tokens: a flat ``Decimal``, or tiers by the request's whole input."""
+
+    __slots__ = ("input", "output", "cache_read", "cache_write")
+
+    def __init__(self, input_: Any, output: Any, cache_read: Any, cache_write: Any) -> None:
+        self.input = input_
+        self.output = output
+        self.cache_read = input_ if cache_read is None else cache_read  # unpriced cache tokens are input tokens
+        self.cache_write = input_ if cache_write is None else cache_write
+
+    @classmethod
+    def of(cls, price: Any) -> _Listed:
+        def rate(name: str) -> Any:
+            return getattr(price, name, None)
+
+        zero = Decimal(0)
+        return cls(
+            rate("input_mtok") or zero, rate("output_mtok") or zero, rate("cache_read_mtok"), rate("cache_write_mtok")
+        )
+
+    def cost(self, usage: Usage) -> float:
+        whole = usage.prompt_tokens
+        total = (
+            _at(self.input, whole) * usage.input_tokens
+            + _at(self.output, whole) * usage.output_tokens
+            + _at(self.cache_read, whole) * usage.cache_read_tokens
+            + _at(self.cache_write, whole) * usage.cache_write_tokens
+        )
+        return float(total / _PER_MILLION)
+
+
+def _at(rate: Any, whole_input: int) -> Decimal:
+    """The rate that applies to a request of ``whole_input`` input tokens (the highest tier it passes)."""
+    if isinstance(rate, Decimal):
+        return rate
+    for tier in reversed(rate.tiers):
+        if whole_input > tier.start:
+            return Decimal(tier.price)
+    return Decimal(rate.base)
 
 
 def by_rates(rates: Rates, usage: Usage) -> float:
