@@ -25,6 +25,7 @@ from llm_proxy.ledger.record import UsageRecord
 from llm_proxy.ledger.schema import USAGE
 from llm_proxy.ledger.summary import Summary
 
+_FIELDS = tuple(field.name for field in dataclasses.fields(UsageRecord))
 _MIGRATION_LOCK = 7_317_017
 """PostgreSQL advisory lock id held while one replica migrates (the others wait, then find nothing to do)."""
 
@@ -73,12 +74,17 @@ class LedgerStore:
         return self.engine
 
     async def write(self, records: Sequence[UsageRecord]) -> None:
-        """Insert ``records`` in one transaction (one executemany)."""
+        """Insert ``records`` in one transaction: one executemany of the driver (SQLAlchemy Core's row handling
+        cost 16 µs of CPU per record, the driver's own 10 µs; this runs in the proxy's process)."""
         if not records:
             return
-        rows = [dataclasses.asdict(record) for record in records]
-        async with self._engine().begin() as conn:
-            await conn.execute(insert(USAGE), rows)
+        engine = self._engine()
+        sql = _insert_sql(engine.dialect.paramstyle)
+        async with engine.begin() as conn:
+            if sql is None:
+                await conn.execute(insert(USAGE), [{n: getattr(r, n) for n in _FIELDS} for r in records])
+            else:
+                await conn.exec_driver_sql(sql, [tuple([getattr(r, n) for n in _FIELDS]) for r in records])
 
     async def summary(self, summary: Summary) -> list[dict[str, Any]]:
         """The grouped totals ``summary`` asks for (see ``ledger.query``)."""
@@ -105,6 +111,19 @@ class LedgerStore:
         async with self._engine().connect() as conn:
             result = await conn.execute(spend_query(since))
             return {str(client): float(cost or 0.0) for client, cost in result.all()}
+
+
+def _insert_sql(paramstyle: str) -> str | None:
+    """The INSERT of one record in the driver's positional parameter style (None: another style)."""
+    marks = {
+        "qmark": ["?"] * len(_FIELDS),
+        "format": ["%s"] * len(_FIELDS),
+        "numeric_dollar": [f"${i}" for i in range(1, len(_FIELDS) + 1)],
+        "numeric": [f":{i}" for i in range(1, len(_FIELDS) + 1)],
+    }.get(paramstyle)
+    if marks is None:
+        return None
+    return f"INSERT INTO {USAGE.name} ({', '.join(_FIELDS)}) VALUES ({', '.join(marks)})"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
