@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -108,6 +109,32 @@ async def write_rate(url: str, total: int, batch: int) -> float:
         await store.close()
 
 
+async def cpu_per_record(url: str, total: int) -> float:
+    """CPU µs the proxy's process spends per record on the ledger's way: queue, price (genai-prices' rates for
+    Sonnet, a cache-read answer), write in batches. Measured with ``time.process_time`` (every thread)."""
+    from llm_proxy.config import parse_config
+    from llm_proxy.ledger.service import Ledger
+
+    models = [{"frontend_model_name": "b", "frontend_base_url": "/", "backend_base_url": "mock://"}]
+    server = {"usage_store": url, "usage_queue": total}
+    ledger = Ledger(parse_config({"server": server, "models": models}, "bench.yaml", {}))
+    await ledger.start()
+    assert ledger.writer is not None
+    await ledger.wait_ready(30)
+    ledger.pricer.cost("anthropic", "claude-sonnet-4-5", None)  # the first lookup is not per request
+    records = [dataclasses.replace(r, cost_usd=None) for r in _records(total)]
+    started = time.process_time()
+    for i, record in enumerate(records):
+        ledger.finish(record, None, False)
+        if i % 500 == 499:
+            await asyncio.sleep(0)  # requests arrive over time: let the writer run between them
+    while ledger.writer.written < total:
+        await asyncio.sleep(0.001)
+    spent = time.process_time() - started
+    await ledger.close(30)
+    return spent / total * 1e6
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ledger", description=__doc__)
     parser.add_argument("--rounds", type=int, default=4)
@@ -133,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, url in stores.items():
             rate = asyncio.run(write_rate(url, options.records, options.batch))
             print(f"write rate {name}: {rate:,.0f} records/s (batches of {options.batch})")
+        for name, url in stores.items():
+            url = f"sqlite:///{work / 'cpu.db'}" if name == "sqlite" else url
+            cpu = asyncio.run(cpu_per_record(url, options.records))
+            print(f"ledger CPU per request, {name}: {cpu:.1f} µs (queue, price, batched write)")
     return 0
 
 

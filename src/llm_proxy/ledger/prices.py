@@ -31,7 +31,7 @@ class Pricer:
 
     def __init__(self, overrides: Mapping[str, Rates]) -> None:
         self.overrides = dict(overrides)
-        self._listed: dict[tuple[str, str], _Listed | None] = {}
+        self._listed: dict[tuple[str, str], _Listed | _Calculated | None] = {}
         """genai-prices' rates by (provider, model); None: the model is not listed."""
         self._calc: Any = None
 
@@ -49,7 +49,7 @@ class Pricer:
         listed = self._listed[key] if key in self._listed else self._lookup(genai, model)
         return None if listed is None else listed.cost(usage)
 
-    def _lookup(self, genai: str, model: str) -> _Listed | None:
+    def _lookup(self, genai: str, model: str) -> _Listed | _Calculated | None:
         calc = self._calc or self.warm()
         probe = _GenaiUsage(1, 1, 0, 0)
         try:
@@ -57,7 +57,9 @@ class Pricer:
         except LookupError:
             log.info("no price known for %s model %r: its answers cost null in the ledger", genai, model)
             price = None
-        listed = None if price is None else _Listed.of(price)
+        listed: _Listed | _Calculated | None = None if price is None else _Listed.of(price)
+        if price is not None and listed is None:
+            listed = _Calculated(calc, genai, model)  # rates finer than a picodollar: genai-prices computes
         self._listed[(genai, model)] = listed
         return listed
 
@@ -82,28 +84,38 @@ class _GenaiUsage:
         self.cache_write_tokens = cache_write
 
 
+Rate = tuple[int, tuple[tuple[int, int], ...]]
+"""Picodollars per token, and the tiers ``(start, price)`` that apply above ``start`` input tokens."""
+_PICO = 10**12
+_FREE: Rate = (0, ())
+
+
+class Inexact(ValueError):
+    """A rate that is not a whole number of picodollars per token."""
+
+
 class _Listed:
-    """A model's genai-prices rates per million tokens: a flat ``Decimal``, or tiers by the request's whole input."""
+    """A model's genai-prices rates, as integers: picodollars per token (a rate per million with up to six
+    decimals is exact), flat or in tiers chosen by the request's whole input. The integer sum divided once gives
+    the correctly rounded float of the exact cost: the number genai-prices' ``Decimal`` result converts to."""
 
     __slots__ = ("input", "output", "cache_read", "cache_write")
 
-    def __init__(self, input_: Any, output: Any, cache_read: Any, cache_write: Any) -> None:
-        self.input = input_
-        self.output = output
+    def __init__(self, input_: Rate, output: Rate, cache_read: Rate | None, cache_write: Rate | None) -> None:
+        self.input, self.output = input_, output
         self.cache_read = input_ if cache_read is None else cache_read  # unpriced cache tokens are input tokens
         self.cache_write = input_ if cache_write is None else cache_write
 
     @classmethod
-    def of(cls, price: Any) -> _Listed:
-        def rate(name: str) -> Any:
-            return getattr(price, name, None)
+    def of(cls, price: Any) -> _Listed | None:
+        """The rates of a genai-prices ``ModelPrice``; None when one is finer than a picodollar per token."""
+        try:
+            rates = [_rate(getattr(price, name, None)) for name in _KINDS]
+        except Inexact:
+            return None
+        return cls(rates[0] or _FREE, rates[1] or _FREE, rates[2], rates[3])
 
-        zero = Decimal(0)
-        return cls(
-            rate("input_mtok") or zero, rate("output_mtok") or zero, rate("cache_read_mtok"), rate("cache_write_mtok")
-        )
-
-    def cost(self, usage: Usage) -> float:
+    def cost(self, usage: Usage) -> float | None:
         whole = usage.prompt_tokens
         total = (
             _at(self.input, whole) * usage.input_tokens
@@ -111,17 +123,53 @@ class _Listed:
             + _at(self.cache_read, whole) * usage.cache_read_tokens
             + _at(self.cache_write, whole) * usage.cache_write_tokens
         )
-        return float(total / _PER_MILLION)
+        return total / _PICO  # int / int: the correctly rounded float of the exact quotient
 
 
-def _at(rate: Any, whole_input: int) -> Decimal:
+_KINDS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
+
+
+def _pico(per_million: Any) -> int:
+    scaled = Decimal(per_million) * 1_000_000
+    if scaled != scaled.to_integral_value():
+        raise Inexact(str(per_million))
+    return int(scaled)
+
+
+def _rate(value: Any) -> Rate | None:
+    """A genai-prices rate (a ``Decimal`` or ``TieredPrices``) in picodollars per token; None when not listed."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal | int | float):
+        return (_pico(value), ())
+    return (_pico(value.base), tuple((tier.start, _pico(tier.price)) for tier in value.tiers))
+
+
+def _at(rate: Rate, whole_input: int) -> int:
     """The rate that applies to a request of ``whole_input`` input tokens (the highest tier it passes)."""
-    if isinstance(rate, Decimal):
-        return rate
-    for tier in reversed(rate.tiers):
-        if whole_input > tier.start:
-            return Decimal(tier.price)
-    return Decimal(rate.base)
+    base, tiers = rate
+    for start, price in reversed(tiers):
+        if whole_input > start:
+            return price
+    return base
+
+
+class _Calculated:
+    """A listed model whose rates are not whole picodollars: each answer priced by genai-prices itself."""
+
+    __slots__ = ("_calc", "_provider", "_model")
+
+    def __init__(self, calc: Any, provider: str, model: str) -> None:
+        self._calc, self._provider, self._model = calc, provider, model
+
+    def cost(self, usage: Usage) -> float | None:
+        counted = _GenaiUsage(
+            usage.prompt_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
+        )
+        try:
+            return float(self._calc(counted, self._model, provider_id=self._provider).total_price)
+        except ValueError:
+            return None
 
 
 def by_rates(rates: Rates, usage: Usage) -> float:

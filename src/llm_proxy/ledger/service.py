@@ -164,12 +164,10 @@ class LedgerWriterSink:
         self._pricer = pricer
 
     async def write(self, records: list[UsageRecord]) -> None:
-        priced = [self._priced(r) if r.cost_usd is None else r for r in records]
-        await self.store.write(priced)
+        await self.store.write(records, self._price)
 
-    def _priced(self, record: UsageRecord) -> UsageRecord:
-        cost = self._pricer.cost(provider_of(record.backend_dialect), record.backend_model, _usage(record))
-        return record if cost is None else dataclasses.replace(record, cost_usd=cost)
+    def _price(self, record: UsageRecord) -> float | None:
+        return self._pricer.cost(provider_of(record.backend_dialect), record.backend_model, _usage(record))
 
     async def close(self) -> None:
         await self.store.close()

@@ -10,7 +10,7 @@ Importing this module loads SQLAlchemy (about 0.2 s): the server does it off the
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.resources import files
 from typing import Any
 
@@ -25,7 +25,10 @@ from llm_proxy.ledger.record import UsageRecord
 from llm_proxy.ledger.schema import USAGE
 from llm_proxy.ledger.summary import Summary
 
-_FIELDS = tuple(field.name for field in dataclasses.fields(UsageRecord))
+_COLUMNS = tuple(field.name for field in dataclasses.fields(UsageRecord) if field.name != "cost_usd")
+_FIELDS = (*_COLUMNS, "cost_usd")
+"""The columns an INSERT names, in the order of ``_row``'s values (``cost_usd`` last: it may be priced there)."""
+Pricing = Callable[[UsageRecord], float | None]
 _MIGRATION_LOCK = 7_317_017
 """PostgreSQL advisory lock id held while one replica migrates (the others wait, then find nothing to do)."""
 
@@ -73,18 +76,20 @@ class LedgerStore:
             raise RuntimeError("the ledger store is not open")
         return self.engine
 
-    async def write(self, records: Sequence[UsageRecord]) -> None:
+    async def write(self, records: Sequence[UsageRecord], price: Pricing | None = None) -> None:
         """Insert ``records`` in one transaction: one executemany of the driver (SQLAlchemy Core's row handling
-        cost 16 µs of CPU per record, the driver's own 10 µs; this runs in the proxy's process)."""
+        cost 16 µs of CPU per record, the driver's own 10 µs; this runs in the proxy's process). ``price`` gives
+        the cost of records whose ``cost_usd`` is None."""
         if not records:
             return
+        rows = [_row(record, price) for record in records]
         engine = self._engine()
         sql = _insert_sql(engine.dialect.paramstyle)
         async with engine.begin() as conn:
             if sql is None:
-                await conn.execute(insert(USAGE), [{n: getattr(r, n) for n in _FIELDS} for r in records])
+                await conn.execute(insert(USAGE), [dict(zip(_FIELDS, row, strict=True)) for row in rows])
             else:
-                await conn.exec_driver_sql(sql, [tuple([getattr(r, n) for n in _FIELDS]) for r in records])
+                await conn.exec_driver_sql(sql, rows)
 
     async def summary(self, summary: Summary) -> list[dict[str, Any]]:
         """The grouped totals ``summary`` asks for (see ``ledger.query``)."""
@@ -111,6 +116,12 @@ class LedgerStore:
         async with self._engine().connect() as conn:
             result = await conn.execute(spend_query(since))
             return {str(client): float(cost or 0.0) for client, cost in result.all()}
+
+
+def _row(record: UsageRecord, price: Pricing | None) -> tuple[Any, ...]:
+    values = [getattr(record, name) for name in _COLUMNS]
+    values.append(price(record) if record.cost_usd is None and price is not None else record.cost_usd)
+    return tuple(values)
 
 
 def _insert_sql(paramstyle: str) -> str | None:
