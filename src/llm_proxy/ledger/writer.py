@@ -6,8 +6,9 @@ keeps them queued and is retried with a growing pause, so an outage costs only w
 names the outage, one line says when writes succeed again. ``close`` writes what is queued within a bounded
 time (the shutdown grace period).
 
-The store is opened by the task itself (``opener``), so SQLAlchemy is loaded after the server is up; records
-of the first moments wait in the queue.
+Once a record is queued the task waits ``LINGER`` (0.1 s) for more, so that a busy proxy writes a few large
+transactions a second rather than one per request. The store is opened by the task itself (``opener``), so
+SQLAlchemy is loaded after the server is up; records of the first moments wait in the queue.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ log = logging.getLogger("llm_proxy.ledger")
 
 CAPACITY = 10_000
 BATCH = 1_000
+LINGER = 0.1
+"""Seconds the writer waits for a batch to gather once a record is queued (unless BATCH are queued first)."""
 RETRY_FIRST, RETRY_MAX = 0.25, 4.0
 """Seconds between retries of a failed write: doubling from the first to the most."""
 
@@ -41,6 +44,7 @@ class LedgerWriter:
     ) -> None:
         self._opener = opener
         self._capacity = capacity
+        self._full = min(BATCH, capacity)
         self._describe = describe
         self._queue: collections.deque[UsageRecord] = collections.deque()
         self._wake = asyncio.Event()
@@ -61,12 +65,16 @@ class LedgerWriter:
         """Queue one record (never waits; drops and counts when the queue is full)."""
         if len(self._queue) >= self._capacity:
             if not self._failing:  # one warning per outage: a write failure may have said it already
-                log.warning("usage ledger queue full (%d records): dropping records until it drains", self._capacity)
+                log.warning(
+                    "usage ledger: queue full (%d records) writing to %s: dropping records until it drains",
+                    *(self._capacity, self._describe),
+                )
                 self._failing = True
             self.dropped += 1
             return
         self._queue.append(record)
-        if not self._wake.is_set():
+        queued = len(self._queue)
+        if queued == 1 or queued >= self._full:  # the writer lingers for a batch, unless it is full
             self._wake.set()
 
     @property
@@ -112,6 +120,13 @@ class LedgerWriter:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            if len(self._queue) < self._full and not self._closing and pause == RETRY_FIRST:
+                # Let a batch gather: a transaction per request would cost more than the rows themselves.
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), LINGER)
+                except TimeoutError:
+                    pass
             batch = [self._queue[i] for i in range(min(BATCH, len(self._queue)))]
             try:
                 await self.sink.write(batch)
