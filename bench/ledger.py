@@ -1,7 +1,7 @@
 """``python -m bench.ledger``: what the usage ledger costs, and how fast its stores write.
 
 1. Proxy-mode, non-streamed throughput (wrk, closed loop) with ``usage_store: none`` and with SQLite, in
-   alternating rounds (none, sqlite, none, sqlite, ...) so that drift on a shared machine hits both alike; the
+   alternating rounds (none then sqlite, sqlite then none, ...) so that drift on a shared machine hits both alike; the
    proxy alone on one CPU, wrk and the mock upstream on the other (``bench.processes.Layout``).
 2. The write rate of each store: ``LedgerStore.write`` of batches of ``--batch`` records (one executemany,
    one transaction each, as the writer does), for SQLite and, with ``--postgres URL``, PostgreSQL.
@@ -52,7 +52,7 @@ def throughput(rounds: int, duration: float, concurrency: int, work: Path) -> di
         )
         wait_ready(mock, f"http://127.0.0.1:{upstream}/healthz", 30)
         for n in range(rounds):
-            for store in ("none", "sqlite"):
+            for store in ("none", "sqlite") if n % 2 == 0 else ("sqlite", "none"):  # neither always goes first
                 port = free_port()
                 url = "none" if store == "none" else f"sqlite:///{work / f'usage-{n}.db'}"
                 config = _config(work / f"{store}-{n}.yaml", port, upstream, url)

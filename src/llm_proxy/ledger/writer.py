@@ -6,7 +6,7 @@ keeps them queued and is retried with a growing pause, so an outage costs only w
 names the outage, one line says when writes succeed again. ``close`` writes what is queued within a bounded
 time (the shutdown grace period).
 
-Once a record is queued the task waits ``LINGER`` (0.1 s) for more, so that a busy proxy writes a few large
+Once a record is queued the task waits ``LINGER`` (1 s) for more, so that a busy proxy writes a few large
 transactions a second rather than one per request. The store is opened by the task itself (``opener``), so
 SQLAlchemy is loaded after the server is up; records of the first moments wait in the queue.
 """
@@ -26,8 +26,9 @@ log = logging.getLogger("llm_proxy.ledger")
 
 CAPACITY = 10_000
 BATCH = 1_000
-LINGER = 0.1
-"""Seconds the writer waits for a batch to gather once a record is queued (unless BATCH are queued first)."""
+LINGER = 1.0
+"""Seconds the writer waits for a batch to gather once a record is queued (unless BATCH are queued first):
+each batch costs a few hand-overs between the event loop and the driver's thread, which a busy CPU makes slow."""
 RETRY_FIRST, RETRY_MAX = 0.25, 4.0
 """Seconds between retries of a failed write: doubling from the first to the most."""
 
