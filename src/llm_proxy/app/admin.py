@@ -15,7 +15,6 @@ import base64
 import binascii
 import hmac
 import logging
-import mimetypes
 import time
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -39,6 +38,17 @@ STORE_WAIT = 10.0
 _CHALLENGE = [(b"www-authenticate", b'Basic realm="llm-proxy"')]
 _NO_STORE = (b"cache-control", b"no-store")
 _JSON = "application/json"
+_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "js": "text/javascript; charset=utf-8",
+    "css": "text/css; charset=utf-8",
+    "json": "application/json",
+    "svg": "image/svg+xml",
+    "png": "image/png",
+    "ico": "image/x-icon",
+    "woff2": "font/woff2",
+}
+"""Content types of the dashboard's files by extension; anything else (LICENSE, .txt) is plain text."""
 
 
 def is_admin_path(path: str) -> bool:
@@ -144,9 +154,7 @@ class Admin:
         if found is None:
             await _json(ex, 404, {"error": f"no dashboard file {name!r}"})
             return
-        kind = mimetypes.guess_type(name)[0] or "text/plain"
-        if kind.startswith("text/") or kind.endswith("javascript"):
-            kind += "; charset=utf-8"
+        kind = _TYPES.get(name.rpartition(".")[2] if "." in name else "", "text/plain; charset=utf-8")
         await ex.respond(200, kind, found.read_bytes(), [_NO_STORE])
 
     def _files(self) -> dict[str, Traversable]:
