@@ -1,10 +1,10 @@
 """The ledger as the server holds it: prices, the writer, the budgets, and the store for the admin API.
 
 ``Ledger.start`` runs after the server is up: it loads SQLAlchemy and genai-prices in threads, opens the store
-(migrating it) and, when budgets are counted in memory, seeds them from the ledger. ``finish`` is called once
-per request at its end: it prices the answer when the client key has a budget (spend counts at once), and
-queues the record; records of other keys are queued unpriced (``cost_usd`` None) and priced by the writer's
-sink before each batch, off the request path.
+(migrating it) and, when budgets are counted in memory, seeds them from the ledger. ``charge`` prices the answer
+of a client key with a budget and counts it, awaited by the request's task as soon as its response ended.
+``finish`` is called once per request at its very end and queues the record; records not priced by ``charge``
+are queued with ``cost_usd`` None and priced as the writer builds its batch, off the request path.
 """
 
 from __future__ import annotations
