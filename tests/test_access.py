@@ -298,6 +298,7 @@ def test_the_readme_example_loads() -> None:
     (alice,) = parse_config({"models": models, **doc}, "README.md", {}).client_keys
     assert (alice.name, alice.key_sha256, alice.models) == ("alice", digest, ("claude-*",))
     assert (alice.requests_per_minute, alice.tokens_per_minute, alice.expires) == (60, 200000, dt.date(2027, 1, 1))
+    assert (alice.budget_usd_per_day, alice.budget_usd_per_month) == (20.0, None)
 
 
 def test_limits_are_counted_locally_while_redis_is_down(

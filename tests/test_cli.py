@@ -205,7 +205,8 @@ def test_help_lists_every_command_with_one_line() -> None:
     lines = result.stdout.splitlines()
     start = lines.index("commands:")
     listed = lines[start + 1 : start + 1 + len(COMMANDS)]
-    assert [line.split()[0] for line in listed] == ["serve", "check", "mock-upstream", "keys"] == list(COMMANDS)
+    expected = ["serve", "check", "mock-upstream", "keys", "usage"]
+    assert [line.split()[0] for line in listed] == expected == list(COMMANDS)
     for line, (name, text) in zip(listed, COMMANDS.items(), strict=True):
         assert line.split(None, 1)[1].strip() == text, name
     assert lines[start + 1 + len(COMMANDS)] == ""  # one line each, nothing wrapped

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ DEMO = Path(__file__).resolve().parents[1] / "config" / "demo.yaml"
 
 
 @pytest.fixture(scope="module")
-def demo() -> Iterator[ServerThread]:
-    with running_proxy(load_config(DEMO)) as proxy:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    copy = tmp_path_factory.mktemp("demo") / DEMO.name  # its usage ledger (usage.db beside it) goes there too
+    shutil.copy(DEMO, copy)
+    with running_proxy(load_config(copy)) as proxy:
         yield proxy
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,11 @@ LAZY = (
     "pythonjsonlogger",
     "google",
     "limits",
+    "sqlalchemy",
+    "alembic",
+    "aiosqlite",
+    "asyncpg",
+    "genai_prices",
 )
 """Top-level packages that starting the proxy must not import."""
 
@@ -49,7 +55,8 @@ print(json.dumps({"sent": sent, "loaded": loaded}))
 """
 
 
-def test_starting_the_example_config_loads_no_tokenizer_aws_or_redis() -> None:
+def test_starting_the_example_config_loads_no_tokenizer_aws_or_redis(tmp_path: Path) -> None:
+    """The usage ledger is on (SQLite beside the config): SQLAlchemy and genai-prices load after the start."""
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO / "src"),
@@ -59,7 +66,8 @@ def test_starting_the_example_config_loads_no_tokenizer_aws_or_redis() -> None:
         "AWS_SECRET_ACCESS_KEY": "secret",
         "AWS_BEARER_TOKEN_BEDROCK": "bedrock-key",
     }
-    config = str(REPO / "config" / "config.example.yaml")
+    config = str(tmp_path / "config.yaml")
+    shutil.copy(REPO / "config" / "config.example.yaml", config)
     result = subprocess.run(
         [sys.executable, "-c", _PROBE, json.dumps(LAZY), config], capture_output=True, text=True, env=env, timeout=60
     )

@@ -440,6 +440,8 @@ class ErrorKind(StrEnum):
     REQUEST_TOO_LARGE = "request_too_large"
     CONTEXT_LENGTH = "context_length"
     RATE_LIMIT = "rate_limit"
+    BUDGET = "budget"
+    """A spending budget is used up (the proxy's own client key budgets): 429 until it resets."""
     API_ERROR = "api_error"
     OVERLOADED = "overloaded"
     TIMEOUT = "timeout"

@@ -3,6 +3,7 @@
 llm-proxy --config FILE [--host H] [--port P]      serve (also: llm-proxy serve ...)
 llm-proxy check --config FILE                       validate and print the route table
 llm-proxy mock-upstream --port N [options]          run the mock upstream on its own
+llm-proxy usage --config FILE [--since 7d] [--by client,model] [--json]   the usage ledger's totals
 
 ``COMMANDS`` is the one list of subcommands: ``llm-proxy --help`` (and ``llm-proxy`` alone) prints it.
 """
@@ -14,6 +15,7 @@ import hashlib
 import logging
 import secrets
 import sys
+import time
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -30,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "check": "validate a config file and print its route table, keys masked",
     "mock-upstream": "run the embedded mock LLM upstream on its own (tests, benchmarks)",
     "keys": "`keys new NAME`: make a client key and print the config lines for it",
+    "usage": "requests, tokens and cost from the usage ledger, grouped by client, model, backend or day",
 }
 """Every subcommand with its one-line description, in the order ``--help`` lists them."""
 
@@ -44,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _mock_upstream(args)
     if command == "keys":
         return _keys(args)
+    if command == "usage":
+        return _usage(args)
     parser = _serve_parser("llm-proxy") if command == "serve" else _check_parser()
     options = parser.parse_args(args)
     try:
@@ -199,6 +204,43 @@ def key_warnings(config: Config) -> list[str]:
                 "with SigV4, which needs the key itself (`key: ${ENV_VAR}`)"
             )
     return warnings
+
+
+def _usage(args: list[str]) -> int:
+    from llm_proxy.ledger.summary import DEFAULT_SINCE, GROUPS, ReportError, Summary, parse_by, parse_since
+
+    parser = argparse.ArgumentParser(prog="llm-proxy usage", description=COMMANDS["usage"].capitalize() + ".")
+    parser.add_argument("--config", required=True, metavar="FILE", help="the proxy's config (its usage_store)")
+    parser.add_argument(
+        "--since", default=DEFAULT_SINCE, help=f"a span (30m, 24h, 7d) or a date, YYYY-MM-DD (default {DEFAULT_SINCE})"
+    )
+    parser.add_argument("--by", default="", help=f"comma-separated groups: {', '.join(GROUPS)} (default: none)")
+    parser.add_argument("--json", action="store_true", help="a JSON list of rows instead of a table")
+    options = parser.parse_args(args)
+    try:
+        config = load_config(options.config)
+    except ConfigError as exc:
+        print(f"llm-proxy: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        summary = Summary(parse_since(options.since, time.time()), parse_by(options.by))
+    except ReportError as exc:
+        parser.error(str(exc))
+    url = config.server.usage_store
+    if url is None:
+        print("llm-proxy usage: the usage ledger is off (server.usage_store: none)", file=sys.stderr)
+        return 1
+    from llm_proxy.ledger import report
+
+    try:
+        rows = report.rows(url, summary)
+    except Exception as exc:  # the database cannot be reached or read: say which and why, no traceback
+        from llm_proxy.ledger.service import shown_url
+
+        print(f"llm-proxy usage: cannot read {shown_url(url)}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(report.as_json(rows) if options.json else report.as_table(rows, summary))
+    return 0
 
 
 def _mock_upstream(args: list[str]) -> int:

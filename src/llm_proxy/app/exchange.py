@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from llm_proxy.config import ClientKey
 from llm_proxy.errors import RequestError
 from llm_proxy.observe.logs import FIELDS
 from llm_proxy.observe.record import Record, request_id
@@ -43,6 +44,8 @@ class Exchange:
         "note",
         "aborted",
         "record",
+        "key",
+        "charged",
     )
 
     def __init__(self, scope: Scope, send: Send) -> None:
@@ -70,6 +73,10 @@ class Exchange:
         self.aborted = False
         self.record = Record(request_id(self.headers))
         """What the request did, for metrics, the span and the access log (``observe.record``)."""
+        self.key: ClientKey | None = None
+        """The client key the request presented, once checked (its budgets are charged at the end)."""
+        self.charged = False
+        """The answer's cost was counted against the key's budgets."""
 
     async def start(self, status: int, headers: RawHeaders) -> None:
         self.status = status

@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from llm_proxy.access.gate import Gate, Signed
+from llm_proxy.app.admin import Admin, is_admin_path
 from llm_proxy.app.exchange import Exchange, Receive, Scope, Send, read_body
 from llm_proxy.app.reload import Reloader
 from llm_proxy.canonical import ErrorKind, ProxyError
@@ -24,6 +25,8 @@ from llm_proxy.config import ClientKey, Config, Route
 from llm_proxy.dialects import DEFAULT_DIALECT, detect, get_dialect
 from llm_proxy.errors import ProxyFailure, RequestError, RouteError, StreamInterrupted
 from llm_proxy.jsonbody import parse_body
+from llm_proxy.ledger.record import UsageRecord
+from llm_proxy.ledger.service import Ledger
 from llm_proxy.modes import passthrough, translate
 from llm_proxy.modes.attempts import Health
 from llm_proxy.observe.logs import REQUEST_ID
@@ -43,6 +46,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("llm_proxy.app.server")
 _BAD_REQUEST_KINDS = frozenset({ErrorKind.INVALID_REQUEST, ErrorKind.REQUEST_TOO_LARGE})
 """Errors the proxy answers itself, before any upstream call, because the request is malformed."""
+_REJECTIONS = {ErrorKind.PERMISSION: "forbidden", ErrorKind.RATE_LIMIT: "rate_limit", ErrorKind.BUDGET: "budget"}
+"""The rejection reason (metric label) of an access failure's kind; anything else is ``auth``."""
+LEDGER_START_WAIT = 10.0
+"""Seconds the start waits for the ledger's store when budgets are counted in memory (seeded from it)."""
 
 
 class ProxyApp:
@@ -57,8 +64,13 @@ class ProxyApp:
         self.upstream = Upstream(config.server, mock=mock or MockUpstream())
         store = open_store(config.server.state_store)
         self.sessions = Sessions(store, config.server.state_ttl)
+        self.ledger = Ledger(config)
+        """The usage ledger: records written off the request path, prices, client key budgets (``ledger``)."""
+        self.admin = Admin(config.server.admin_key, self.ledger)
         self.metrics = Metrics(
-            lambda: store.failures, lambda: self.reloader.reloads if self.reloader is not None else {}
+            lambda: store.failures,
+            lambda: self.reloader.reloads if self.reloader is not None else {},
+            self._ledger_counts,
         )
         self.tracing = Tracing.from_env()
         """OpenTelemetry spans, when the ``OTEL_*`` environment asks for them (``observe.tracing``)."""
@@ -72,6 +84,10 @@ class ProxyApp:
         self.quota: Quota | None = None
         self.gate = Gate(config.client_keys, self._quota(config))
         """Client keys: who may use which route and model, within which limits (``access``)."""
+
+    def _ledger_counts(self) -> tuple[int, int]:
+        writer = self.ledger.writer
+        return (0, 0) if writer is None else (writer.written, writer.dropped)
 
     def _quota(self, config: Config) -> Quota | None:
         """The limits' counters, made when client keys first appear (the limits library is not loaded before)."""
@@ -88,6 +104,7 @@ class ProxyApp:
         self.config = dataclasses.replace(config, server=self.config.server)
         self.router = Router(config.routes)
         self.gate = Gate(config.client_keys, self._quota(config))  # counters carry over: same names, same windows
+        self.ledger.apply(config)
         self.health = Health()
         self.services = translate.Services(self.upstream, self.sessions, self.redactor, self.health)
 
@@ -105,8 +122,13 @@ class ProxyApp:
                 self.upstream.open()  # the upstream client exists before the first probe says ready
                 if self.reloader is not None:
                     await self.reloader.start()
+                if self.ledger.seeds_budgets:  # budgets counted in memory start from the ledger's spend
+                    await self.ledger.start()
+                    if not await self.ledger.wait_ready(LEDGER_START_WAIT):
+                        log.warning("usage ledger not open after %.0f s: budgets start from zero", LEDGER_START_WAIT)
                 self.ready = True
                 await send({"type": "lifespan.startup.complete"})
+                await self.ledger.start()  # SQLAlchemy loads now, after the server is up
             elif message["type"] == "lifespan.shutdown":
                 self.ready = False
                 if self.reloader is not None:
@@ -115,6 +137,7 @@ class ProxyApp:
                 if self.quota is not None:
                     await self.quota.close()
                 await self.sessions.shutdown()
+                await self.ledger.close(max(self.config.server.shutdown_grace_period, 1.0))
                 if self.tracing is not None:
                     self.tracing.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -132,12 +155,16 @@ class ProxyApp:
         if scope["path"] == "/metrics" and ex.method == "GET":
             await ex.respond(200, METRICS_CONTENT_TYPE, self.metrics.render())
             return
+        if is_admin_path(scope["path"]):
+            await self.admin.handle(ex)
+            return
         REQUEST_ID.set(ex.record.request_id)  # this task's log lines carry it (``observe.logs``)
         ex.record.metrics = self.metrics
         if self.tracing is not None:
             ex.record.span = self.tracing.start(ex.method, scope["path"], ex.headers)
         target = self.router.match(ex.path)
         dialect = _path_dialect(target, ex)
+        ex.record.dialect = dialect
         try:
             body = await read_body(receive, self._max_body)
         except RequestError as failure:
@@ -195,6 +222,9 @@ class ProxyApp:
                 dialect=dialect,
             )
         ex.log(disconnected)
+        ledger = self.ledger
+        if ledger.writer is not None or (ex.key is not None and ex.key.budgeted):
+            ledger.finish(_usage_record(ex, int(status) if status.isdigit() else 0, elapsed), ex.key, ex.charged)
 
     async def _dispatch(self, ex: Exchange, target: Target | None, body: bytes, dialect: str) -> None:
         try:
@@ -209,6 +239,8 @@ class ProxyApp:
                 raise RouteError(f"{ex.method} {ex.path} is not an operation served under {target.prefix or '/'}")
             doc, route, model = self._select(ex, target, body)
             ex.model, ex.backend_model = route.frontend_model_name, route.backend_model_name
+            if route.frontend_dialect is not None:
+                ex.record.dialect = route.frontend_dialect
             key = await self._admit(ex, route, target, body, model) if self.gate.active else None
             if route.translating:
                 if target.dialect != route.frontend_dialect:
@@ -221,6 +253,11 @@ class ProxyApp:
                 await passthrough.handle(ex, route, target, body, doc, self.services)
             if key is not None and key.tokens_per_minute is not None:
                 await self.gate.debit(key, ex.record.tokens)
+            if key is not None and key.budgeted:
+                record = ex.record
+                model = record.backend_model or ex.backend_model
+                record.cost = await self.ledger.charge(key, record.backend_dialect, model, record.usage)
+                ex.charged = True
         except ProxyFailure as failure:
             await self._fail(ex, failure.error, dialect)
         except StreamInterrupted as exc:
@@ -250,9 +287,12 @@ class ProxyApp:
             ex.record.client = key.name
             self.gate.allowed(key, route, model)
             await self.gate.admit(key)
+            if key.budgeted and self.ledger.budgets is not None:
+                await self.ledger.budgets.check(key)
+            ex.key = key
         except ProxyFailure as failure:
             kind = failure.error.kind
-            reason = {ErrorKind.PERMISSION: "forbidden", ErrorKind.RATE_LIMIT: "rate_limit"}.get(kind, "auth")
+            reason = _REJECTIONS.get(kind, "auth")
             self.metrics.reject(reason)
             raise
         return key
@@ -326,6 +366,32 @@ class ProxyApp:
 
     def _prefix_list(self) -> str:
         return ", ".join(p or "/" for p in sorted(self.router.prefixes))
+
+
+def _usage_record(ex: Exchange, status: int, elapsed: float) -> UsageRecord:
+    """The ledger's row for a request that just ended."""
+    record = ex.record
+    usage = record.usage
+    return UsageRecord(
+        time=time.time() - elapsed,
+        request_id=record.request_id,
+        client=record.client,
+        prefix=ex.prefix or "/",
+        frontend_model=ex.model,
+        backend=record.backend,
+        backend_model=record.backend_model or ex.backend_model,
+        frontend_dialect=record.dialect,
+        backend_dialect=record.backend_dialect,
+        status=status,
+        duration=elapsed,
+        ttft=record.ttft,
+        input_tokens=0 if usage is None else usage.input_tokens,
+        output_tokens=0 if usage is None else usage.output_tokens,
+        cache_read_tokens=0 if usage is None else usage.cache_read_tokens,
+        cache_write_tokens=0 if usage is None else usage.cache_write_tokens,
+        reasoning_tokens=0 if usage is None else usage.reasoning_tokens,
+        cost_usd=record.cost,
+    )
 
 
 def _is_json(ex: Exchange) -> bool:

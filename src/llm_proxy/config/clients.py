@@ -9,11 +9,22 @@ from collections.abc import Callable
 from typing import Any
 
 from llm_proxy.config.model import ClientKey
-from llm_proxy.config.values import integer, reject_unknown
+from llm_proxy.config.values import integer, number, reject_unknown
 from llm_proxy.errors import ConfigError
 
 _FIELDS = frozenset(
-    {"name", "key", "key_sha256", "models", "prefixes", "requests_per_minute", "tokens_per_minute", "expires"}
+    {
+        "name",
+        "key",
+        "key_sha256",
+        "models",
+        "prefixes",
+        "requests_per_minute",
+        "tokens_per_minute",
+        "expires",
+        "budget_usd_per_day",
+        "budget_usd_per_month",
+    }
 )
 _NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -72,6 +83,12 @@ def _options(entry: dict[str, Any], fail: Fail) -> dict[str, Any]:
                 values[limit] = integer(entry[limit], 1, 10**12)
             except ValueError as exc:
                 raise fail(limit, str(exc)) from None
+    for budget in ("budget_usd_per_day", "budget_usd_per_month"):
+        if entry.get(budget) not in (None, ""):
+            try:
+                values[budget] = number(_numeric(entry[budget]))
+            except ValueError as exc:
+                raise fail(budget, str(exc)) from None
     expires = entry.get("expires")
     if expires not in (None, ""):
         if isinstance(expires, dt.date):
@@ -100,3 +117,13 @@ def _parse_key(index: int, entry: Any, name: str) -> ClientKey:
     values: dict[str, Any] = {"name": key_name, "key_sha256": digest, "key": secret}
     values.update(_options(entry, fail))
     return ClientKey(**values)
+
+
+def _numeric(value: Any) -> Any:
+    """A number given through ``${VAR}`` arrives as a string: read it as one."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value

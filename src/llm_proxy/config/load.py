@@ -23,6 +23,7 @@ import yaml
 
 from llm_proxy.config.clients import parse_client_keys
 from llm_proxy.config.model import Config, Route, ServerConfig
+from llm_proxy.config.prices import parse_prices
 from llm_proxy.config.routes import parse_route
 from llm_proxy.config.values import boolean, integer, number, reject_unknown, string
 from llm_proxy.errors import ConfigError
@@ -47,13 +48,20 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{name}: not valid YAML: {_yaml_problem(exc)}") from exc
-    return parse_config(raw, name, env)
+    beside = Path(path).resolve().parent / DEFAULT_USAGE_DB
+    return parse_config(raw, name, env, default_usage_store=f"sqlite:///{beside}")
 
 
-def parse_config(raw: Any, name: str, env: Mapping[str, str]) -> Config:
+DEFAULT_USAGE_DB = "usage.db"
+"""The ledger's SQLite file beside the config file, when ``server.usage_store`` is not given."""
+
+
+def parse_config(raw: Any, name: str, env: Mapping[str, str], *, default_usage_store: str | None = None) -> Config:
+    """The config of a parsed document; ``default_usage_store`` is the ledger when the document names none (a
+    config built in code, rather than read from a file, keeps no ledger unless it asks for one)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{name}: the top level must be a mapping with `server` and `models`")
-    reject_unknown(raw, {"server", "models", "client_keys"}, f"{name}: top level")
+    reject_unknown(raw, {"server", "models", "client_keys", "prices"}, f"{name}: top level")
     models = raw.get("models")
     if not isinstance(models, list) or not models:
         raise ConfigError(f"{name}: `models` must be a non-empty list of model entries")
@@ -64,7 +72,7 @@ def parse_config(raw: Any, name: str, env: Mapping[str, str]) -> Config:
     keys_raw = _expand(raw.get("client_keys"), env, "client_keys", missing)
     if missing:
         raise ConfigError(_missing_message(name, missing))
-    server = _parse_server(server_raw, name)
+    server = _parse_server(server_raw, name, default_usage_store)
     routes = tuple(parse_route(i, entry, name, _entry_label(i, entry)) for i, entry in enumerate(entries))
     seen: dict[tuple[str, str], Route] = {}
     for route in routes:
@@ -75,7 +83,13 @@ def parse_config(raw: Any, name: str, env: Mapping[str, str]) -> Config:
                 f"under the same frontend_base_url {route.frontend_base_url or '/'!r}"
             )
         seen[key] = route
-    return Config(server=server, routes=routes, path=name, client_keys=parse_client_keys(keys_raw, name))
+    return Config(
+        server=server,
+        routes=routes,
+        path=name,
+        client_keys=parse_client_keys(keys_raw, name),
+        prices=parse_prices(raw.get("prices"), name),
+    )
 
 
 def _entry_label(index: int, entry: Any) -> str:
@@ -126,7 +140,7 @@ def _expand(value: Any, env: Mapping[str, str], where: str, missing: dict[str, l
     return value
 
 
-def _parse_server(data: Any, name: str) -> ServerConfig:
+def _parse_server(data: Any, name: str, default_usage_store: str | None = None) -> ServerConfig:
     where = f"{name}: server"
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must be a mapping")
@@ -146,9 +160,12 @@ def _parse_server(data: Any, name: str) -> ServerConfig:
         "access_log": boolean,
         "log_format": lambda v: _choice(string(v).lower(), ("text", "json")),
         "watch_config": boolean,
+        "usage_store": lambda v: usage_store(string(v), Path(name).resolve().parent),
+        "usage_queue": lambda v: integer(v, 1, 10_000_000),
+        "admin_key": _admin_key,
     }
     reject_unknown(data, set(parsers), where)
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"usage_store": default_usage_store}
     for key, value in data.items():
         if value is None or value == "":
             continue  # "" is "not set", as in the models entries
@@ -157,6 +174,26 @@ def _parse_server(data: Any, name: str) -> ServerConfig:
         except ValueError as exc:
             raise ConfigError(f"{where}: field `{key}`: {exc}") from None
     return ServerConfig(**values)
+
+
+def usage_store(value: str, base: Path) -> str | None:
+    """``none`` (no ledger), ``sqlite:///path`` (relative to the config file's folder) or a PostgreSQL URL."""
+    if value.lower() in ("none", "off"):
+        return None
+    if value.startswith("sqlite:///"):
+        file = Path(value.removeprefix("sqlite:///"))
+        if not file.name:
+            raise ValueError("sqlite:///PATH needs a file name")
+        return f"sqlite:///{file if file.is_absolute() else (base / file)}"
+    if value.startswith(("postgresql://", "postgres://")):
+        return "postgresql://" + value.split("://", 1)[1]
+    raise ValueError("must be `none`, sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB")
+
+
+def _admin_key(value: Any) -> str:
+    if not isinstance(value, str) or len(value) < 16:
+        raise ValueError("must be a string of at least 16 characters (value not shown)")
+    return value
 
 
 def _state_store(value: str) -> str | None:

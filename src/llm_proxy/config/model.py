@@ -42,6 +42,13 @@ class ServerConfig:
     """``text`` lines or ``json`` (one object per line, the access record's fields as keys)."""
     watch_config: bool = False
     """Reload the config file when it changes (as on SIGHUP)."""
+    usage_store: str | None = None
+    """The usage ledger's database as a SQLAlchemy URL (``sqlite:///abs/path.db``, ``postgresql://...``); None: off.
+    A config file without the field gets ``usage.db`` beside it (``config.load``)."""
+    usage_queue: int = 10_000
+    """Records the ledger holds while its database is slow or down; beyond that they are dropped (and counted)."""
+    admin_key: str | None = field(default=None, repr=False)
+    """The key of the admin API and dashboard (``/api/usage``, ``/dashboard``); None: those paths are 404."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -239,6 +246,24 @@ class ClientKey:
     tokens_per_minute: int | None = None
     expires: dt.date | None = None
     """The last day the key works (UTC)."""
+    budget_usd_per_day: float | None = None
+    """Spend allowed per UTC day, in USD (priced answers only)."""
+    budget_usd_per_month: float | None = None
+    """Spend allowed per calendar month (UTC), in USD."""
+
+    @property
+    def budgeted(self) -> bool:
+        return self.budget_usd_per_day is not None or self.budget_usd_per_month is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rates:
+    """One model's prices (``prices:``), USD per million tokens by kind; cache kinds default to ``input``."""
+
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_write: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -247,12 +272,24 @@ class Config:
     routes: tuple[Route, ...]
     path: str = ""
     client_keys: tuple[ClientKey, ...] = ()
+    prices: dict[str, Rates] = field(default_factory=dict)
+    """``prices:``: rates by backend model name, before (and beyond) genai-prices' table."""
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every credential in the config, for redaction."""
         keys = tuple(k.key for k in self.client_keys if k.key)
-        return tuple(secret for route in self.routes for secret in route.all_secrets) + keys
+        admin = (self.server.admin_key,) if self.server.admin_key else ()
+        return (
+            tuple(secret for route in self.routes for secret in route.all_secrets) + keys + admin + self._store_secret
+        )
+
+    @property
+    def _store_secret(self) -> tuple[str, ...]:
+        """The usage store's database password, when its URL holds one."""
+        auth, at, _ = (self.server.usage_store or "").partition("://")[2].rpartition("@")
+        password = auth.partition(":")[2] if at else ""
+        return (password,) if password else ()
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})

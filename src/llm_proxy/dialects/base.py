@@ -75,6 +75,9 @@ class DialectSpec:
     errors and model lists on paths no endpoint claims."""
     sigv4: bool = False
     """Upstream requests are SigV4-signed by the proxy unless the route holds an API key (AWS)."""
+    provider: str | None = None
+    """Who serves this API, as OpenTelemetry's ``gen_ai.provider.name`` says it (``anthropic``, ``openai``,
+    ``aws.bedrock``): the usage ledger prices a backend's answers from that provider's price list."""
     thinking: ThinkingStyle = "plain"
     """How the dialect's reasoning survives a turn: a signature that must come back (``signed``), an opaque
     blob (``encrypted``), or nothing to keep (``plain``: clients may drop it when they echo a turn)."""

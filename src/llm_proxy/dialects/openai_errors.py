@@ -193,6 +193,7 @@ _TYPE_BY_KIND: dict[ErrorKind, str] = {
     ErrorKind.AUTHENTICATION: "authentication_error",
     ErrorKind.PERMISSION: "permission_error",
     ErrorKind.BILLING: "insufficient_quota",
+    ErrorKind.BUDGET: "insufficient_quota",
     ErrorKind.RATE_LIMIT: "rate_limit_error",
     ErrorKind.API_ERROR: "server_error",
     ErrorKind.OVERLOADED: "server_error",
@@ -202,6 +203,7 @@ _TYPE_BY_KIND: dict[ErrorKind, str] = {
 _CODE_BY_KIND: dict[ErrorKind, str] = {
     ErrorKind.CONTEXT_LENGTH: "context_length_exceeded",
     ErrorKind.RATE_LIMIT: "rate_limit_exceeded",
+    ErrorKind.BUDGET: "insufficient_quota",
 }
 _STATUS_OVERRIDE: dict[ErrorKind, int] = {
     ErrorKind.OVERLOADED: 503,
@@ -214,6 +216,7 @@ _STREAM_CODE_BY_KIND: dict[ErrorKind, str] = {
     ErrorKind.CONTEXT_LENGTH: "context_length_exceeded",
     ErrorKind.OVERLOADED: "server_is_overloaded",
     ErrorKind.BILLING: "insufficient_quota",
+    ErrorKind.BUDGET: "insufficient_quota",
 }
 
 

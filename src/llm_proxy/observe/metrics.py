@@ -24,7 +24,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 FIRST_TOKEN_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
-REJECTION_REASONS = ("auth", "forbidden", "rate_limit", "bad_request")
+REJECTION_REASONS = ("auth", "forbidden", "rate_limit", "budget", "bad_request")
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 
 
@@ -35,6 +35,7 @@ class Metrics:
         self,
         state_failures: Callable[[], int] = lambda: 0,
         config_reloads: Callable[[], dict[str, int]] = dict,
+        ledger: Callable[[], tuple[int, int]] = lambda: (0, 0),
     ) -> None:
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
         self.registry = CollectorRegistry(auto_describe=False)
@@ -95,6 +96,16 @@ class Metrics:
             "llm_proxy_state_store_failures", "State store operations that failed", registry=r
         )
         self.reloads = Counter("llm_proxy_config_reloads", "Config reloads by result", ["result"], registry=r)
+        self.ledger_written = Counter(
+            "llm_proxy_ledger_written", "Usage records written to the ledger's database", registry=r
+        )
+        self.ledger_dropped = Counter(
+            "llm_proxy_ledger_dropped",
+            "Usage records dropped: the ledger's queue was full (database slow or down) or shutdown came first",
+            registry=r,
+        )
+        self._read_ledger = ledger
+        self._seen_ledger = (0, 0)
         # Both are counted where they happen (the store, the reloader) as plain integers; they are carried
         # over here by difference, so that a worker's file holds its own share in multiprocess mode.
         self._read_state_failures, self._read_reloads = state_failures, config_reloads
@@ -171,6 +182,11 @@ class Metrics:
         if failures > self._seen_state_failures:
             self.state_failures.inc(failures - self._seen_state_failures)
             self._seen_state_failures = failures
+        ledger = self._read_ledger()
+        if ledger != self._seen_ledger:
+            self.ledger_written.inc(ledger[0] - self._seen_ledger[0])
+            self.ledger_dropped.inc(ledger[1] - self._seen_ledger[1])
+            self._seen_ledger = ledger
         reloads = self._read_reloads()
         if reloads != self._seen_reloads:
             for result, count in reloads.items():

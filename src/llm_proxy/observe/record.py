@@ -56,6 +56,8 @@ class Attempt:
     backend: str
     model: str
     """The model name sent to this backend."""
+    dialect: str | None
+    """The backend's dialect (None in proxy mode: the path's)."""
     started: float
     upstream_seconds: float | None = None
     """To the response's headers; None when no answer came."""
@@ -82,6 +84,8 @@ class Record:
         "streaming",
         "span",
         "metrics",
+        "dialect",
+        "cost",
         "_prefix",
     )
 
@@ -101,6 +105,10 @@ class Record:
         self.streaming = False
         self.span = span
         self.metrics = metrics
+        self.cost: float | None = None
+        """USD, when priced at the end for a client key's budget (the ledger prices other answers later)."""
+        self.dialect = "-"
+        """The client's dialect (the route's frontend dialect, else the path's), ``-`` before routing."""
         self._prefix: str | None = None
 
     # -- attempts ---------------------------------------------------------------------------------
@@ -118,7 +126,8 @@ class Record:
             previous.outcome = "retried" if previous.backend == backend else "fallback"
             if self.span is not None:
                 self.span.attempt_ended(previous)
-        self.attempts.append(Attempt(backend, call.route.backend_model_name, time.perf_counter()))
+        route = call.route
+        self.attempts.append(Attempt(backend, route.backend_model_name, route.backend_dialect, time.perf_counter()))
         if self.span is not None:
             return self.span.attempt_started(backend, call)
         return call
@@ -138,6 +147,12 @@ class Record:
     def backend(self) -> str:
         """The backend of the last attempt (the one that answered the client), ``-`` before any."""
         return self.attempts[-1].backend if self.attempts else "-"
+
+    @property
+    def backend_dialect(self) -> str:
+        """The dialect the last attempt's backend spoke (in proxy mode: the client's)."""
+        dialect = self.attempts[-1].dialect if self.attempts else None
+        return dialect or self.dialect
 
     @property
     def backend_model(self) -> str | None:

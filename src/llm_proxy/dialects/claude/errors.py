@@ -27,6 +27,7 @@ ERROR_TYPES: dict[ErrorKind, str] = {
     ErrorKind.REQUEST_TOO_LARGE: "request_too_large",
     ErrorKind.CONTEXT_LENGTH: "invalid_request_error",
     ErrorKind.RATE_LIMIT: "rate_limit_error",
+    ErrorKind.BUDGET: "rate_limit_error",
     ErrorKind.API_ERROR: "api_error",
     ErrorKind.OVERLOADED: "overloaded_error",
     ErrorKind.TIMEOUT: "timeout_error",

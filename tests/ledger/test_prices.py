@@ -1,0 +1,120 @@
+"""Costs: genai-prices by provider and model (cache reads included), the config's ``prices:`` first, unknown null."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import genai_prices
+import orjson
+from genai_prices.types import TieredPrices
+
+from llm_proxy.canonical import Usage
+from llm_proxy.config import Rates
+from llm_proxy.ledger.prices import Pricer
+from tests.ledger.clients import post, rows
+from tests.servers import Recorded, RecordingUpstream, Reply, ServerThread, make_config, running_proxy
+
+SONNET = "claude-sonnet-4-5"
+USAGE = Usage(input_tokens=1_200, output_tokens=700, cache_read_tokens=30_000, cache_write_tokens=0)
+
+
+def _sonnet_rates() -> tuple[Decimal, Decimal, Decimal]:
+    """Input, output and cache-read USD per million tokens of Sonnet 4.5, as genai-prices lists them."""
+    probe = genai_prices.Usage(input_tokens=1, output_tokens=1)
+    price = genai_prices.calc_price(probe, SONNET, provider_id="anthropic").model_price
+    rates = (price.input_mtok, price.output_mtok, price.cache_read_mtok)
+    tiered = [rate for rate in rates if isinstance(rate, TieredPrices)]
+    assert len(tiered) == 3  # Anthropic's tiers begin at 200k input tokens: these requests pay the base rates
+    return tiered[0].base, tiered[1].base, tiered[2].base
+
+
+def _by_hand() -> float:
+    input_rate, output_rate, cache_read_rate = _sonnet_rates()
+    assert (input_rate, output_rate, cache_read_rate) == (Decimal(3), Decimal(15), Decimal("0.3"))
+    total = 1_200 * input_rate + 700 * output_rate + 30_000 * cache_read_rate
+    return float(total / 1_000_000)
+
+
+def test_claude_with_cache_reads_costs_what_genai_prices_lists() -> None:
+    assert _by_hand() == 0.0231  # 0.0036 + 0.0105 + 0.009
+    assert Pricer({}).cost("anthropic", SONNET, USAGE) == _by_hand()
+
+
+def test_a_prices_entry_overrides_and_unknown_models_cost_null() -> None:
+    pricer = Pricer({SONNET: Rates(input=1.0, output=2.0, cache_read=0.5), "house-model": Rates(input=4, output=8)})
+    assert pricer.cost("anthropic", SONNET, USAGE) == (1_200 * 1.0 + 700 * 2.0 + 30_000 * 0.5) / 1e6
+    # a cache kind without its own rate pays the input rate
+    assert pricer.cost(None, "house-model", USAGE) == (1_200 * 4 + 700 * 8 + 30_000 * 4) / 1e6
+    assert pricer.cost("anthropic", "no-such-model-x", USAGE) is None
+    assert Pricer({}).cost(None, SONNET, USAGE) is None  # no provider (a path no dialect claims): no guess
+    assert pricer.cost("anthropic", "no-such-model-x", Usage()) == 0.0  # nothing used costs nothing
+
+
+def test_the_ledger_prices_a_claude_answer_with_cache_reads(tmp_path: Path) -> None:
+    async def claude(req: Recorded, reply: Reply) -> None:
+        usage = {"input_tokens": 1_200, "cache_read_input_tokens": 30_000, "output_tokens": 700}
+        body = {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": SONNET,
+            "content": [{"type": "text", "text": "ok"}],
+            "stop_reason": "end_turn",
+            "usage": usage,
+        }
+        await reply.json(200, orjson.dumps(body))
+
+    db = tmp_path / "usage.db"
+    with ServerThread(RecordingUpstream(claude)) as upstream:
+        models = [
+            {
+                "frontend_model_name": "sonnet",
+                "frontend_base_url": "/c",
+                "backend_base_url": upstream.url,
+                "backend_model_name": SONNET,
+            },
+            {
+                "frontend_model_name": "other",
+                "frontend_base_url": "/c",
+                "backend_base_url": upstream.url,
+                "backend_model_name": "no-such-model-x",
+            },
+        ]
+        with running_proxy(make_config(models, {"usage_store": f"sqlite:///{db}"})) as proxy:
+            for model in ("sonnet", "other"):
+                body = {"model": model, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+                assert post(proxy.port, "/c/v1/messages", body)[0] == 200
+    found = rows(db)
+    assert [(r["input_tokens"], r["cache_read_tokens"], r["output_tokens"]) for r in found] == [
+        (1_200, 30_000, 700)
+    ] * 2
+    assert [r["cost_usd"] for r in found] == [_by_hand(), None]
+
+
+def test_the_kept_rates_price_exactly_as_genai_prices_does() -> None:
+    """The pricer keeps each model's rates and multiplies; genai-prices' own calculation agrees to the cent's
+    last digit, tiers (above 200k input tokens) and models without a cache-write rate included."""
+    pricer = Pricer({})
+    usages = [
+        Usage(input_tokens=1_200, output_tokens=300, cache_read_tokens=5_000, cache_write_tokens=77),
+        Usage(input_tokens=250_000, output_tokens=3, cache_read_tokens=1),
+        Usage(input_tokens=10),
+    ]
+    models = [
+        ("anthropic", "anthropic", SONNET),
+        ("anthropic", "anthropic", "claude-opus-4-1"),
+        ("openai", "openai", "gpt-4o"),
+        ("openai", "openai", "gpt-4.1-mini"),
+        ("aws.bedrock", "aws", "anthropic.claude-3-5-sonnet-20241022-v2:0"),
+    ]
+    for provider, genai, model in models:
+        for usage in usages:
+            counted = genai_prices.Usage(
+                input_tokens=usage.prompt_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+            )
+            listed = float(genai_prices.calc_price(counted, model, provider_id=genai).total_price)
+            assert pricer.cost(provider, model, usage) == listed, (model, usage)
