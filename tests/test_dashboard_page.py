@@ -382,12 +382,15 @@ def test_an_empty_range_says_so_instead_of_drawing(dashboard: WatchedPage) -> No
     assert drawn_points(page) == expected_points(records_since("24h"), BUCKET_SECONDS["24h"])
 
 
-def test_dark_scheme_draws_the_same_charts(chromium: Browser, dashboard_server: DashboardServer) -> None:
+def test_dark_scheme_draws_the_same_charts(
+    chromium: Browser, dashboard_server: DashboardServer, tmp_path: Path
+) -> None:
     with watched_page(chromium, dashboard_server.origin, password=ADMIN_KEY, color_scheme="dark") as watched:
         open_dashboard(watched.page, dashboard_server.origin + "/dashboard")
         background = watched.page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert background == "rgb(15, 19, 24)"
         assert drawn_points(watched.page) == expected_points(records_since("24h"), BUCKET_SECONDS["24h"])
+        watched.page.screenshot(path=str(tmp_path / "dashboard-dark.png"), full_page=True)
         watched.assert_clean()
 
 
