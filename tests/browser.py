@@ -2,10 +2,15 @@
 
 Fixtures (registered in ``tests/conftest.py``):
 
-* ``chromium``: one headless Debian Chromium (``/usr/bin/chromium``) for the whole test session, closed at the
+* ``chromium``: one headless Debian Chromium (``/usr/bin/chromium``) per test module, closed at the module's
   end (Playwright stops the browser process and its own driver). Playwright's downloaded browsers are never
   used: ``.ci/run`` installs the ``chromium`` apt package, and without it these tests skip naming the apt
   command (under ``CI`` they fail, see ``tests/prerequisites.py``).
+
+  Why per module, not per session: while Playwright's sync API is started, its event loop counts as running
+  in the main thread (it parks it between calls), so every pytest-asyncio test collected after it would fail
+  with "Cannot run the event loop while another loop is running". Closing it with the module that used it
+  hands the thread back; a launch costs about a second.
 
 ``watched_page(browser, origin)`` opens a fresh context and page that record console errors and uncaught page
 errors, and refuse (and record) every request that leaves the test server's origin, so a page that reaches for
@@ -39,9 +44,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """One headless Chromium for the session; every test opens its own context in it."""
+    """One headless Chromium for the module; every test opens its own context in it."""
     if not CHROMIUM.exists():
         prerequisites.missing(f"Chromium ({CHROMIUM})", "apt-get install -y chromium")
     with sync_playwright() as playwright:

@@ -56,7 +56,7 @@ CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'n
 
 def _record(i: int, time: float) -> UsageRecord:
     model = MODELS[i % 3]
-    status = 429 if i % 7 == 3 else 502 if i % 11 == 5 else 200
+    status = 429 if i % 7 == 3 else 502 if i % 11 == 5 else 400 if i % 13 == 9 else 200
     ok = status == 200
     input_tokens = 100 + 37 * i if ok else 0
     output_tokens = 20 + 11 * i if ok else 0
