@@ -35,6 +35,9 @@ from tests.browser import WatchedPage, watched_page
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN_KEY = "admin-key-for-the-dashboard-test"
+# The proxy may sit under a path behind a reverse proxy: the test serves it under one, so an absolute URL in
+# the page (``/api/...``, ``/dashboard/...``) misses and fails the test.
+MOUNT = "/gateway"
 # A fixed "now" (not aligned to any bucket) makes every expectation reproducible; the page buckets by the
 # server's since/now, never by the browser's clock.
 NOW = 1_790_000_437.25
@@ -164,12 +167,13 @@ class DashboardServer:
                     self.reply(HTTPStatus.UNAUTHORIZED, b"admin key needed", "text/plain", basic=True)
                     return
                 url = urlsplit(self.path)
-                if url.path == "/api/usage/records":
+                path = url.path.removeprefix(MOUNT) if url.path.startswith(MOUNT + "/") else ""
+                if path == "/api/usage/records":
                     self.records(parse_qs(url.query).get("since", [""])[0])
-                elif url.path == "/dashboard":
+                elif path == "/dashboard":
                     self.file("index.html")
-                elif url.path.startswith("/dashboard/"):
-                    self.file(url.path.removeprefix("/dashboard/"))
+                elif path.startswith("/dashboard/"):
+                    self.file(path.removeprefix("/dashboard/"))
                 else:
                     self.reply(HTTPStatus.NOT_FOUND, b"not found", "text/plain")
 
@@ -212,6 +216,10 @@ class DashboardServer:
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
+    @property
+    def page_url(self) -> str:
+        return f"{self.origin}{MOUNT}/dashboard"
+
     @staticmethod
     def authorised(header: str) -> bool:
         scheme, _, value = header.partition(" ")
@@ -242,7 +250,7 @@ def dashboard_server() -> Iterator[DashboardServer]:
 def dashboard(chromium: Browser, dashboard_server: DashboardServer) -> Iterator[WatchedPage]:
     """The dashboard opened at its default range (24h) with the admin key, loaded; checked clean afterwards."""
     with watched_page(chromium, dashboard_server.origin, password=ADMIN_KEY) as watched:
-        open_dashboard(watched.page, dashboard_server.origin + "/dashboard")
+        open_dashboard(watched.page, dashboard_server.page_url)
         yield watched
         watched.assert_clean()
 
@@ -253,8 +261,14 @@ def open_dashboard(page: Page, url: str, loads: int = 1) -> None:
 
 
 def wait_for_loads(page: Page, loads: int) -> None:
-    """Wait until the page has rendered its ``loads``-th answer."""
-    page.wait_for_function("n => window.dashboardState && window.dashboardState.loads >= n", arg=loads, timeout=10000)
+    """Wait until the page has rendered its ``loads``-th answer (fail at once when it reports an error)."""
+    page.wait_for_function(
+        "n => (window.dashboardState && window.dashboardState.loads >= n) || document.body.dataset.status === 'error'",
+        arg=loads,
+        timeout=15000,
+    )
+    if page.locator("body").get_attribute("data-status") == "error":
+        pytest.fail(f"the page reports: {page.locator('#status').inner_text()}")
 
 
 def chart_state(page: Page) -> dict[str, Any]:
@@ -299,8 +313,9 @@ def test_every_chart_draws_the_scripted_records(
 
     # Relative URLs only, every one behind the admin key: the browser answered the challenge and reused it.
     paths = [path for path, authorised in dashboard_server.requests if authorised]
-    assert "/api/usage/records?since=24h" in paths
-    assert {"/dashboard", "/dashboard/dashboard.js", "/dashboard/uPlot.iife.min.js"} <= set(paths)
+    assert f"{MOUNT}/api/usage/records?since=24h" in paths
+    assert {f"{MOUNT}/dashboard{name}" for name in ("", "/dashboard.js", "/uPlot.iife.min.js")} <= set(paths)
+    assert all(path.startswith(MOUNT + "/") for path in paths), paths
 
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
     if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":
@@ -386,7 +401,7 @@ def test_dark_scheme_draws_the_same_charts(
     chromium: Browser, dashboard_server: DashboardServer, tmp_path: Path
 ) -> None:
     with watched_page(chromium, dashboard_server.origin, password=ADMIN_KEY, color_scheme="dark") as watched:
-        open_dashboard(watched.page, dashboard_server.origin + "/dashboard")
+        open_dashboard(watched.page, dashboard_server.page_url)
         background = watched.page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert background == "rgb(15, 19, 24)"
         assert drawn_points(watched.page) == expected_points(records_since("24h"), BUCKET_SECONDS["24h"])
@@ -399,15 +414,15 @@ def test_without_the_admin_key_the_page_is_refused(chromium: Browser, dashboard_
     with watched_page(chromium, dashboard_server.origin) as watched:
         # Headless Chromium has no login prompt: the challenge cancels the navigation.
         with pytest.raises(Error, match="ERR_INVALID_AUTH_CREDENTIALS"):
-            watched.page.goto(dashboard_server.origin + "/dashboard")
+            watched.page.goto(dashboard_server.page_url)
         assert watched.foreign_requests == []
-    assert dashboard_server.requests[before:] == [("/dashboard", False)]
+    assert dashboard_server.requests[before:] == [(f"{MOUNT}/dashboard", False)]
 
 
 def test_a_request_off_the_origin_is_caught(chromium: Browser, dashboard_server: DashboardServer) -> None:
     """The guards themselves: the CSP stops a fetch to another host, the route guard refuses a navigation."""
     with watched_page(chromium, dashboard_server.origin, password=ADMIN_KEY) as watched:
-        open_dashboard(watched.page, dashboard_server.origin + "/dashboard")
+        open_dashboard(watched.page, dashboard_server.page_url)
         watched.page.evaluate("fetch('http://example.invalid/font.woff2').catch(() => null)")
         assert any("Content Security Policy" in error for error in watched.console_errors), watched.console_errors
         with pytest.raises(Error, match="ERR_BLOCKED_BY_CLIENT"):
@@ -422,7 +437,7 @@ def test_a_request_off_the_origin_is_caught(chromium: Browser, dashboard_server:
 def lib(chromium: Browser, dashboard_server: DashboardServer) -> Iterator[Callable[[str, Any], Any]]:
     """``lib(expression, arg)``: evaluate ``expression`` with ``L`` (window.dashboardLib) and ``arg`` bound."""
     with watched_page(chromium, dashboard_server.origin, password=ADMIN_KEY) as watched:
-        open_dashboard(watched.page, dashboard_server.origin + "/dashboard")
+        open_dashboard(watched.page, dashboard_server.page_url)
 
         def call(expression: str, arg: Any = None) -> Any:
             return watched.page.evaluate(f"(arg) => {{ const L = window.dashboardLib; return {expression}; }}", arg)
