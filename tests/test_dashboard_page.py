@@ -16,6 +16,7 @@ import base64
 import json
 import math
 import os
+import random
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -57,13 +58,19 @@ CONTENT_TYPES = {
 CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 
+# Per model: typical duration and time to first token (seconds), so each model draws its own band.
+LATENCY = {"claude-sonnet": (1.6, 0.45), "gpt-4o": (1.1, 0.3), "llama-70b": (2.4, 0.7)}
+
+
 def _record(i: int, time: float) -> UsageRecord:
+    rng = random.Random(i)  # one fixed stream per record: the same rows on every run
     model = MODELS[i % 3]
-    status = 429 if i % 7 == 3 else 502 if i % 11 == 5 else 400 if i % 13 == 9 else 200
+    status = 429 if i % 23 == 3 else 502 if i % 29 == 5 else 400 if i % 31 == 9 else 200
     ok = status == 200
-    input_tokens = 100 + 37 * i if ok else 0
-    output_tokens = 20 + 11 * i if ok else 0
+    input_tokens = rng.randrange(200, 2400) if ok else 0
+    output_tokens = rng.randrange(20, 900) if ok else 0
     price = PRICES.get(model)
+    duration, ttft = LATENCY[model]
     return UsageRecord(
         time=time,
         request_id=f"req-{i:03d}",
@@ -75,21 +82,21 @@ def _record(i: int, time: float) -> UsageRecord:
         frontend_dialect="openai_chat",
         backend_dialect="claude" if model == "claude-sonnet" else "openai_chat",
         status=status,
-        duration=0.5 + (i % 9) * 0.35,
-        ttft=0.2 + (i % 5) * 0.1 if i % 2 == 0 and ok else None,
+        duration=duration * rng.uniform(0.6, 1.5) if ok else rng.uniform(0.05, 0.3),
+        ttft=ttft * rng.uniform(0.7, 1.4) if i % 2 == 0 and ok else None,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        cache_read_tokens=50 * (i % 4) if ok else 0,
-        cache_write_tokens=300 if ok and i % 5 == 0 else 0,
-        reasoning_tokens=5 * (i % 3) if ok else 0,
+        cache_read_tokens=rng.choice((0, 0, 512, 1024)) if ok else 0,
+        cache_write_tokens=rng.choice((0, 0, 0, 300)) if ok else 0,
+        reasoning_tokens=output_tokens // 4 if ok and model == "claude-sonnet" else 0,
         cost_usd=None if price is None else input_tokens * price[0] + output_tokens * price[1],
     )
 
 
 def scripted_records() -> list[UsageRecord]:
-    """60 requests spread over the last 24 hours (none in the last hour), plus a burst of 8 two hours ago."""
-    spread = [_record(i, NOW - 3700 - i * 1370.5) for i in range(60)]
-    burst = [_record(60 + k, NOW - 7200 - k * 41.0) for k in range(8)]
+    """300 requests spread over the last 24 hours (none in the last hour), plus a burst of 12 two hours ago."""
+    spread = [_record(i, NOW - 3700 - i * 274.1) for i in range(300)]
+    burst = [_record(300 + k, NOW - 7200 - k * 41.0) for k in range(12)]
     return sorted(spread + burst, key=lambda r: r.time)
 
 

@@ -190,7 +190,7 @@
 
   function formatAxisCost(usd) {
     if (usd === 0) return "$0";
-    return usd >= 1 ? `$${usd.toFixed(2)}` : `$${usd.toPrecision(2)}`;
+    return usd >= 1 ? `$${usd.toFixed(2)}` : `$${Number(usd.toPrecision(2))}`;
   }
 
   function formatSeconds(s) {
