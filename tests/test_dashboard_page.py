@@ -313,6 +313,15 @@ def test_every_chart_draws_the_scripted_records(
         assert root.locator("canvas").count() >= 1, name  # uPlot drew into it
         legend = root.locator(".u-legend .u-label").all_inner_texts()
         assert sorted(legend[1:]) == sorted(series), name  # the first label is the time axis
+    # What the points add up to: every request counted once per model and client, every priced dollar drawn.
+    totals = {
+        name: {s["label"]: s["total"] for s in chart["series"]} for name, chart in chart_state(page)["charts"].items()
+    }
+    assert totals["requests-by-model"] == {m: sum(1 for r in records if r.frontend_model == m) for m in MODELS}
+    assert totals["requests-by-client"] == {c: sum(1 for r in records if r.client == c) for c in CLIENTS}
+    assert totals["tokens-by-model"] == {m: sum(tokens(r) for r in records if r.frontend_model == m) for m in MODELS}
+    for model, drawn in totals["cost-by-model"].items():
+        assert drawn == pytest.approx(sum(r.cost_usd or 0 for r in records if r.frontend_model == model)), model
     # The cost chart has no series for the unpriced model: a gap is not a zero.
     assert "llama-70b" not in expected["cost-by-model"]
     # Scripted so that the burst puts several requests of one model into one bucket: fewer points than rows.

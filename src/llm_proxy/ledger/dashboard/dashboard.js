@@ -313,7 +313,11 @@
     state.charts[spec.name] = {
       buckets: data.x.length,
       points,
-      series: data.series.map((s) => ({ label: s.label, points: s.points })),
+      series: data.series.map((s) => ({
+        label: s.label,
+        points: s.points,
+        total: sum(s.values.filter((v) => v !== null)),
+      })),
     };
     if (data.series.length === 0) {
       const note = document.createElement("p");
