@@ -311,6 +311,8 @@ def test_every_chart_draws_the_scripted_records(
         assert root.get_attribute("data-points") == str(sum(series.values())), name
         assert sum(series.values()) > 0, name
         assert root.locator("canvas").count() >= 1, name  # uPlot drew into it
+        label = root.locator("canvas").first.get_attribute("aria-label") or ""
+        assert all(f"{series_name}: {n} intervals" in label for series_name, n in series.items()), label
         legend = root.locator(".u-legend .u-label").all_inner_texts()
         assert sorted(legend[1:]) == sorted(series), name  # the first label is the time axis
     # What the points add up to: every request counted once per model and client, every priced dollar drawn.
@@ -411,6 +413,35 @@ def test_an_empty_range_says_so_instead_of_drawing(dashboard: WatchedPage) -> No
     wait_for_loads(page, 3)
     assert not page.locator("#empty").is_visible()
     assert drawn_points(page) == expected_points(records_since("24h"), BUCKET_SECONDS["24h"])
+
+
+def test_a_failed_load_is_reported_on_the_page(chromium: Browser, dashboard_server: DashboardServer) -> None:
+    with watched_page(chromium, dashboard_server.origin, password=ADMIN_KEY) as watched:
+        page = watched.page
+        open_dashboard(page, dashboard_server.page_url)
+        page.route("**/api/usage/records*", lambda route: route.fulfill(status=500, body="boom"))
+        page.get_by_role("button", name="Refresh").click()
+        page.wait_for_function("document.body.dataset.status === 'error'", timeout=15000)
+        assert page.locator("#status").inner_text() == "Could not load usage records: HTTP 500"
+        # The browser's own line about the 500 is the only console error; the page threw nothing.
+        assert [e for e in watched.console_errors if "status of 500" not in e] == []
+        assert watched.page_errors == [] and watched.foreign_requests == []
+
+
+def test_auto_refresh_reloads_every_minute(chromium: Browser, dashboard_server: DashboardServer) -> None:
+    with watched_page(chromium, dashboard_server.origin, password=ADMIN_KEY) as watched:
+        page = watched.page
+        page.clock.install()
+        open_dashboard(page, dashboard_server.page_url)
+        page.get_by_label("Refresh every minute").check()
+        page.clock.run_for(59_000)
+        assert chart_state(page)["loads"] == 1
+        page.clock.run_for(2_000)
+        wait_for_loads(page, 2)
+        page.get_by_label("Refresh every minute").uncheck()
+        page.clock.run_for(120_000)
+        assert chart_state(page)["loads"] == 2
+        watched.assert_clean()
 
 
 def test_dark_scheme_draws_the_same_charts(
