@@ -18,9 +18,12 @@ import math
 import os
 import random
 import threading
+import tomllib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
+from fnmatch import fnmatch
+from html.parser import HTMLParser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -565,3 +568,29 @@ def test_the_scripted_records_are_valid_rows() -> None:
     assert {r.client for r in RECORDS} == set(CLIENTS)
     assert {r.backend for r in RECORDS} == set(BACKENDS)
     assert any(r.ttft is not None for r in RECORDS) and any(r.cost_usd is None for r in RECORDS)
+
+
+def test_the_files_ship_in_the_wheel_and_the_page_names_only_them() -> None:
+    """A flat directory the package-data rule covers, and every src/href of index.html one of its files."""
+    directory = resources.files("llm_proxy.ledger").joinpath("dashboard")
+    names = sorted(entry.name for entry in directory.iterdir())
+    assert all(directory.joinpath(name).is_file() for name in names), "the directory must stay flat"
+    rules = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert all(any(fnmatch(f"dashboard/{name}", rule) for rule in rules["llm_proxy.ledger"]) for name in names)
+
+    class Links(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.urls: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.urls += [value for key, value in attrs if key in ("src", "href") and value]
+
+    links = Links()
+    links.feed(directory.joinpath("index.html").read_text())
+    local = [url for url in links.urls if url != "data:,"]
+    assert local and all(url.startswith("dashboard/") for url in local), local
+    assert {url.removeprefix("dashboard/") for url in local} <= set(names)
+    assert {"uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE"} <= set(names)
+    assert "v1.6.32" in directory.joinpath("uPlot.iife.min.js").read_text()[:100]
+    assert "uPlot v1.6.32" in directory.joinpath("index.html").read_text()
