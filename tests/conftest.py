@@ -4,11 +4,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.browser import chromium
 from tests.postgres_server import postgres
 from tests.redis_server import disposable_redis, redis_server, redis_url
 from tests.servers import RecordingUpstream, ServerThread, close_sdk_clients, running_upstream
 
-__all__ = ["disposable_redis", "postgres", "redis_server", "redis_url"]
+__all__ = ["chromium", "disposable_redis", "postgres", "redis_server", "redis_url"]
 
 
 @pytest.fixture(autouse=True)

@@ -75,9 +75,6 @@ class DialectSpec:
     errors and model lists on paths no endpoint claims."""
     sigv4: bool = False
     """Upstream requests are SigV4-signed by the proxy unless the route holds an API key (AWS)."""
-    provider: str | None = None
-    """Who serves this API, as OpenTelemetry's ``gen_ai.provider.name`` says it (``anthropic``, ``openai``,
-    ``aws.bedrock``): the usage ledger prices a backend's answers from that provider's price list."""
     thinking: ThinkingStyle = "plain"
     """How the dialect's reasoning survives a turn: a signature that must come back (``signed``), an opaque
     blob (``encrypted``), or nothing to keep (``plain``: clients may drop it when they echo a turn)."""
@@ -87,7 +84,8 @@ class DialectSpec:
     count_tokens_path: str | None = None
     """Upstream path of a token-counting operation, if the API has one (else the proxy estimates)."""
     provider: str
-    """Who serves the API, as OpenTelemetry's ``gen_ai.provider.name`` names it (``anthropic``, ``aws.bedrock``)."""
+    """Who serves the API, as OpenTelemetry's ``gen_ai.provider.name`` names it (``anthropic``, ``openai``,
+    ``aws.bedrock``): the span's provider, and the price list the usage ledger prices a backend's answers from."""
     operation: str = "chat"
     """OpenTelemetry's ``gen_ai.operation.name`` for the dialect's generate operation."""
 
