@@ -349,7 +349,9 @@ class BedrockDialect:
 
     # -- client side ------------------------------------------------------------------------
 
-    def decode_request(self, body: JSON, *, path_model: str | None = None) -> Request:
+    def decode_request(
+        self, body: JSON, *, path_model: str | None = None, query: Mapping[str, str] | None = None
+    ) -> Request:
         return decode_request(body, path_model)
 
     def encode_response(self, response: Response, request: Request) -> bytes:

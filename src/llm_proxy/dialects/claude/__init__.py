@@ -102,7 +102,9 @@ class ClaudeDialect:
 
     # -- client side ------------------------------------------------------------------------
 
-    def decode_request(self, body: JSON, *, path_model: str | None = None) -> Request:
+    def decode_request(
+        self, body: JSON, *, path_model: str | None = None, query: Mapping[str, str] | None = None
+    ) -> Request:
         if not isinstance(body, dict):
             raise RequestError("the request body must be a JSON object")
         model = body.get("model", path_model)
