@@ -121,9 +121,11 @@ class Ids:
     """(id, name) of the calls of the last model turn not answered yet."""
     names: dict[str, str] = field(default_factory=dict)
     """Call id -> function name (toward Gemini, a response names its function)."""
+    scope: str = ""
+    """Part of every minted id: an answer's ``responseId``, so calls of different answers differ."""
 
     def call(self, call_id: str | None, name: str, arguments: str, position: str) -> str:
-        ident = call_id or mint_call_id(name, arguments, position)
+        ident = call_id or mint_call_id(name, arguments, f"{self.scope}/{position}")
         self.open_calls.append((ident, name))
         self.names[ident] = name
         return ident

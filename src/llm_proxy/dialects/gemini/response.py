@@ -15,7 +15,7 @@ from llm_proxy.canonical import JSON, Part, Request, Response, StopReason, ToolC
 from llm_proxy.dialects.gemini.parts import Ids, decode_parts
 from llm_proxy.dialects.gemini.request import content_parts
 from llm_proxy.dialects.gemini.wire import NAME, read
-from llm_proxy.dialects.jsonread import Invalid, bad_upstream, integer_or, merge_extra, obj_or_empty, rest
+from llm_proxy.dialects.jsonread import Invalid, bad_upstream, integer_or, merge_extra, obj_or_empty, rest, string_or
 
 _STOPS: dict[str, StopReason] = {
     "STOP": StopReason.END_TURN,
@@ -73,10 +73,9 @@ def decode_usage(raw: JSON) -> Usage:
 
 def encode_usage(usage: Usage, kept: JSON = None) -> dict[str, JSON]:
     prompt = usage.prompt_tokens
-    out: dict[str, JSON] = {
-        "promptTokenCount": prompt,
-        "candidatesTokenCount": usage.output_tokens - usage.reasoning_tokens,
-    }
+    out: dict[str, JSON] = {"promptTokenCount": prompt}
+    if usage.output_tokens - usage.reasoning_tokens:  # zero counts are left out, as proto3 JSON does
+        out["candidatesTokenCount"] = usage.output_tokens - usage.reasoning_tokens
     if usage.cache_read_tokens:
         out["cachedContentTokenCount"] = usage.cache_read_tokens
     if usage.reasoning_tokens:
@@ -109,10 +108,13 @@ def _decode(body: JSON, request: Request) -> Response:
     if candidates:
         candidate = read.obj(candidates[0], "candidates[0]")
         content = obj_or_empty(candidate.get("content"))
-        parts = decode_parts(content.get("parts", []), "candidates[0].content.parts", Ids())
+        ids = Ids(scope=string_or(doc.get("responseId")))
+        parts = decode_parts(content.get("parts", []), "parts", ids)
         finish = candidate.get("finishReason")
         extra["$candidate"] = rest(candidate, ("content",))
         extra["$content"] = rest(content, ("parts",))
+        if "parts" not in content:
+            extra["$parts"] = "absent"
     usage_rest = _usage_rest(doc.get("usageMetadata"))
     if usage_rest:
         extra["$usage"] = usage_rest
@@ -146,6 +148,8 @@ def encode_response(response: Response, request: Request) -> dict[str, JSON]:
     kept_content = extra.get("$content")
     if isinstance(kept_content, dict):
         content = {**{k: v for k, v in content.items() if k != "role"}, **kept_content}
+    if extra.get("$parts") == "absent" and not content.get("parts"):
+        del content["parts"]
     candidate: dict[str, JSON] = {"content": content, "finishReason": finish_reason(response.stop_reason)}
     kept = extra.get("$candidate")
     if isinstance(kept, dict):

@@ -44,7 +44,7 @@ from llm_proxy.dialects.gemini.errors import decode_error_object, error_json
 from llm_proxy.dialects.gemini.framing import ArraySplitter
 from llm_proxy.dialects.gemini.parts import Ids, PartEncoder, decode_part, foreign_signature, gemini_signature
 from llm_proxy.dialects.gemini.response import decode_stop, decode_usage, encode_usage, finish_reason, response_id
-from llm_proxy.dialects.jsonread import Invalid, obj_or_empty, upstream_fault
+from llm_proxy.dialects.jsonread import Invalid, obj_or_empty, string_or, upstream_fault
 from llm_proxy.dialects.stream_end import StreamEnd
 from llm_proxy.framing.sse import SSEParser, encode_event
 
@@ -128,6 +128,7 @@ class GeminiStreamDecoder:
             return
         if self.end.start():
             model = chunk.get("modelVersion")
+            self._ids.scope = string_or(chunk.get("responseId"))
             out.append(
                 MessageStart(
                     id=response_id(chunk.get("responseId"), repr(chunk)[:200]),
@@ -160,15 +161,15 @@ class GeminiStreamDecoder:
                 self._ensure("text", out)
                 out.append(TextDelta(index=self._index(), text=part.text))
         elif isinstance(part, Reasoning):
-            signature = part.signature
-            if signature is None or part.text:
+            own = gemini_signature(part)
+            if own is not None and own[1]:
+                self._start_block(out, "thinking")  # the signature of the part that follows: a block of its own
+            else:
                 self._ensure("thinking", out)
             if part.text:
                 out.append(ThinkingDelta(index=self._index(), text=part.text))
-            if signature is not None:
-                if not self._is_open("thinking"):
-                    self._ensure("thinking", out)
-                out.append(SignatureDelta(index=self._index(), signature=signature))
+            if part.signature is not None:
+                out.append(SignatureDelta(index=self._index(), signature=part.signature))
                 self._close_block(out)
         elif isinstance(part, ToolCall):
             self._calls = True
