@@ -161,7 +161,8 @@ def test_decoded_fields() -> None:
         type="json_schema", schema={"type": "object", "properties": {"a": {"type": "string"}}}
     )
     weather = request.tools[0] if request.tools else None
-    assert isinstance(weather, Tool) and weather.parameters["type"] == "object"  # OpenAPI types as JSON Schema
+    assert isinstance(weather, Tool) and isinstance(weather.parameters, dict)
+    assert weather.parameters["type"] == "object"  # OpenAPI types as JSON Schema
     user, model, results, _ = request.messages
     assert isinstance(user.content[1], Image) and user.content[1].media_type == "image/png"
     thought, signed, call, other = model.content
@@ -203,7 +204,7 @@ def test_count_tokens_body_wrapping_a_request() -> None:
 
 def test_a_claude_conversation_toward_gemini() -> None:
     """Claude's shape (tool results in user turns, ids everywhere) becomes contents with named responses."""
-    body = {
+    body: dict[str, Any] = {
         "model": "c",
         "max_tokens": 50,
         "system": "sys",

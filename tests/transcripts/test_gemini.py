@@ -199,15 +199,21 @@ def test_the_sdk_reads_re_encoded_streams() -> None:
         assert [c.model_dump() for c in chunks] == [
             types.GenerateContentResponse.model_validate(c).model_dump() for c in orjson.loads(array)
         ]
-        text = "".join(p.text or "" for c in chunks for p in c.candidates[0].content.parts if not p.thought)
-        calls = [p.function_call.name for c in chunks for p in c.candidates[0].content.parts if p.function_call]
+        parts = [p for c in chunks for p in _parts(c)]
+        text = "".join(p.text or "" for p in parts if not p.thought)
+        calls = [p.function_call.name for p in parts if p.function_call]
         if name == "stream_text.sse":
             assert text == "The capital of France is Paris. Ünïcödé ✓"
         else:
             assert calls == ["get_weather", "get_time"]
-            signed = [p for c in chunks for p in c.candidates[0].content.parts if p.thought_signature]
+            signed = [p for p in parts if p.thought_signature]
             assert signed[0].function_call is not None and signed[0].function_call.name == "get_weather"
-        assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
+        assert chunks[-1].candidates and chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
+
+
+def _parts(chunk: types.GenerateContentResponse) -> list[types.Part]:
+    candidate = chunk.candidates[0] if chunk.candidates else None
+    return list(candidate.content.parts or []) if candidate is not None and candidate.content else []
 
 
 ERRORS = {
