@@ -20,6 +20,7 @@ import pytest
 from google import genai
 from google.genai import types
 
+from llm_proxy.config.load import parse_config
 from llm_proxy.upstream.mock import MockUpstream
 from tests.servers import (
     Recorded,
@@ -287,3 +288,37 @@ def test_a_key_in_the_query_is_moved_to_the_header_in_proxy_mode(
     recorded = upstream.requests[-1]
     assert recorded.query == "alt=sse" and "secret-in-query" not in recorded.path
     assert recorded.headers["x-goog-api-key"] == "secret-in-query"
+
+
+def test_a_client_key_in_the_query_passes_the_gate_and_goes_nowhere() -> None:
+    client_key = "lpk-gemini-client-0123456789abcdef"
+    spend = {"backend_api_key": "route-key", "backend_auth_header": "x-goog-api-key", "backend_auth_schema": ""}
+    recorder = GeminiUpstream()
+    with running_upstream(recorder) as server:
+        models = [route("gemini", "gemini", "/g", "gem", server.url, **spend)]
+        keys = [{"name": "gina", "key": client_key}]
+        config = parse_config({"models": models, "client_keys": keys}, "k.yaml", {})
+        _check_keys(config, client_key)
+    assert len(recorder.requests) == 1 and recorder.requests[0].query == ""
+    assert recorder.requests[0].headers["x-goog-api-key"] == "route-key"
+
+
+def _check_keys(config: Any, client_key: str) -> None:
+    with running_proxy(config) as proxy:
+        accepted = genai.Client(
+            api_key="ignored", http_options=types.HttpOptions(base_url=f"{proxy.url}/g", api_version="v1beta")
+        )
+        host = urlsplit(proxy.url).netloc
+        for key, status in ((client_key, 200), ("wrong", 401)):
+            connection = http.client.HTTPConnection(host, timeout=10)
+            body = json.dumps({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+            connection.request("POST", f"/g/v1beta/models/gem:generateContent?key={key}", body=body)
+            response = connection.getresponse()
+            answer = orjson.loads(response.read())
+            connection.close()
+            assert response.status == status
+            if status == 401:
+                assert answer["error"]["status"] == "UNAUTHENTICATED"
+        with pytest.raises(genai.errors.ClientError) as refused:  # the SDK's header key is not a client key
+            accepted.models.generate_content(model="gem", contents="hi")
+        assert refused.value.code == 401
