@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -272,8 +273,9 @@ def test_openai_sdk_text_and_tool_round_trip(
 
 
 def test_a_key_in_the_query_is_moved_to_the_header_in_proxy_mode(
-    gemini_upstream: tuple[GeminiUpstream, ServerThread],
+    gemini_upstream: tuple[GeminiUpstream, ServerThread], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     upstream, proxy = gemini_upstream
     host = urlsplit(proxy.url).netloc
     connection = http.client.HTTPConnection(host, timeout=10)
@@ -288,6 +290,7 @@ def test_a_key_in_the_query_is_moved_to_the_header_in_proxy_mode(
     recorded = upstream.requests[-1]
     assert recorded.query == "alt=sse" and "secret-in-query" not in recorded.path
     assert recorded.headers["x-goog-api-key"] == "secret-in-query"
+    assert caplog.records and "secret-in-query" not in caplog.text  # no log line shows the key
 
 
 def test_a_client_key_in_the_query_passes_the_gate_and_goes_nowhere() -> None:
