@@ -142,9 +142,9 @@ def test_empty_dialect_on_one_side_only_is_still_an_error() -> None:
             "cfg.yaml: models[0] (gpt-x): field `frontend_base_url`: must start with `/` (got 'openai')",
         ),
         (
-            {"frontend_dialect": "gemini", "backend_dialect": "claude"},
-            "cfg.yaml: models[0] (gpt-x): field `frontend_dialect`: unknown dialect 'gemini' "
-            "(known: openai-chat, openai-responses, claude, bedrock)",
+            {"frontend_dialect": "cohere", "backend_dialect": "claude"},
+            "cfg.yaml: models[0] (gpt-x): field `frontend_dialect`: unknown dialect 'cohere' "
+            "(known: openai-chat, openai-responses, claude, bedrock, gemini)",
         ),
         (
             {"frontend_dialect": "claude"},
