@@ -185,6 +185,7 @@ def gemini_upstream() -> Iterator[tuple[GeminiUpstream, ServerThread]]:
         routes = [
             route("claude", "gemini", "/c", "claude-model", server.url, **key),
             route("openai-chat", "gemini", "/o", "gpt-model", server.url, **key),
+            route("openai-responses", "gemini", "/r", "resp-model", server.url, **key),
             route(None, None, "/p", "gemini-2.5-flash", server.url),
         ]
         with running_proxy(make_config(routes)) as proxy:
@@ -325,3 +326,46 @@ def _check_keys(config: Any, client_key: str) -> None:
         with pytest.raises(genai.errors.ClientError) as refused:  # the SDK's header key is not a client key
             accepted.models.generate_content(model="gem", contents="hi")
         assert refused.value.code == 401
+
+
+def test_chat_thinking_blocks_carry_the_signature(gemini_upstream: tuple[GeminiUpstream, ServerThread]) -> None:
+    upstream, proxy = gemini_upstream
+    client = sdk_openai(base_url=f"{proxy.url}/o/v1", api_key="client-key", max_retries=0)
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER}}]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": f"[[mock:think]] {CALL_WEATHER}"}]
+    first = client.chat.completions.create(model="gpt-model", messages=messages, tools=tools, reasoning_effort="low")
+    message = first.choices[0].message
+    blocks = (message.model_extra or {})["thinking_blocks"]
+    assert blocks[0]["signature"].startswith("lpx1.")
+    assert _sent(upstream)["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 2048, "includeThoughts": True}
+    call = message.tool_calls[0]
+    messages += [
+        {
+            "role": "assistant",
+            "content": message.content,
+            "tool_calls": [call.model_dump()],
+            "thinking_blocks": blocks,
+        },
+        {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+    ]
+    second = client.chat.completions.create(model="gpt-model", messages=messages, tools=tools)
+    assert second.choices[0].message.content == "The tool returned: sunny"
+    thought = _sent(upstream)["contents"][1]["parts"][0]
+    assert thought["thought"] is True and thought["thoughtSignature"].startswith("mock-signature-")
+
+
+def test_responses_reasoning_items_carry_the_signature(gemini_upstream: tuple[GeminiUpstream, ServerThread]) -> None:
+    upstream, proxy = gemini_upstream
+    client = sdk_openai(base_url=f"{proxy.url}/r/v1", api_key="client-key", max_retries=0)
+    tools = [{"type": "function", "name": "get_weather", "parameters": WEATHER}]
+    asked = {"role": "user", "content": f"[[mock:think]] {CALL_WEATHER}"}
+    first = client.responses.create(model="resp-model", input=[asked], tools=tools, reasoning={"effort": "low"})
+    kinds = [item.type for item in first.output]
+    assert kinds == ["reasoning", "message", "function_call"]
+    call = first.output[2]
+    follow = [asked, *[item.model_dump(exclude_none=True) for item in first.output]]
+    follow.append({"type": "function_call_output", "call_id": call.call_id, "output": "sunny"})
+    second = client.responses.create(model="resp-model", input=follow, tools=tools, store=False)
+    assert second.output_text == "The tool returned: sunny"
+    thought = _sent(upstream)["contents"][1]["parts"][0]
+    assert thought["thought"] is True and thought["thoughtSignature"].startswith("mock-signature-")
