@@ -143,8 +143,8 @@ def test_empty_dialect_on_one_side_only_is_still_an_error() -> None:
             "cfg.yaml: models[0] (gpt-x): field `frontend_base_url`: must start with `/` (got 'openai')",
         ),
         (
-            {"frontend_dialect": "gemini", "backend_dialect": "claude"},
-            "cfg.yaml: models[0] (gpt-x): field `frontend_dialect`: unknown dialect 'gemini' "
+            {"frontend_dialect": "cohere", "backend_dialect": "claude"},
+            "cfg.yaml: models[0] (gpt-x): field `frontend_dialect`: unknown dialect 'cohere' "
             f"(known: {', '.join(names())})",
         ),
         (

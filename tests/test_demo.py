@@ -81,3 +81,12 @@ def test_boto3_converse_readme_recipe(
         if "client" in namespace:
             namespace["client"].close()
     assert capsys.readouterr().out == "mock reply: Hello end_turn True\nmock reply: Stream it\n"
+
+
+def test_google_genai_example(demo: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's google-genai block itself, run against the demo proxy."""
+    readme = (DEMO.parents[1] / "README.md").read_text()
+    section = readme[readme.index("\n**google-genai**") :]
+    code = section[section.index("```python\n") + 10 : section.index("\n```", section.index("```python\n"))]
+    exec(compile(code.replace("http://localhost:8080", demo.url), "README.md", "exec"), {})  # noqa: S102
+    assert capsys.readouterr().out == "mock reply: hi\n"

@@ -84,6 +84,28 @@ def test_model_in_path_endpoints_decode_model_ids() -> None:
     assert TABLE.classify("/model//invoke") == ("bedrock", invoke, "")
 
 
+@pytest.mark.parametrize("version", ["v1beta", "v1"])
+def test_a_model_segment_with_a_method_suffix(version: str) -> None:
+    dialect, endpoint, model = TABLE.classify(f"/{version}/models/gemini-2.5-flash:streamGenerateContent")
+    assert (dialect, model) == ("gemini", "gemini-2.5-flash")
+    assert endpoint is not None and endpoint.streaming and endpoint.model_suffix == ":streamGenerateContent"
+    assert endpoint.path_for("tuned/x:1") == f"/{version}/models/tuned%2Fx%3A1:streamGenerateContent"
+    _, counting, model = TABLE.classify(f"/{version}/models/a%3Ab:countTokens")
+    assert model == "a:b" and counting is not None and counting.action == "count_tokens"
+    assert TABLE.classify(f"/{version}/models/gemini-2.5-flash:embedContent") == (None, None, None)
+    assert TABLE.classify(f"/{version}/models/gemini-2.5-flash") == (None, None, None)
+    check_rest_path(f"/{version}/models/a%2Fb:generateContent", endpoint)  # the model segment may hold %2F
+
+
+def test_versioned_model_lists() -> None:
+    assert [is_models_list(p) for p in ("/v1beta/models", "/v1alpha/models/", "/v2/models", "/beta/models")] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+
+
 def test_two_dialects_cannot_claim_one_path() -> None:
     clash = DialectSpec(name="clash", provider="x", module="tests.none", endpoints=(Endpoint("/messages"),))
     with pytest.raises(ValueError, match="endpoint /messages is declared by claude and clash"):

@@ -26,8 +26,10 @@ LAZY = (
     "aiosqlite",
     "asyncpg",
     "genai_prices",
+    "llm_proxy.dialects.gemini",
 )
-"""Top-level packages that starting the proxy must not import."""
+"""Top-level packages (or whole module names) that starting the proxy must not import: the config routes to no
+Gemini endpoint, so the gemini codec stays unloaded."""
 
 _PROBE = """
 import asyncio, json, sys
@@ -44,7 +46,7 @@ async def lifespan(app):
     async def send(message):
         sent.append(message["type"])
         if message["type"] == "lifespan.startup.complete":
-            loaded.extend(sorted({name.split(".")[0] for name in sys.modules} & set(LAZY)))
+            loaded.extend(sorted(n for n in sys.modules if n in LAZY or n.split(".")[0] in LAZY))
     await app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
     return sent
 

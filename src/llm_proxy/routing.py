@@ -13,6 +13,7 @@ for a separator, and so that what reaches the upstream is exactly what the clien
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -70,9 +71,12 @@ class EndpointTable:
             if len(pattern) != len(segments):
                 continue
             model = None
-            for want, got in zip(pattern, segments, strict=True):
-                if want == "{model}":
-                    model = unquote(got)
+            for i, (want, got) in enumerate(zip(pattern, segments, strict=True)):
+                if i == endpoint.model_segment:
+                    suffix = endpoint.model_suffix
+                    if not got.endswith(suffix):
+                        break
+                    model = unquote(got[: len(got) - len(suffix)])
                 elif want != got:
                     break
             else:
@@ -80,9 +84,13 @@ class EndpointTable:
         return None, None, None
 
 
+_VERSIONED_MODELS = re.compile(r"/v\d+(?:(?:alpha|beta)\d*)?/models")
+
+
 def is_models_list(rest: str) -> bool:
+    """``/models`` below the prefix, bare or under an API version (``/v1``, ``/v1beta``)."""
     path = rest.rstrip("/") if len(rest) > 1 else rest
-    return path in (MODELS_PATH, "/v1" + MODELS_PATH)
+    return path == MODELS_PATH or _VERSIONED_MODELS.fullmatch(path) is not None
 
 
 def check_rest_path(rest: str, endpoint: Endpoint | None) -> None:

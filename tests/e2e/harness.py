@@ -59,11 +59,12 @@ OPT_OUTS = {
 }
 
 
-CLIENT_PACKAGES = {"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex"}
+CLIENT_PACKAGES = {"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex", "gemini": "@google/gemini-cli"}
 
 
 def client_bin(name: str) -> Path:
-    """The installed client ``name`` (``claude`` or ``codex``); skips the test (fails it under CI) when missing."""
+    """The installed client ``name`` (``claude``, ``codex`` or ``gemini``); skips the test (fails it under CI)
+    when missing."""
     path = CLIENTS / "bin" / name
     if not os.access(path, os.X_OK):
         prerequisites.missing(
@@ -285,7 +286,7 @@ def _kill_namespace(pid: int) -> None:
             continue
 
 
-# --- the two clients -------------------------------------------------------------------------------
+# --- the clients -------------------------------------------------------------------------------
 
 
 def claude_code(
@@ -364,3 +365,33 @@ def codex(
         home_files=files,
         client_keys=client_keys,
     )
+
+
+GEMINI_SETTINGS = {
+    # With a custom base URL, -p refuses any other auth type ("Invalid auth method selected.", exit 41).
+    "security": {"auth": {"selectedType": "gemini-api-key"}},
+    "privacy": {"usageStatisticsEnabled": False},
+    "telemetry": {"enabled": False},
+    "general": {"disableAutoUpdate": True, "disableUpdateNag": True},
+}
+"""``$HOME/.gemini/settings.json``: API-key auth, no usage statistics, telemetry or update checks."""
+
+
+def gemini_cli(
+    workdir: Path,
+    *,
+    models: list[dict[str, Any]],
+    prefix: str,
+    model: str,
+    prompt: str,
+    upstream: list[dict[str, Any]] | None,
+    api_key: str = "dummy-key",
+) -> Run:
+    """``gemini -p PROMPT -o json`` with ``GOOGLE_GEMINI_BASE_URL`` at the proxy's ``prefix``, a pinned model
+    (``auto`` would first ask a classifier model), ``--skip-trust`` (else it refuses an untrusted directory) and
+    ``--approval-mode yolo`` (its shell tool is offered in ``-p`` mode only then)."""
+    argv: list[str | Path] = [client_bin("gemini"), "--skip-trust", "-m", model, "-o", "json", "-p", prompt]
+    argv += ["--approval-mode", "yolo"]
+    env = {"GOOGLE_GEMINI_BASE_URL": PROXY + prefix, "GEMINI_API_KEY": api_key}
+    files = {".gemini/settings.json": orjson.dumps(GEMINI_SETTINGS).decode()}
+    return run_in_netns(workdir, models=models, client=argv, client_env=env, upstream=upstream, home_files=files)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real CLI clients the end-to-end suite drives: Claude Code and Codex CLI, from npm,
+# Installs the real CLI clients the end-to-end suite drives: Claude Code, Codex CLI and Gemini CLI, from npm,
 # into tests/e2e/.clients (gitignored). Idempotent: a client already installed and runnable is kept.
 # Fails loudly (non-zero exit, npm's own output) when npm cannot install a client.
 #
@@ -12,6 +12,7 @@ set -euo pipefail
 
 CLAUDE_CODE_VERSION="${CLAUDE_CODE_VERSION:-2.1.197}"
 CODEX_VERSION="${CODEX_VERSION:-0.169.0}"
+GEMINI_CLI_VERSION="${GEMINI_CLI_VERSION:-0.61.0}"
 
 here="$(cd "$(dirname "$0")" && pwd)"
 prefix="${E2E_CLIENTS_DIR:-$here/.clients}"
@@ -56,3 +57,4 @@ install_one() {
 
 install_one @anthropic-ai/claude-code claude "$CLAUDE_CODE_VERSION"
 install_one @openai/codex codex "$CODEX_VERSION"
+install_one @google/gemini-cli gemini "$GEMINI_CLI_VERSION"

@@ -157,6 +157,27 @@ def test_codex_recipe(tmp_path: Path) -> None:
     assert "POST /codex gpt-test -> mock-claude 200" in run.proxy_log, run.describe()
 
 
+def test_gemini_cli_recipe(tmp_path: Path) -> None:
+    """The README's settings file, variables and command, plus ``--skip-trust -p``: the demo route's answer."""
+    recipe = readme_recipe("Gemini CLI")
+    env, argv = recipe.shell()
+    assert argv[0] == "gemini"
+    argv = [str(client_bin("gemini")), *argv[1:], "--skip-trust", "-o", "json", "-p", "hello from the README"]
+    run = run_in_netns(
+        tmp_path,
+        models=demo_models(),
+        client=argv,
+        client_env=env,
+        upstream=None,
+        home_files={".gemini/settings.json": recipe.block("json")},
+    )
+    assert run.rc == 0, run.describe()
+    result = orjson.loads(run.stdout[run.stdout.index("{") :])
+    answer = result["response"]  # the mock echoes the turn: the CLI's session context, then the prompt
+    assert answer.startswith("mock reply: ") and answer.endswith("hello from the README"), run.describe()
+    assert "POST /gemini gemini-2.5-flash -> mock-claude 200" in run.proxy_log, run.describe()
+
+
 def test_recipes_are_found_in_the_readme() -> None:
     """The extraction itself: what the README prints for each client, as the tests above read it."""
     env, argv = readme_recipe("Claude Code").shell()
@@ -168,5 +189,9 @@ def test_recipes_are_found_in_the_readme() -> None:
     assert argv == ["codex", "exec", "--skip-git-repo-check", "hello"]
     toml = codex.block("toml")
     assert 'name = "llm-proxy"' in toml and f'base_url = "http://localhost:{PROXY_PORT}/codex/v1"' in toml
+    env, argv = readme_recipe("Gemini CLI").shell()
+    assert env == {"GOOGLE_GEMINI_BASE_URL": f"http://localhost:{PROXY_PORT}/gemini", "GEMINI_API_KEY": "dummy"}
+    assert argv == ["gemini", "-m", "gemini-2.5-flash"]
     served = {(m["frontend_base_url"], m["frontend_model_name"]) for m in demo_models()}
     assert ("/claude", "claude-demo") in served and ("/codex", "gpt-test") in served
+    assert ("/gemini", "gemini-2.5-flash") in served

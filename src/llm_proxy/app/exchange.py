@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from llm_proxy.config import ClientKey
 from llm_proxy.errors import RequestError
@@ -98,6 +99,29 @@ class Exchange:
         self.sent += len(chunk)
         self.finished = True
         await self._send({"type": "http.response.body", "body": chunk, "more_body": False})
+
+    def lift_query_key(self, param: str, header: str) -> None:
+        """Move an API key sent as query parameter ``param`` into ``header``, where every credential is read.
+
+        From here on the key is a header like any other: checked by the gate, replaced or forwarded as the
+        route says, and never part of the query that proxy mode forwards or that anything logs.
+        """
+        if not self.query:
+            return
+        kept: list[bytes] = []
+        key: bytes | None = None
+        for pair in self.query.split(b"&"):
+            name, _, value = pair.partition(b"=")
+            if unquote_to_bytes(name) == param.encode():
+                key = unquote_to_bytes(value.replace(b"+", b" "))
+            else:
+                kept.append(pair)
+        if key is None:
+            return
+        self.query = b"&".join(kept)
+        if header not in self.headers:
+            self.headers[header] = key.decode("latin-1")
+            self.raw_headers = [*self.raw_headers, (header.encode("latin-1"), key)]
 
     @property
     def target(self) -> str:

@@ -22,7 +22,7 @@ from llm_proxy.app.exchange import Exchange, Receive, Scope, Send, read_body
 from llm_proxy.app.reload import Reloader
 from llm_proxy.canonical import ErrorKind, ProxyError
 from llm_proxy.config import ClientKey, Config, Route
-from llm_proxy.dialects import DEFAULT_DIALECT, detect, get_dialect
+from llm_proxy.dialects import DEFAULT_DIALECT, detect, get_dialect, get_spec, specs
 from llm_proxy.errors import ProxyFailure, RequestError, RouteError, StreamInterrupted
 from llm_proxy.jsonbody import parse_body
 from llm_proxy.ledger.record import UsageRecord
@@ -165,6 +165,7 @@ class ProxyApp:
         target = self.router.match(ex.path)
         dialect = _path_dialect(target, ex)
         ex.record.dialect = dialect
+        _lift_query_key(ex, target)
         try:
             body = await read_body(receive, self._max_body)
         except RequestError as failure:
@@ -396,6 +397,17 @@ def _usage_record(ex: Exchange, status: int, elapsed: float) -> UsageRecord:
 
 def _is_json(ex: Exchange) -> bool:
     return "json" in ex.headers.get("content-type", "")
+
+
+def _lift_query_key(ex: Exchange, target: Target | None) -> None:
+    """A key in the query (Gemini's ``?key=``) becomes its dialect's key header, before anything reads or logs it.
+
+    On paths of no dialect (model lists) every dialect that takes keys in the query is asked.
+    """
+    named = target.dialect if target is not None else None
+    for spec in [get_spec(named)] if named is not None else specs():
+        if spec.key_query_param is not None and spec.key_header is not None:
+            ex.lift_query_key(spec.key_query_param, spec.key_header)
 
 
 def _path_dialect(target: Target | None, ex: Exchange) -> str:

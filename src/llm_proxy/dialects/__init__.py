@@ -61,6 +61,26 @@ DIALECTS: dict[str, DialectSpec] = {
         sigv4=True,
         thinking="signed",
     ),
+    "gemini": DialectSpec(
+        name="gemini",
+        provider="gcp.gemini",
+        module="llm_proxy.dialects.gemini",
+        endpoints=tuple(
+            endpoint
+            for version in ("v1beta", "v1")
+            for endpoint in (
+                Endpoint(f"/{version}/models/{{model}}:generateContent", versioned=False),
+                Endpoint(f"/{version}/models/{{model}}:streamGenerateContent", streaming=True, versioned=False),
+                Endpoint(f"/{version}/models/{{model}}:countTokens", action="count_tokens", versioned=False),
+            )
+        ),
+        detect_header="x-goog-api-key",
+        thinking="signed",
+        key_query_param="key",
+        key_header="x-goog-api-key",
+        signature_carry="gemini-signature",
+        token_count_field="totalTokens",
+    ),
 }
 
 DEFAULT_DIALECT = "openai-chat"

@@ -31,7 +31,8 @@ class Endpoint:
     """One operation a dialect serves to clients, by the path below a route prefix.
 
     ``path`` may hold one ``{model}`` segment: the model id then lives in the path, percent-encoded
-    (Bedrock's ``/model/{model}/invoke``); otherwise it lives in the body's ``model``.
+    (Bedrock's ``/model/{model}/invoke``); otherwise it lives in the body's ``model``. The segment may end
+    in a fixed suffix after the model (Gemini's ``/v1beta/models/{model}:generateContent``).
     """
 
     path: str
@@ -43,12 +44,16 @@ class Endpoint:
     model_segment: int = field(init=False, compare=False)
     """Index of the ``{model}`` segment in ``path.split("/")`` (-1 when the model is in the body)."""
     model_in_path: bool = field(init=False, compare=False)
+    model_suffix: str = field(init=False, compare=False)
+    """What follows ``{model}`` in its segment (``:generateContent``), empty for a whole-segment model."""
 
     def __post_init__(self) -> None:
         # Read on every request: computed once here (the dataclass is frozen, hence object.__setattr__).
         segments = self.path.split("/")
-        object.__setattr__(self, "model_segment", segments.index("{model}") if "{model}" in segments else -1)
-        object.__setattr__(self, "model_in_path", self.model_segment >= 0)
+        index = next((i for i, s in enumerate(segments) if s.startswith("{model}")), -1)
+        object.__setattr__(self, "model_segment", index)
+        object.__setattr__(self, "model_in_path", index >= 0)
+        object.__setattr__(self, "model_suffix", segments[index][len("{model}") :] if index >= 0 else "")
 
     def path_for(self, model: str) -> str:
         """The path with ``model`` put in, percent-encoded as AWS clients do (no ``/`` left unescaped)."""
@@ -88,6 +93,16 @@ class DialectSpec:
     ``aws.bedrock``): the span's provider, and the price list the usage ledger prices a backend's answers from."""
     operation: str = "chat"
     """OpenTelemetry's ``gen_ai.operation.name`` for the dialect's generate operation."""
+    key_query_param: str | None = None
+    """A query parameter that may carry the client's API key instead of a header (Gemini's ``?key=``): read as
+    the client's credential, never forwarded upstream nor logged."""
+    key_header: str | None = None
+    """The header this dialect's clients send their API key in, where ``key_query_param``'s value is moved."""
+    signature_carry: str | None = None
+    """The carry kind (``framing.carry``) in which this dialect's reasoning signatures travel in canonical form
+    (``{"s": signature}``), when they are not shown bare: Gemini's ride as signed thinking in an envelope."""
+    token_count_field: str = "input_tokens"
+    """The field of a token-count answer holding the count (Anthropic ``input_tokens``, Gemini ``totalTokens``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,8 +149,13 @@ class Dialect(Protocol):
     name: str
 
     # -- client side ------------------------------------------------------------------------
-    def decode_request(self, body: JSON, *, path_model: str | None = None) -> Request:
-        """Decode a client request body. Raise ``RequestError`` for malformed input."""
+    def decode_request(
+        self, body: JSON, *, path_model: str | None = None, query: Mapping[str, str] | None = None
+    ) -> Request:
+        """Decode a client request body. Raise ``RequestError`` for malformed input.
+
+        ``query`` holds the request's query parameters (Gemini's ``alt=sse`` picks the stream's framing).
+        """
         ...
 
     def encode_response(self, response: Response, request: Request) -> bytes: ...

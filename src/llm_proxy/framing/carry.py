@@ -50,11 +50,30 @@ def encode_carry(kind: str, fields: dict[str, Any]) -> str:
     return f"{PREFIX}{payload}.{_mac(payload)}"
 
 
+def carry_kind(value: str) -> str:
+    """The kind of an intact envelope (a codec leaves envelopes of kinds it does not restore as they are).
+
+    Raises ``RequestError`` (400) when the value is not intact, as ``decode_carry`` does.
+    """
+    kind = _fields(value).get("k")
+    if not isinstance(kind, str):
+        raise RequestError("a reasoning item carried by the proxy is not readable")
+    return kind
+
+
 def decode_carry(value: str, kind: str) -> dict[str, Any]:
     """The fields of an envelope made by ``encode_carry(kind, ...)``.
 
     Raises ``RequestError`` (400) when the value is not intact: the client changed or truncated it.
     """
+    fields = _fields(value)
+    if fields.get("k") != kind:
+        raise RequestError("a reasoning item carried by the proxy is of the wrong kind for this field")
+    del fields["k"]
+    return fields
+
+
+def _fields(value: str) -> dict[str, Any]:
     body = value[len(PREFIX) :]
     payload, _, mac = body.partition(".")
     # An envelope is base64url text: anything else was never made by the proxy (and hmac wants ASCII).
@@ -64,7 +83,6 @@ def decode_carry(value: str, kind: str) -> dict[str, Any]:
         fields = orjson.loads(_unb64(payload))
     except (binascii.Error, ValueError, orjson.JSONDecodeError) as exc:
         raise RequestError("a reasoning item carried by the proxy is not readable") from exc
-    if not isinstance(fields, dict) or fields.get("k") != kind:
+    if not isinstance(fields, dict):
         raise RequestError("a reasoning item carried by the proxy is of the wrong kind for this field")
-    del fields["k"]
     return fields

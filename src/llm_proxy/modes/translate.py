@@ -16,13 +16,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
 from llm_proxy.app.exchange import Exchange
 from llm_proxy.canonical import ErrorKind, ProxyError, Request, Response, StreamError, StreamEvent
 from llm_proxy.config import Backend, Route
-from llm_proxy.dialects import get_dialect
+from llm_proxy.dialects import get_dialect, get_spec
 from llm_proxy.dialects.base import Dialect
 from llm_proxy.errors import (
     ProxyFailure,
@@ -68,7 +69,7 @@ async def handle(ex: Exchange, route: Route, target: Target, doc: Any, services:
     client = get_dialect(route.frontend_dialect or "")
     if not isinstance(doc, dict):
         raise RequestError("the request body must be a JSON object")
-    request = client.decode_request(doc, path_model=target.path_model)
+    request = client.decode_request(doc, path_model=target.path_model, query=_query(ex.query))
     endpoint = target.endpoint
     if endpoint is not None and endpoint.action == "count_tokens":
         await _count_tokens(ex, route, request, get_dialect(route.backend_dialect or ""), services)
@@ -239,9 +240,11 @@ async def _count_tokens(ex: Exchange, route: Route, request: Request, backend: D
     if edit is not None:
         request = edit_request(request, edit)
     call = plan_count_tokens(route, ex.headers, request)
+    client_spec = get_spec(route.frontend_dialect or "")
     if call is None:
         # A large body takes a while to tokenize: off the event loop (tiktoken releases the GIL).
-        body = orjson.dumps({"input_tokens": await asyncio.to_thread(estimate_input_tokens, request)})
+        tokens = await asyncio.to_thread(estimate_input_tokens, request)
+        body = orjson.dumps({client_spec.token_count_field: tokens})
         await ex.respond(200, "application/json", body, [(b"x-llm-proxy-token-count", b"estimate")])
         return
     response = await services.upstream.send(call)
@@ -249,9 +252,22 @@ async def _count_tokens(ex: Exchange, route: Route, request: Request, backend: D
         body = await response.read(MAX_ERROR_BODY)
         if response.status >= 400:
             raise UpstreamError(backend.decode_error(response.status, body, _header_map(response)))
+        backend_spec = get_spec(route.backend_dialect or "")
+        if backend_spec.token_count_field != client_spec.token_count_field:
+            # the same count, under the field the client's dialect names it
+            doc = parse_upstream(body)
+            count = doc.get(backend_spec.token_count_field) if isinstance(doc, dict) else None
+            if not isinstance(count, int):
+                raise UpstreamError(ProxyError(status=502, kind=ErrorKind.API_ERROR, message="no token count"))
+            body = orjson.dumps({client_spec.token_count_field: count})
         await ex.respond(200, "application/json", body)
     finally:
         response.close()
+
+
+def _query(raw: bytes) -> dict[str, str]:
+    """The query parameters (the first value of each), for the client codec."""
+    return dict(reversed(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))) if raw else {}
 
 
 def parse_upstream(body: bytes) -> Any:

@@ -29,6 +29,7 @@ import hashlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -62,6 +63,7 @@ from llm_proxy.config import MOCK_SCHEME
 from llm_proxy.dialects import get_dialect, get_spec, specs
 from llm_proxy.dialects.base import DialectSpec
 from llm_proxy.errors import ProxyFailure, kind_for_status
+from llm_proxy.framing.carry import encode_carry
 from llm_proxy.routing import EndpointTable, is_models_list
 from llm_proxy.upstream.headers import RawHeaders
 
@@ -114,10 +116,11 @@ class MockResponse:
         return None
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        for chunk in self._chunks:
+        # Consumed as read, like a network body: a reader that stops and asks again gets the rest.
+        while self._chunks:
             if self._delay:
                 await asyncio.sleep(self._delay)
-            yield chunk
+            yield self._chunks.pop(0)
 
     async def read(self, limit: int) -> bytes:
         return b"".join(self._chunks)[:limit]
@@ -146,7 +149,7 @@ class MockUpstream:
 
     def answer(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> MockResponse:
         target = path
-        path = path.split("?", 1)[0]
+        path, _, query = path.partition("?")
         dialect_name, endpoint, path_model = self._endpoints.classify(path)
         if is_models_list(path):
             listing = {
@@ -163,13 +166,14 @@ class MockUpstream:
         dialect = get_dialect(dialect_name)
         try:
             doc = orjson.loads(body)
-            request = dialect.decode_request(doc, path_model=path_model)
+            request = dialect.decode_request(doc, path_model=path_model, query=dict(parse_qsl(query)))
         except orjson.JSONDecodeError:
             return self._error(dialect_name, ProxyError(status=400, kind=ErrorKind.INVALID_REQUEST, message="bad JSON"))
         except ProxyFailure as failure:
             return self._error(dialect_name, failure.error)
         if endpoint.action == "count_tokens":
-            return MockResponse(200, "application/json", [orjson.dumps({"input_tokens": _input_tokens(request)})])
+            count = {spec.token_count_field: _input_tokens(request)}
+            return MockResponse(200, "application/json", [orjson.dumps(count)])
         plan = self._plan(request)
         if plan.error is not None:
             error = ProxyError(status=plan.error, kind=kind_for_status(plan.error), message=f"mock error {plan.error}")
@@ -333,6 +337,8 @@ def _thinking(request: Request, spec: DialectSpec) -> Part:
         summary = ("Thinking about the request.",)
         return Reasoning(provider="openai", id=f"rs_{seed}", summary=summary, signature=f"mock-enc-{seed}")
     signature = f"mock-signature-{seed}" if spec.thinking == "signed" else None
+    if signature is not None and spec.signature_carry is not None:
+        signature = encode_carry(spec.signature_carry, {"s": signature})  # as the dialect's codec decodes its own
     return Reasoning(provider="anthropic", text="Thinking about the request.", signature=signature)
 
 

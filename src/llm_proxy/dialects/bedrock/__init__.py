@@ -32,7 +32,7 @@ from llm_proxy.canonical import (
     StreamEvent,
 )
 from llm_proxy.dialects import claude, get_spec
-from llm_proxy.dialects.base import EncodeOptions, ErrorBody
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody
 from llm_proxy.dialects.jsonread import header, http_error, upstream_fault
 from llm_proxy.errors import RequestError, kind_for_status
 from llm_proxy.framing.eventstream import (
@@ -344,7 +344,9 @@ class BedrockDialect:
 
     # -- client side ------------------------------------------------------------------------
 
-    def decode_request(self, body: JSON, *, path_model: str | None = None) -> Request:
+    def decode_request(
+        self, body: JSON, *, path_model: str | None = None, query: Mapping[str, str] | None = None
+    ) -> Request:
         return decode_request(body, path_model)
 
     def encode_response(self, response: Response, request: Request) -> bytes:
@@ -391,4 +393,4 @@ class BedrockDialect:
         return None  # Bedrock lists models in another service (ListFoundationModels), not under the runtime
 
 
-DIALECT = BedrockDialect()
+DIALECT: Dialect = BedrockDialect()  # annotated: mypy checks the class against the protocol

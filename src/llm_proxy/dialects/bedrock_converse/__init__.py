@@ -21,7 +21,7 @@ import orjson
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
 from llm_proxy.dialects import bedrock, get_spec
-from llm_proxy.dialects.base import EncodeOptions, ErrorBody
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody
 from llm_proxy.dialects.bedrock_converse.raw_edit import edit_system_raw
 from llm_proxy.dialects.bedrock_converse.request import decode_request, encode_request
 from llm_proxy.dialects.bedrock_converse.response import (
@@ -61,7 +61,9 @@ class ConverseDialect:
 
     # -- client side ------------------------------------------------------------------------
 
-    def decode_request(self, body: JSON, *, path_model: str | None = None) -> Request:
+    def decode_request(
+        self, body: JSON, *, path_model: str | None = None, query: Mapping[str, str] | None = None
+    ) -> Request:
         return decode_request(body, path_model)
 
     def encode_response(self, response: Response, request: Request) -> bytes:
@@ -108,4 +110,4 @@ class ConverseDialect:
         return None  # Bedrock lists models in another service (ListFoundationModels), not under the runtime
 
 
-DIALECT = ConverseDialect()
+DIALECT: Dialect = ConverseDialect()  # annotated: mypy checks the class against the protocol

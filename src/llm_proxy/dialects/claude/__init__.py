@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
-from llm_proxy.dialects.base import EncodeOptions, ErrorBody
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody
 from llm_proxy.dialects.claude.blocks import reasoning_signature, tool_input
 from llm_proxy.dialects.claude.errors import (
     ERROR_KINDS,
@@ -106,7 +106,9 @@ class ClaudeDialect:
 
     # -- client side ------------------------------------------------------------------------
 
-    def decode_request(self, body: JSON, *, path_model: str | None = None) -> Request:
+    def decode_request(
+        self, body: JSON, *, path_model: str | None = None, query: Mapping[str, str] | None = None
+    ) -> Request:
         if not isinstance(body, dict):
             raise RequestError("the request body must be a JSON object")
         model = body.get("model", path_model)
@@ -182,4 +184,4 @@ def _bedrock_betas(request: Request) -> str | None:
     return None
 
 
-DIALECT = ClaudeDialect()
+DIALECT: Dialect = ClaudeDialect()  # annotated: mypy checks the class against the protocol

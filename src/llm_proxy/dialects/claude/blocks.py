@@ -29,7 +29,7 @@ from llm_proxy.dialects.base import drop, log
 from llm_proxy.dialects.claude.wire import FAMILY, NAME, read, tool_id
 from llm_proxy.dialects.jsonread import Invalid, merge_extra, rest
 from llm_proxy.errors import RequestError
-from llm_proxy.framing.carry import decode_carry, encode_carry, is_carry
+from llm_proxy.framing.carry import carry_kind, decode_carry, encode_carry, is_carry
 
 # ---------------------------------------------------------------------------------------------
 # Decoding content blocks (requests and responses share them)
@@ -105,7 +105,7 @@ def _decode_tool_result(block: dict[str, JSON], path: str) -> Part:
 def _decode_thinking(block: dict[str, JSON], path: str) -> Part:
     text = read.string(block.get("thinking"), f"{path}.thinking")
     signature = read.opt_string(block.get("signature"), f"{path}.signature")
-    if signature is not None and is_carry(signature):
+    if signature is not None and is_carry(signature) and carry_kind(signature) == "openai-reasoning":
         # an OpenAI reasoning item this proxy showed the client as a thinking block: restore it
         fields = decode_carry(signature, "openai-reasoning")
         item_id, enc = fields.get("id"), fields.get("enc")

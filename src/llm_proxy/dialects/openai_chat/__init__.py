@@ -66,7 +66,9 @@ def decode_error(status: int, body: bytes, headers: Mapping[str, str]) -> ProxyE
 class OpenAIChatDialect:
     name = NAME
 
-    def decode_request(self, body: JSON, *, path_model: str | None = None) -> Request:
+    def decode_request(
+        self, body: JSON, *, path_model: str | None = None, query: Mapping[str, str] | None = None
+    ) -> Request:
         return decode_request(body, path_model=path_model)
 
     def encode_response(self, response: Response, request: Request) -> bytes:

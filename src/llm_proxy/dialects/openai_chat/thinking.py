@@ -23,7 +23,7 @@ def decode_thinking_block(raw: JSON, param: str) -> Reasoning:
         raise read.fail(f"{param}.type", "must be thinking or redacted_thinking")
     text = read.string(obj.get("thinking", ""), f"{param}.thinking")
     signature = read.opt_string(obj.get("signature"), f"{param}.signature")
-    if carry.is_carry(signature):
+    if carry.is_carry(signature) and carry.carry_kind(signature or "") == REASONING_CARRY:
         assert signature is not None
         return _reasoning_from_carry(text, signature, f"{param}.signature")
     extra = rest(obj, ("type", "thinking", "signature"))

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
-from llm_proxy.dialects.base import EncodeOptions, ErrorBody
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody
 from llm_proxy.dialects.openai_errors import RESPONSES_RULES, encode_error
 from llm_proxy.dialects.openai_models import encode_model_list
 from llm_proxy.dialects.openai_responses.output import (
@@ -70,7 +70,9 @@ class ResponsesDialect:
 
     name = NAME
 
-    def decode_request(self, body: JSON, *, path_model: str | None = None) -> Request:
+    def decode_request(
+        self, body: JSON, *, path_model: str | None = None, query: Mapping[str, str] | None = None
+    ) -> Request:
         return decode_request(body, path_model)
 
     def encode_response(self, response: Response, request: Request) -> bytes:
@@ -113,4 +115,4 @@ class ResponsesDialect:
         return encode_model_list(names)
 
 
-DIALECT = ResponsesDialect()
+DIALECT: Dialect = ResponsesDialect()  # annotated: mypy checks the class against the protocol
