@@ -43,3 +43,23 @@ def test_big_integers_survive_proxy_mode_byte_for_byte() -> None:
 def test_parse_body_errors() -> None:
     with pytest.raises(RequestError, match="not valid JSON"):
         parse_body(b'{"model": ')
+
+
+@pytest.mark.parametrize("depth", [1, 2, 127, 128, 129, 130, 300])
+@pytest.mark.parametrize("filler", ["", ',"' + "x" * 1000 + '"'])
+@pytest.mark.parametrize("outer", ["array", "object"])
+def test_nesting_limit_is_exact_at_every_depth(depth: int, filler: str, outer: str) -> None:
+    """The limit holds for arrays and objects, at the boundary too, short bodies and long ones alike."""
+    inner = "[" * (depth - 1) + "1" + "]" * (depth - 1)
+    text = "[" + inner + filler + "]" if outer == "array" else '{"a":' + inner + filler.replace(",", ',"b":') + "}"
+    if depth <= 128:
+        parse_body(text.encode())
+    else:
+        with pytest.raises(RequestError, match="nested deeper than 128"):
+            parse_body(text.encode())
+
+
+def test_a_wide_shallow_body_is_accepted() -> None:
+    """Many brackets side by side (more than the limit) are not depth."""
+    body = b'{"model":"m","messages":[' + b",".join([b'{"role":"user","content":[[]]}'] * 500) + b"]}"
+    assert len(parse_body(body)["messages"]) == 500

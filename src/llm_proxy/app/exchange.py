@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -156,11 +156,9 @@ class Exchange:
         backend_model = record.backend_model or self.backend_model
         if record.client != "-":
             note = f" key={record.client}{note}"  # the key's name, never the key
+        args = (self.method, self.prefix or "/", self.model, backend_model, status, elapsed, self.sent, note)
         if not FIELDS.structured:
-            access_log.info(
-                "%s %s %s -> %s %s %.1fms %dB%s",
-                *(self.method, self.prefix or "/", self.model, backend_model, status, elapsed, self.sent, note),
-            )
+            _emit(args, None)
             return
         usage = record.usage
         fields = {
@@ -183,18 +181,17 @@ class Exchange:
             "bytes": self.sent,
             "note": self.note or None,
         }
-        access_log.info(
-            "%s %s %s -> %s %s %.1fms %dB%s",
-            self.method,
-            self.prefix or "/",
-            self.model,
-            backend_model,
-            status,
-            elapsed,
-            self.sent,
-            note,
-            extra=fields,
-        )
+        _emit(args, fields)
+
+
+_ACCESS_LINE = "%s %s %s -> %s %s %.1fms %dB%s"
+
+
+def _emit(args: tuple[object, ...], fields: Mapping[str, object] | None) -> None:
+    """``access_log.info(_ACCESS_LINE, *args, extra=fields)`` without its search of the stack for the caller's
+    file and line (a third of the cost of a text line): no log format of the proxy shows them."""
+    record = access_log.makeRecord(access_log.name, logging.INFO, __file__, 0, _ACCESS_LINE, args, None, "log", fields)
+    access_log.handle(record)
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:

@@ -8,14 +8,25 @@ With ``server.workers > 1`` each worker process writes its values to files in ``
 (prometheus_client's multiprocess mode, chosen when that variable is set before the library is imported;
 ``app.serve`` makes the directory and removes it at exit), and a scrape served by any worker reads all the
 files: one scrape, the sum over the workers.
+
+In one process (the default) the per-request metrics are plain numbers (``_Counter``, ``_Histogram``) that a
+scrape turns into the same families, samples and values prometheus_client's own ``Counter`` and ``Histogram``
+would give: a request then costs a few additions instead of a locked ``inc``/``observe`` call chain per value.
+With workers, the values must be in the shared files as they happen, so prometheus_client's classes are used.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import metrics as _prometheus_metrics
+from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import INF, floatToGoString
 
 from llm_proxy.canonical import Usage
 
@@ -41,38 +52,31 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         r = self.registry
         common = ["prefix", "model", "backend"]
-        self.requests = Counter(
+        self.requests = self._counter(
             "llm_proxy_requests",
             "Requests answered, by route, backend, status and client key",
             [*common, "status", "client"],
-            registry=r,
         )
-        self.duration = Histogram(
+        self.duration = self._histogram(
             "llm_proxy_request_duration_seconds",
             "Seconds from a request's arrival to the end of its response",
             common,
-            buckets=DURATION_BUCKETS,
-            registry=r,
+            DURATION_BUCKETS,
         )
-        self.first_token = Histogram(
+        self.first_token = self._histogram(
             "llm_proxy_time_to_first_token_seconds",
             "Streams: seconds from a request's arrival to the first generated token sent",
             common,
-            buckets=FIRST_TOKEN_BUCKETS,
-            registry=r,
+            FIRST_TOKEN_BUCKETS,
         )
-        self.upstream = Histogram(
+        self.upstream = self._histogram(
             "llm_proxy_upstream_duration_seconds",
             "Seconds from sending an upstream request to its response headers",
             ["backend"],
-            buckets=FIRST_TOKEN_BUCKETS,
-            registry=r,
+            FIRST_TOKEN_BUCKETS,
         )
-        self.tokens = Counter(
-            "llm_proxy_tokens",
-            "Tokens in answers, by kind (usage the upstream reported)",
-            [*common, "client", "kind"],
-            registry=r,
+        self.tokens = self._counter(
+            "llm_proxy_tokens", "Tokens in answers, by kind (usage the upstream reported)", [*common, "client", "kind"]
         )
         self.active_streams = Gauge(
             "llm_proxy_active_streams",
@@ -81,11 +85,10 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
-        self.attempts = Counter(
+        self.attempts = self._counter(
             "llm_proxy_upstream_attempts",
             "Upstream attempts by outcome: ok, retried (same backend again), fallback (another backend), failed",
             ["backend", "outcome"],
-            registry=r,
         )
         self.rejections = Counter(
             "llm_proxy_rejections", "Requests refused by the proxy itself", ["reason"], registry=r
@@ -111,11 +114,29 @@ class Metrics:
         self._read_state_failures, self._read_reloads = state_failures, config_reloads
         self._seen_state_failures = 0
         self._seen_reloads: dict[str, int] = {}
-        self._attempts: dict[tuple[str, str], Counter] = {}
-        self._upstream: dict[str, Histogram] = {}
+        self._attempts: dict[tuple[str, str], _Inc] = {}
+        self._upstream: dict[str, _Observe] = {}
+        self._streams: dict[str, Gauge] = {}
         self._series: dict[tuple[str, str, str, str], _Series] = {}
         """The children of one (prefix, model, backend, client), looked up once: ``labels()`` validates and
         locks on every call, which cost about a third of the metrics' time per request."""
+
+    def _counter(self, name: str, documentation: str, labelnames: list[str]) -> _Family[_Inc]:
+        """A labelled counter: plain numbers in one process, prometheus_client's (shared files) with workers."""
+        if self.multiprocess:
+            return Counter(name, documentation, labelnames, registry=self.registry)
+        family = _Counter(name, documentation, labelnames)
+        self.registry.register(family)
+        return family
+
+    def _histogram(
+        self, name: str, documentation: str, labelnames: list[str], buckets: Sequence[float]
+    ) -> _Family[_Observe]:
+        if self.multiprocess:
+            return Histogram(name, documentation, labelnames, buckets=buckets, registry=self.registry)
+        family = _Histogram(name, documentation, labelnames, buckets)
+        self.registry.register(family)
+        return family
 
     def _of(self, prefix: str, model: str, backend: str, client: str) -> _Series:
         key = (prefix, model, backend, client)
@@ -136,7 +157,9 @@ class Metrics:
             series.duration.observe(seconds)
         if ttft is not None:
             series.first_token.observe(ttft)
-        self.sync()
+        if self.multiprocess:
+            # Each worker carries its own share over; in one process the scrape does it (``render``).
+            self.sync()
 
     def usage(self, prefix: str, model: str, backend: str, client: str, usage: Usage) -> None:
         series = self._of(prefix or "/", model, backend, client)
@@ -171,10 +194,16 @@ class Metrics:
         self.rejections.labels(reason).inc()
 
     def stream_opened(self, prefix: str) -> None:
-        self.active_streams.labels(prefix or "/").inc()
+        self._stream_gauge(prefix or "/").inc()
 
     def stream_closed(self, prefix: str) -> None:
-        self.active_streams.labels(prefix or "/").dec()
+        self._stream_gauge(prefix or "/").dec()
+
+    def _stream_gauge(self, prefix: str) -> Gauge:
+        gauge = self._streams.get(prefix)
+        if gauge is None:
+            gauge = self._streams[prefix] = self.active_streams.labels(prefix)
+        return gauge
 
     def sync(self) -> None:
         """Carry the store's and the reloader's counts over (cheap: two integer comparisons when nothing changed)."""
@@ -206,6 +235,21 @@ class Metrics:
         return generate_latest(registry)
 
 
+_Child = TypeVar("_Child", covariant=True)
+
+
+class _Inc(Protocol):
+    def inc(self, amount: float = 1) -> None: ...
+
+
+class _Observe(Protocol):
+    def observe(self, amount: float) -> None: ...
+
+
+class _Family(Protocol[_Child]):
+    def labels(self, *values: str) -> _Child: ...
+
+
 class _Series:
     """The children of one route, backend and client (see ``Metrics._of``)."""
 
@@ -215,5 +259,109 @@ class _Series:
         self.prefix = prefix
         self.duration = metrics.duration.labels(prefix, model, backend)
         self.first_token = metrics.first_token.labels(prefix, model, backend)
-        self.requests: dict[str, Counter] = {}
-        self.tokens: dict[str, Counter] = {}
+        self.requests: dict[str, _Inc] = {}
+        self.tokens: dict[str, _Inc] = {}
+
+
+# -- plain-number families, exposed as prometheus_client's own classes expose theirs ----------------------
+
+
+class _CounterChild:
+    __slots__ = ("value", "created")
+
+    def __init__(self) -> None:
+        self.value = 0.0
+        self.created = time.time()
+
+    def inc(self, amount: float = 1) -> None:
+        self.value += amount
+
+
+class _HistogramChild:
+    __slots__ = ("bounds", "counts", "sum", "created")
+
+    def __init__(self, bounds: list[float]) -> None:
+        self.bounds = bounds
+        self.counts = [0.0] * len(bounds)
+        """Observations per bucket (not cumulative), as prometheus_client keeps them."""
+        self.sum = 0.0
+        self.created = time.time()
+
+    def observe(self, amount: float) -> None:
+        self.sum += amount
+        if amount <= INF:  # the first bucket whose bound is >= amount; NaN goes in none (as in prometheus_client)
+            self.counts[bisect_left(self.bounds, amount)] += 1
+
+
+class _Counter:
+    """A labelled counter of plain numbers; ``collect`` gives what ``prometheus_client.Counter`` would."""
+
+    __slots__ = ("name", "documentation", "labelnames", "children")
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
+        self.children: dict[tuple[str, ...], _CounterChild] = {}
+
+    def labels(self, *values: str) -> _CounterChild:
+        child = self.children.get(values)
+        if child is None:
+            if len(values) != len(self.labelnames):
+                raise ValueError(f"{self.name}: {len(self.labelnames)} label values expected, {len(values)} given")
+            child = self.children[values] = _CounterChild()
+        return child
+
+    def describe(self) -> list[Metric]:
+        return [Metric(self.name, self.documentation, "counter")]
+
+    def collect(self) -> list[Metric]:
+        metric = Metric(self.name, self.documentation, "counter")
+        created = _prometheus_metrics._use_created
+        for values, child in list(self.children.items()):
+            labels = dict(zip(self.labelnames, values, strict=True))
+            metric.add_sample(self.name + "_total", labels, child.value)
+            if created:
+                metric.add_sample(self.name + "_created", labels, child.created)
+        return [metric]
+
+
+class _Histogram:
+    """A labelled histogram of plain numbers; ``collect`` gives what ``prometheus_client.Histogram`` would."""
+
+    __slots__ = ("name", "documentation", "labelnames", "bounds", "_le", "children")
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float]) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
+        bounds = [float(b) for b in buckets]
+        if bounds[-1] != INF:
+            bounds.append(INF)
+        self.bounds = bounds
+        self._le = [floatToGoString(b) for b in bounds]  # type: ignore[no-untyped-call]
+        self.children: dict[tuple[str, ...], _HistogramChild] = {}
+
+    def labels(self, *values: str) -> _HistogramChild:
+        child = self.children.get(values)
+        if child is None:
+            if len(values) != len(self.labelnames):
+                raise ValueError(f"{self.name}: {len(self.labelnames)} label values expected, {len(values)} given")
+            child = self.children[values] = _HistogramChild(self.bounds)
+        return child
+
+    def describe(self) -> list[Metric]:
+        return [Metric(self.name, self.documentation, "histogram")]
+
+    def collect(self) -> list[Metric]:
+        metric = Metric(self.name, self.documentation, "histogram")
+        created = _prometheus_metrics._use_created
+        name = self.name
+        for values, child in list(self.children.items()):
+            labels = dict(zip(self.labelnames, values, strict=True))
+            cumulative = 0.0
+            for le, count in zip(self._le, child.counts, strict=True):
+                cumulative += count
+                metric.add_sample(name + "_bucket", {**labels, "le": le}, cumulative)
+            metric.add_sample(name + "_count", labels, cumulative)
+            if self.bounds[0] >= 0:
+                metric.add_sample(name + "_sum", labels, child.sum)
+            if created:
+                metric.add_sample(name + "_created", labels, child.created)
+        return [metric]

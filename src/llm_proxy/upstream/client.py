@@ -126,6 +126,20 @@ class AiohttpTransport:
     def __init__(self, server: ServerConfig) -> None:
         self._server = server
         self._session: aiohttp.ClientSession | None = None
+        self._deadlines: dict[Timeouts | None, tuple[aiohttp.ClientTimeout, float, float]] = {}
+        """Per route timeouts (a frozen value), what ``send`` applies: made once, not per request."""
+
+    def _deadlines_for(self, timeouts: Timeouts | None) -> tuple[aiohttp.ClientTimeout, float, float]:
+        """aiohttp's limits (total, connect, idle), the connect timeout and the first byte's deadline."""
+        server = self._server
+        connect, first_byte, idle, total = server.connect_timeout, server.read_timeout, server.read_timeout, 0.0
+        if timeouts is not None:
+            connect = _pick(timeouts.connect, connect)
+            first_byte = _pick(timeouts.first_byte, first_byte)
+            idle = _pick(timeouts.idle, idle)
+            total = _pick(timeouts.total, total)
+        limits = aiohttp.ClientTimeout(total=total or None, connect=connect or None, sock_read=idle or None)
+        return limits, connect, first_byte
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -163,14 +177,10 @@ class AiohttpTransport:
             target = URL(url, encoded=True)
         except ValueError as exc:
             raise RequestError("the request path cannot be joined to the upstream URL") from exc
-        server = self._server
-        connect, first_byte, idle, total = server.connect_timeout, server.read_timeout, server.read_timeout, 0.0
-        if timeouts is not None:
-            connect = _pick(timeouts.connect, connect)
-            first_byte = _pick(timeouts.first_byte, first_byte)
-            idle = _pick(timeouts.idle, idle)
-            total = _pick(timeouts.total, total)
-        limits = aiohttp.ClientTimeout(total=total or None, connect=connect or None, sock_read=idle or None)
+        deadlines = self._deadlines.get(timeouts)
+        if deadlines is None:
+            deadlines = self._deadlines[timeouts] = self._deadlines_for(timeouts)
+        limits, connect, first_byte = deadlines
         try:
             # The first byte has its own deadline; between chunks, aiohttp's sock_read (idle) applies.
             async with asyncio.timeout(first_byte or None):
