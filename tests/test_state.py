@@ -18,7 +18,13 @@ from tests.redis_server import RedisServer
 
 @pytest.fixture(params=["memory", "redis"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
-    opened = MemoryStore() if request.param == "memory" else RedisStore(request.getfixturevalue("redis_url"))
+    # Generous timeouts: these tests are about exact counts, and a loaded CI machine can take longer than the
+    # proxy's fail-fast 0.5 s to open 64 connections at once (the timeouts have their own tests below).
+    opened = (
+        MemoryStore()
+        if request.param == "memory"
+        else RedisStore(request.getfixturevalue("redis_url"), connect_timeout=5.0, socket_timeout=5.0)
+    )
     try:
         yield opened
     finally:
@@ -131,7 +137,8 @@ async def test_concurrent_increments_lose_nothing(store: StateStore) -> None:
 
 
 async def test_two_redis_clients_share_exact_counts(redis_url: str) -> None:
-    first, second = RedisStore(redis_url), RedisStore(redis_url)
+    first = RedisStore(redis_url, connect_timeout=5.0, socket_timeout=5.0)
+    second = RedisStore(redis_url, connect_timeout=5.0, socket_timeout=5.0)
     try:
         calls = [(first if i % 2 else second).hupdate("shared", incr={"n": 1}, ttl_s=60) for i in range(200)]
         await asyncio.gather(*calls)

@@ -48,9 +48,9 @@ def formatter(log_format: str, redactor: Redactor | None) -> logging.Formatter:
     if log_format == "json":
         FIELDS.structured = True
         from pythonjsonlogger.core import RESERVED_ATTRS
-        from pythonjsonlogger.json import JsonFormatter
+        from pythonjsonlogger.orjson import OrjsonFormatter  # orjson: already ours; a third of json's cost
 
-        inner = JsonFormatter(
+        inner = OrjsonFormatter(
             JSON_FIELDS,
             rename_fields={"levelname": "level", "asctime": "time", "name": "logger"},
             reserved_attrs=[*RESERVED_ATTRS, "request_tag"],  # the text lines' form of request_id
