@@ -236,6 +236,40 @@ class LlmProxy(Contender):
         return prefix + _OPERATION_PATH[kind_dialect(kind)], "bench"
 
 
+class LlmProxyNoLedger(LlmProxy):
+    """llm-proxy as shipped but ``usage_store: none``: side by side with ``llm-proxy`` (whose default config keeps
+    the usage ledger in ``usage.db`` beside the config), the ledger's cost."""
+
+    name = "llm-proxy-no-ledger"
+    label = "llm-proxy, no ledger"
+
+    def launch(self, procs: Processes, work: Path, port: int, up: Upstreams, layout: Layout) -> Proc | None:
+        config = proxy_config(work / f"{self.name}.yaml", up, server_settings={"usage_store": "none"})
+        return procs.start(self.name, self.argv(config, port), layout.server_cpu, env=self.env(config), cwd=REPO)
+
+
+class LlmProxyBefore(LlmProxy):
+    """llm-proxy from another checkout (``BENCH_BEFORE_SRC``: its ``src`` folder), to compare two versions of the
+    code side by side in one run (``--contenders llm-proxy,llm-proxy-before``)."""
+
+    name = "llm-proxy-before"
+    label = "llm-proxy, other checkout"
+
+    def version(self, work: Path) -> str:
+        return f"llm-proxy from {os.environ.get('BENCH_BEFORE_SRC', '?')}"
+
+    def env(self, config: Path) -> dict[str, str]:
+        source = os.environ.get("BENCH_BEFORE_SRC")
+        if not source:
+            raise SystemExit("llm-proxy-before: set BENCH_BEFORE_SRC to the src folder of the checkout to compare")
+        return {"PYTHONPATH": source}
+
+    def launch(self, procs: Processes, work: Path, port: int, up: Upstreams, layout: Layout) -> Proc | None:
+        # Without ``server:`` settings the other checkout may not know (``usage_store``, ...).
+        config = proxy_config(work / f"{self.name}.yaml", up)
+        return procs.start(self.name, self.argv(config, port), layout.server_cpu, env=self.env(config), cwd=REPO)
+
+
 class LlmProxyRsgi(LlmProxy):
     """llm-proxy as its CLI runs it with ``server.interface: rsgi`` (granian's embedded server, one process)."""
 
@@ -567,8 +601,8 @@ _QUIET_LOGGING: dict[str, object] = {
 CONTENDERS: dict[str, type[Contender]] = {
     c.name: c
     for c in (
-        Direct, LlmProxy, LlmProxyRsgi, LlmProxyFeatures, LlmProxyObserved, LlmProxyWorkers, LlmProxyGranian,
-        MinimalAsgi, MinimalRsgi, Nginx, LiteLLM,
+        Direct, LlmProxy, LlmProxyNoLedger, LlmProxyBefore, LlmProxyRsgi, LlmProxyFeatures, LlmProxyObserved,
+        LlmProxyWorkers, LlmProxyGranian, MinimalAsgi, MinimalRsgi, Nginx, LiteLLM,
     )
 }  # fmt: skip
 QUICK_CONTENDERS = ("direct", "llm-proxy", "llm-proxy-rsgi", "minimal-asgi", "minimal-rsgi", "nginx")
