@@ -198,6 +198,16 @@ class Dialect(Protocol):
 
     def stream_decoder(self, request: Request) -> StreamDecoder: ...
 
+    def stream_watcher(self, request: Request) -> StreamDecoder:
+        """A light decoder for observing a relayed stream (proxy mode without session features).
+
+        It emits only what metrics, the access line, the ledger and the span read: ``MessageStart``, ``Finish``
+        and ``StreamError`` exactly as ``stream_decoder`` would, and the first token-bearing event (a text,
+        thinking or tool-argument delta, or a redacted-thinking ``BlockStart``) at the same chunk, once; events
+        that cannot carry those are skipped by a cheap bytes test after the first token (``dialects.watch``).
+        """
+        ...
+
     def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError: ...
 
     # -- proxy mode and listings -------------------------------------------------------------

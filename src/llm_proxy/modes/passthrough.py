@@ -163,9 +163,10 @@ def _tap(ex: Exchange, response: UpstreamResponse, turn: Turn | None, dialect: s
         ex.record.stream_opened(ex.prefix)
     if response.header("content-encoding") not in (None, "identity"):
         return None
-    if (turn is None or not turn.watching) and "json" in content_type:
-        return Tap(dialect, _UNREAD, content_type, light=True)  # a summary needs no request
-    return Tap(dialect, turn.request if turn is not None else Request(model=model, messages=()), content_type)
+    if turn is None or not turn.watching:  # only what the record reads: usage, model, stop reason, first token
+        light = Request(model=model, messages=()) if "json" not in content_type else _UNREAD  # a summary needs none
+        return Tap(dialect, light, content_type, light=True)
+    return Tap(dialect, turn.request, content_type)
 
 
 async def _relay_error(ex: Exchange, response: UpstreamResponse, redactor: Redactor, tag: RawHeaders) -> None:

@@ -122,12 +122,14 @@ class Tap:
     def __init__(self, dialect: str, request: Request, content_type: str, *, light: bool = False) -> None:
         self._dialect, self._request = dialect, request
         self._light = light
-        """A JSON answer is read for its model, usage and stop reason only (``Dialect.summarize``), not its content."""
+        """Only model, usage, stop reason, errors and the first token are read: a JSON answer summarized
+        (``Dialect.summarize``), a stream watched (``Dialect.stream_watcher``); not their content."""
         self._decoder: StreamDecoder | None = None
         self._body: list[bytes] | None = None
         self._size = 0
         if "event-stream" in content_type or "eventstream" in content_type:
-            self._decoder = get_dialect(dialect).stream_decoder(request)
+            codec = get_dialect(dialect)
+            self._decoder = codec.stream_watcher(request) if light else codec.stream_decoder(request)
         elif "json" in content_type:
             self._body = []
 

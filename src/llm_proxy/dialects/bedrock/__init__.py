@@ -16,7 +16,7 @@ not a codec concern: see ``llm_proxy.upstream.auth``. Mapping tables: ``docs/dia
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +32,10 @@ from llm_proxy.canonical import (
     StreamEvent,
 )
 from llm_proxy.dialects import claude, get_spec
-from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder
+from llm_proxy.dialects.bedrock import watch
 from llm_proxy.dialects.jsonread import header, http_error, upstream_fault
+from llm_proxy.dialects.watch import StreamWatcher
 from llm_proxy.errors import RequestError, kind_for_status
 from llm_proxy.framing.eventstream import (
     EVENTSTREAM_CONTENT_TYPE,
@@ -261,6 +263,8 @@ class BedrockStreamDecoder:
         self._frames = EventStreamDecoder()
         self._inner = claude.ClaudeStreamDecoder(request)
         self._end = self._inner.end  # one stream: a failed frame ends it for the inner decoder too
+        self.skip: Callable[[Frame], bool] | None = None
+        """Frames not decoded at all (a light watcher's test, see ``dialects.watch``)."""
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         if self._end.ended:
@@ -271,6 +275,8 @@ class BedrockStreamDecoder:
             return self._end.error(upstream_fault(f"the upstream sent a corrupt event stream: {exc}"))
         out: list[StreamEvent] = []
         for frame in frames:
+            if self.skip is not None and self.skip(frame):
+                continue
             out.extend(self._on_frame(frame))
             if self._end.ended:
                 break  # nothing may follow Finish or StreamError
@@ -382,6 +388,9 @@ class BedrockDialect:
 
     def stream_decoder(self, request: Request) -> BedrockStreamDecoder:
         return BedrockStreamDecoder(request)
+
+    def stream_watcher(self, request: Request) -> StreamDecoder:
+        return StreamWatcher(BedrockStreamDecoder(request), watch.skip)
 
     def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
         return decode_error(status, body, headers)

@@ -21,7 +21,8 @@ import orjson
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
 from llm_proxy.dialects import bedrock, get_spec
-from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder
+from llm_proxy.dialects.bedrock_converse import watch
 from llm_proxy.dialects.bedrock_converse.raw_edit import edit_system_raw
 from llm_proxy.dialects.bedrock_converse.request import decode_request, encode_request
 from llm_proxy.dialects.bedrock_converse.response import (
@@ -97,6 +98,9 @@ class ConverseDialect:
 
     def stream_decoder(self, request: Request) -> ConverseStreamDecoder:
         return ConverseStreamDecoder(request)
+
+    def stream_watcher(self, request: Request) -> StreamDecoder:
+        return watch.stream_watcher(request)
 
     def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
         return bedrock.decode_error(status, body, headers)

@@ -109,6 +109,8 @@ class ConverseStreamDecoder:
         self._stop_sequence: str | None = None
         self._stopped = False
         self._usage: Usage | None = None
+        self.skip: Callable[[Frame], bool] | None = None
+        """Frames not decoded at all (a light watcher's test, see ``dialects.watch``)."""
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         if self.end.ended:
@@ -119,6 +121,8 @@ class ConverseStreamDecoder:
             return self.end.error(upstream_fault(f"the upstream sent a corrupt event stream: {exc}"))
         out: list[StreamEvent] = []
         for frame in frames:
+            if self.skip is not None and self.skip(frame):
+                continue
             out.extend(self._on_frame(frame))
             if self.end.ended:
                 break  # nothing may follow Finish or StreamError

@@ -30,7 +30,8 @@ from typing import Any
 import orjson
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
-from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder
+from llm_proxy.dialects.claude import watch
 from llm_proxy.dialects.claude.blocks import reasoning_signature, tool_input
 from llm_proxy.dialects.claude.errors import (
     ERROR_KINDS,
@@ -163,6 +164,9 @@ class ClaudeDialect:
 
     def stream_decoder(self, request: Request) -> ClaudeStreamDecoder:
         return ClaudeStreamDecoder(request)
+
+    def stream_watcher(self, request: Request) -> StreamDecoder:
+        return watch.stream_watcher(request)
 
     def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
         return decode_error(status, body, headers)

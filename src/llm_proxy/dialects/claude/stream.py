@@ -43,7 +43,7 @@ from llm_proxy.dialects.claude.response import (
 from llm_proxy.dialects.claude.wire import NAME, SYNTHETIC_ID, message_id, read, tool_id
 from llm_proxy.dialects.jsonread import Invalid, integer_or, string_or, upstream_fault
 from llm_proxy.dialects.stream_end import StreamEnd
-from llm_proxy.framing.sse import SSEParser, encode_event
+from llm_proxy.framing.sse import SSEEvent, SSEParser, encode_event
 
 # ---------------------------------------------------------------------------------------------
 # Stream decoding: Anthropic SSE (or already-parsed event objects) -> canonical events
@@ -77,10 +77,14 @@ class ClaudeStreamDecoder:
         self._usage = Usage()
         self._stop_reason: StopReason | None = None
         self._stop_sequence: str | None = None
+        self.skip: Callable[[SSEEvent], bool] | None = None
+        """Events not decoded at all (a light watcher's test, see ``dialects.watch``)."""
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for sse in self._parser.feed(data):
+            if self.skip is not None and self.skip(sse):
+                continue
             try:
                 obj = orjson.loads(sse.data)
             except orjson.JSONDecodeError:

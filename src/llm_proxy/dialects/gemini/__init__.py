@@ -19,7 +19,8 @@ from urllib.parse import quote
 import orjson
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
-from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder
+from llm_proxy.dialects.gemini import watch
 from llm_proxy.dialects.gemini.errors import decode_error, encode_error
 from llm_proxy.dialects.gemini.raw_edit import edit_system_raw
 from llm_proxy.dialects.gemini.request import decode_request, encode_request
@@ -77,6 +78,9 @@ class GeminiDialect:
 
     def stream_decoder(self, request: Request) -> GeminiStreamDecoder:
         return GeminiStreamDecoder(request)
+
+    def stream_watcher(self, request: Request) -> StreamDecoder:
+        return watch.stream_watcher(request)
 
     def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
         return decode_error(status, body, headers)

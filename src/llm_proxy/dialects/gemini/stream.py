@@ -13,6 +13,7 @@ or on the next part when it belonged there); a tool call is written whole at its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,8 @@ class GeminiStreamDecoder:
         self._finish: JSON = None
         self._calls = False
         self._usage = Usage()
+        self.skip: Callable[[bytes], bool] | None = None
+        """Chunks not decoded at all (a light watcher's test, see ``dialects.watch``)."""
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
@@ -116,6 +119,8 @@ class GeminiStreamDecoder:
         self.end.finish()
 
     def _element(self, data: bytes, out: list[StreamEvent]) -> None:
+        if self.skip is not None and self.skip(data):
+            return
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:

@@ -32,7 +32,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
-from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder
+from llm_proxy.dialects.openai_chat import watch
 from llm_proxy.dialects.openai_chat.raw_edit import edit_system_raw
 from llm_proxy.dialects.openai_chat.request import decode_request, encode_request
 from llm_proxy.dialects.openai_chat.response import decode_response, encode_response, summarize
@@ -100,6 +101,9 @@ class OpenAIChatDialect:
 
     def stream_decoder(self, request: Request) -> ChatStreamDecoder:
         return ChatStreamDecoder(request)
+
+    def stream_watcher(self, request: Request) -> StreamDecoder:
+        return watch.stream_watcher(request)
 
     def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
         return decode_error(status, body, headers)

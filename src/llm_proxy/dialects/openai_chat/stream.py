@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,12 +70,16 @@ class ChatStreamDecoder:
         self._stop: StopReason | None = None
         self._saw_finish = False
         self._usage = Usage()
+        self.skip: Callable[[bytes], bool] | None = None
+        """Event data not decoded at all (a light watcher's test, see ``dialects.watch``)."""
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for event in self._sse.feed(data):
             if self._end.ended:
                 break
+            if self.skip is not None and self.skip(event.data):
+                continue
             self._event(event.data, out)
         return out
 

@@ -27,9 +27,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
-from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder
 from llm_proxy.dialects.openai_errors import RESPONSES_RULES, encode_error
 from llm_proxy.dialects.openai_models import encode_model_list
+from llm_proxy.dialects.openai_responses import watch
 from llm_proxy.dialects.openai_responses.output import (
     custom_tool_input,
     decode_usage,
@@ -104,6 +105,9 @@ class ResponsesDialect:
 
     def stream_decoder(self, request: Request) -> ResponsesStreamDecoder:
         return ResponsesStreamDecoder(request)
+
+    def stream_watcher(self, request: Request) -> StreamDecoder:
+        return watch.stream_watcher(request)
 
     def decode_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> ProxyError:
         return RESPONSES_RULES.decode(status, body, headers)

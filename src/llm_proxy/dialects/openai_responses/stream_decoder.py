@@ -6,7 +6,7 @@ Each reasoning item, content part and tool call becomes one canonical block; tex
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -30,7 +30,7 @@ from llm_proxy.dialects.openai_errors import RESPONSES_RULES
 from llm_proxy.dialects.openai_responses.output import decode_stop_reason, decode_usage
 from llm_proxy.dialects.openai_responses.wire import log
 from llm_proxy.dialects.stream_end import StreamEnd
-from llm_proxy.framing.sse import SSEParser
+from llm_proxy.framing.sse import SSEEvent, SSEParser
 
 
 @dataclass(slots=True)
@@ -55,11 +55,13 @@ class ResponsesStreamDecoder:
         self._open: dict[_Key, _UpBlock] = {}
         self._closed: set[_Key] = set()
         self._has_call = False
+        self.skip: Callable[[SSEEvent], bool] | None = None
+        """Events not decoded at all (a light watcher's test, see ``dialects.watch``)."""
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for sse in self._parser.feed(data):
-            if self._end.ended:
+            if self._end.ended or (self.skip is not None and self.skip(sse)):
                 continue
             try:
                 obj = orjson.loads(sse.data)
