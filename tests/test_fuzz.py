@@ -33,9 +33,9 @@ import pytest
 
 import llm_proxy
 from llm_proxy.app.server import ProxyApp
+from llm_proxy.dialects import names
 from llm_proxy.upstream.mock import MockResponse, MockUpstream
 from tests.error_shapes import error_shape_problem
-from llm_proxy.dialects import names
 from tests.fuzz_cases import (
     DIALECTS,
     ENDPOINTS,
