@@ -30,7 +30,7 @@ from contextlib import contextmanager
 
 import orjson
 
-from llm_proxy.framing.eventstream import chunk_frame
+from llm_proxy.framing.eventstream import chunk_frame, event_frame
 
 PARTIAL_TEXT = "partial"
 """The text every partial stream carries before it fails."""
@@ -43,6 +43,16 @@ def _sse(event: str | None, data: dict[str, object]) -> bytes:
 
 def partial_stream(path: str) -> tuple[str, bytes]:
     """(content type, the first events of a stream) in the dialect of ``path``, with no terminal event."""
+    path = path.partition("?")[0]
+    if path.endswith("/converse-stream"):
+        delta = {"contentBlockIndex": 0, "delta": {"text": PARTIAL_TEXT}}
+        frames = event_frame("messageStart", b'{"role":"assistant"}') + event_frame(
+            "contentBlockDelta", orjson.dumps(delta)
+        )
+        return "application/vnd.amazon.eventstream", frames
+    if path.endswith(":streamGenerateContent"):
+        chunk = {"candidates": [{"content": {"role": "model", "parts": [{"text": PARTIAL_TEXT}]}, "index": 0}]}
+        return "text/event-stream", _sse(None, chunk)
     if path.endswith("/invoke-with-response-stream"):
         start = {"type": "message_start", "message": _claude_message()}
         return "application/vnd.amazon.eventstream", chunk_frame(orjson.dumps(start))
@@ -95,6 +105,9 @@ def error_body(path: str, status: int) -> bytes:
     message = error_message(status)
     if "/model/" in path:
         return orjson.dumps({"message": message})
+    if "/models/" in path:  # Gemini: google.rpc status names
+        name = "INTERNAL" if status == 500 else "UNAVAILABLE"
+        return orjson.dumps({"error": {"code": status, "message": message, "status": name}})
     if path.endswith("/messages"):
         kind = "api_error" if status == 500 else "overloaded_error"
         return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
@@ -102,7 +115,7 @@ def error_body(path: str, status: int) -> bytes:
 
 
 def _is_stream(path: str, body: bytes) -> bool:
-    if path.endswith("/invoke-with-response-stream"):
+    if path.partition("?")[0].endswith(("/invoke-with-response-stream", "/converse-stream", ":streamGenerateContent")):
         return True
     try:
         doc = orjson.loads(body)

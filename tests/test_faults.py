@@ -33,6 +33,7 @@ import aiohttp
 import orjson
 import pytest
 
+from llm_proxy.dialects import get_spec, names
 from llm_proxy.framing.eventstream import EventStreamDecoder, chunk_event_json
 from tests.error_shapes import error_shape_problem
 from tests.faulty_upstream import (
@@ -50,9 +51,25 @@ CONNECT_TIMEOUT = 0.3
 READ_TIMEOUT = 0.5
 MODEL = "fault-model"
 BEDROCK_MODEL = "fault.bedrock-v1:0"
-CLIENTS = ("claude", "openai-chat", "openai-responses", "bedrock")
-BACKEND = {"claude": "openai-chat", "openai-chat": "claude", "openai-responses": "claude", "bedrock": "openai-chat"}
-"""The upstream dialect each client dialect is translated to."""
+CLIENTS = names()
+"""Every registered dialect, as a client."""
+BACKEND = {
+    "claude": "openai-chat",
+    "openai-chat": "claude",
+    "openai-responses": "claude",
+    "bedrock": "openai-chat",
+    "bedrock-converse": "gemini",
+    "gemini": "bedrock-converse",
+}
+"""The upstream dialect each client dialect is translated to (a dialect missing here fails with KeyError)."""
+FRONTEND_MODEL = {
+    "claude": MODEL,
+    "openai-chat": MODEL,
+    "openai-responses": MODEL,
+    "bedrock": BEDROCK_MODEL,
+    "bedrock-converse": BEDROCK_MODEL,
+    "gemini": MODEL,
+}
 MODES = ("proxy", "translation")
 
 
@@ -82,16 +99,17 @@ def _routes(fault: str, url: str) -> list[dict[str, Any]]:
         for name, backend in ((MODEL, "upstream-model"), (BEDROCK_MODEL, "upstream.bedrock-v1:0"))
     ]
     for client in CLIENTS:
-        routes.append(
-            {
-                "frontend_model_name": BEDROCK_MODEL if client == "bedrock" else MODEL,
-                "frontend_base_url": f"/{fault}/{client}",
-                "frontend_dialect": client,
-                "backend_model_name": "upstream-model",
-                "backend_base_url": url,
-                "backend_dialect": BACKEND[client],
-            }
-        )
+        route = {
+            "frontend_model_name": FRONTEND_MODEL[client],
+            "frontend_base_url": f"/{fault}/{client}",
+            "frontend_dialect": client,
+            "backend_model_name": "upstream-model",
+            "backend_base_url": url,
+            "backend_dialect": BACKEND[client],
+        }
+        if get_spec(BACKEND[client]).sigv4:  # a Bedrock API key, so no AWS credentials are looked for
+            route.update(backend_api_key="upstream-key", aws_region="us-east-1")
+        routes.append(route)
     return routes
 
 
@@ -119,10 +137,19 @@ def proxy() -> Iterator[ServerThread]:
 def request_for(fault: str, mode: str, client: str, stream: bool) -> tuple[str, bytes]:
     """(path, body) of a minimal valid request of ``client``'s dialect."""
     prefix = f"/{fault}/{'proxy' if mode == 'proxy' else client}"
+    body: dict[str, Any]
     messages = [{"role": "user", "content": "hi"}]
+    if client == "bedrock-converse":
+        op = "converse-stream" if stream else "converse"
+        body = {"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {"maxTokens": 50}}
+        return f"{prefix}/model/{quote(BEDROCK_MODEL, safe='')}/{op}", orjson.dumps(body)
+    if client == "gemini":
+        op = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+        return f"{prefix}/v1beta/models/{MODEL}:{op}", orjson.dumps(body)
     if client == "bedrock":
         op = "invoke-with-response-stream" if stream else "invoke"
-        body: dict[str, Any] = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": messages}
+        body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": messages}
         return f"{prefix}/model/{quote(BEDROCK_MODEL, safe='')}/{op}", orjson.dumps(body)
     if client == "claude":
         body = {"model": MODEL, "max_tokens": 50, "messages": messages, "stream": stream}
@@ -171,8 +198,10 @@ def error_of(client: str, result: Result) -> tuple[int, str, str]:
     if problem is not None:
         return result.status, f"malformed: {problem}", result.body.decode("utf-8", "replace")[:200]
     doc = orjson.loads(result.body)
-    if client == "bedrock":
+    if client in ("bedrock", "bedrock-converse"):
         return result.status, result.headers["x-amzn-errortype"], doc["message"]
+    if client == "gemini":
+        return result.status, doc["error"]["status"], doc["error"]["message"]
     return result.status, doc["error"]["type"], doc["error"]["message"]
 
 
@@ -185,12 +214,16 @@ UNREACHABLE = {
     "openai-chat": (502, "server_error"),
     "openai-responses": (502, "server_error"),
     "bedrock": (503, "ServiceUnavailableException"),
+    "bedrock-converse": (503, "ServiceUnavailableException"),
+    "gemini": (503, "UNAVAILABLE"),
 }
 TIMEOUT = {
     "claude": (504, "timeout_error"),
     "openai-chat": (504, "server_error"),
     "openai-responses": (504, "server_error"),
     "bedrock": (408, "ModelTimeoutException"),
+    "bedrock-converse": (408, "ModelTimeoutException"),
+    "gemini": (504, "DEADLINE_EXCEEDED"),
 }
 
 
@@ -242,12 +275,16 @@ OVERLOADED = {
     "openai-chat": (503, "server_error"),
     "openai-responses": (503, "server_error"),
     "bedrock": (503, "ServiceUnavailableException"),
+    "bedrock-converse": (503, "ServiceUnavailableException"),
+    "gemini": (503, "UNAVAILABLE"),
 }
 INTERNAL = {
     "claude": (500, "api_error"),
     "openai-chat": (500, "server_error"),
     "openai-responses": (500, "server_error"),
     "bedrock": (500, "InternalServerException"),
+    "bedrock-converse": (500, "InternalServerException"),
+    "gemini": (500, "INTERNAL"),
 }
 
 
@@ -285,6 +322,13 @@ def sse_events(body: bytes) -> list[tuple[str | None, Any]]:
 
 def stream_outcome(client: str, body: bytes) -> tuple[bool, str]:
     """(whether the partial text reached the client, the error that ends the stream)."""
+    if client == "bedrock-converse":
+        frames = EventStreamDecoder().feed(body)
+        deltas = [orjson.loads(f.payload) for f in frames if f.headers.get(":event-type") == "contentBlockDelta"]
+        text = any(d["delta"].get("text") == PARTIAL_TEXT for d in deltas)
+        if any(f.headers.get(":event-type") == "messageStop" for f in frames):
+            return text, "messageStop: the stream looks complete"
+        return text, f"{frames[-1].headers.get(':message-type')} {frames[-1].headers.get(':exception-type')}"
     if client == "bedrock":
         frames = EventStreamDecoder().feed(body)
         inner = b"".join(chunk_event_json(f) for f in frames if f.headers.get(":event-type") == "chunk")
@@ -296,6 +340,10 @@ def stream_outcome(client: str, body: bytes) -> tuple[bool, str]:
         return text, f"{name} {data['error']['type']}"
     if client == "openai-chat":
         return text, f"error {data['error']['type']}"
+    if client == "gemini":  # an error object, and no finishReason before it
+        if any("finishReason" in candidate for _, chunk in events[:-1] for candidate in chunk.get("candidates", ())):
+            return text, "finishReason: the stream looks complete"
+        return text, f"error {data['error']['code']} {data['error']['status']}"
     return text, f"{name} {data['response']['error']['code']}"
 
 
@@ -309,6 +357,8 @@ def stream_outcome(client: str, body: bytes) -> tuple[bool, str]:
                 "openai-chat": "error server_error",
                 "openai-responses": "response.failed server_error",
                 "bedrock": "modelStreamErrorException",
+                "bedrock-converse": "exception modelStreamErrorException",
+                "gemini": "error 500 INTERNAL",
             },
         ),
         (
@@ -318,6 +368,8 @@ def stream_outcome(client: str, body: bytes) -> tuple[bool, str]:
                 "openai-chat": "error server_error",
                 "openai-responses": "response.failed server_error",
                 "bedrock": "modelTimeoutException",
+                "bedrock-converse": "exception modelStreamErrorException",
+                "gemini": "error 504 DEADLINE_EXCEEDED",
             },
         ),
     ],
