@@ -51,7 +51,9 @@ def partial_stream(path: str) -> tuple[str, bytes]:
         )
         return "application/vnd.amazon.eventstream", frames
     if path.endswith(":streamGenerateContent"):
-        chunk = {"candidates": [{"content": {"role": "model", "parts": [{"text": PARTIAL_TEXT}]}, "index": 0}]}
+        chunk: dict[str, object] = {
+            "candidates": [{"content": {"role": "model", "parts": [{"text": PARTIAL_TEXT}]}, "index": 0}]
+        }
         return "text/event-stream", _sse(None, chunk)
     if path.endswith("/invoke-with-response-stream"):
         start = {"type": "message_start", "message": _claude_message()}

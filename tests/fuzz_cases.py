@@ -540,8 +540,8 @@ def _bad_image(rng: random.Random, dialect: str) -> dict[str, Any]:
         )
     if dialect == "bedrock-converse":
         image_format = rng.choice(("png", "jpeg", "bmp", "", "PNG", 5, None))
-        source = rng.choice(({"bytes": data}, {"s3Location": {"uri": data}}, {}, data, {"bytes": 5}))
-        return {"image": {"format": image_format, "source": source}}
+        where = rng.choice(({"bytes": data}, {"s3Location": {"uri": data}}, {}, data, {"bytes": 5}))
+        return {"image": {"format": image_format, "source": where}}
     if dialect in ("claude", "bedrock"):
         source: Any = rng.choice(
             (

@@ -34,7 +34,7 @@ import orjson
 import pytest
 
 from llm_proxy.dialects import get_spec, names
-from llm_proxy.framing.eventstream import EventStreamDecoder, chunk_event_json
+from llm_proxy.framing.eventstream import EventStreamDecoder, chunk_event_json, header_text
 from tests.error_shapes import error_shape_problem
 from tests.faulty_upstream import (
     PARTIAL_TEXT,
@@ -328,7 +328,8 @@ def stream_outcome(client: str, body: bytes) -> tuple[bool, str]:
         text = any(d["delta"].get("text") == PARTIAL_TEXT for d in deltas)
         if any(f.headers.get(":event-type") == "messageStop" for f in frames):
             return text, "messageStop: the stream looks complete"
-        return text, f"{frames[-1].headers.get(':message-type')} {frames[-1].headers.get(':exception-type')}"
+        last = frames[-1].headers
+        return text, f"{header_text(last.get(':message-type'))} {header_text(last.get(':exception-type'))}"
     if client == "bedrock":
         frames = EventStreamDecoder().feed(body)
         inner = b"".join(chunk_event_json(f) for f in frames if f.headers.get(":event-type") == "chunk")
