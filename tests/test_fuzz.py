@@ -136,7 +136,8 @@ _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 
 
 class WatchedMock(MockUpstream):
-    """The embedded mock, noting every request it refuses and every header no HTTP client could send.
+    """The embedded mock as the proxy's transport, noting every request it refuses and every header no HTTP
+    client could send.
 
     The mock decodes what it receives with the backend dialect's own codec. In translation mode the proxy
     wrote that request itself from one it accepted, so a refusal means the proxy turned a valid request
@@ -150,11 +151,15 @@ class WatchedMock(MockUpstream):
         self.refused: list[bytes] = []
         self.bad_headers: list[tuple[str, str]] = []
 
-    async def respond(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> MockResponse:
+    async def send(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes, timeouts: object = None
+    ) -> MockResponse:
+        # The proxy reaches a ``mock://`` upstream through ``send`` (its transport), not ``respond``: watching
+        # ``respond`` alone saw no request at all, and every refusal went unnoticed.
         self.bad_headers += [
             (k, v) for k, v in headers if not _FIELD_NAME.fullmatch(k) or not _FIELD_VALUE.fullmatch(v)
         ]
-        response = await super().respond(method, path, headers, body)
+        response = await super().send(method, url, headers, body, timeouts)
         if response.status >= 400:
             self.refused.append(await response.read(1000))
         return response
