@@ -11,7 +11,13 @@ then one or more mutations:
   strings, lone surrogates, unknown roles and block types, tool results for unknown ids, bad base64 images;
 - byte-level: invalid UTF-8, truncation, byte flips, a BOM, trailing garbage;
 - whole bodies that are not a JSON object at all;
-- wrong content types and, for Bedrock paths, odd model ids.
+- one-key unions (Gemini parts, Converse blocks) renamed to another member or to none;
+- wrong content types, odd model ids in paths (Bedrock, Converse, Gemini), and Gemini's ``?key=`` and
+  ``x-goog-api-key`` holding ``SECRET``, which no answer may echo.
+
+Client and backend dialects come from the registry (``llm_proxy.dialects.names()``); per-dialect data (seeds,
+model names, where the messages live, error recognisers) is looked up with ``[]``, so a new dialect fails loudly
+until it has its entries.
 
 Values the JSON libraries cannot build (64-bit overflow, duplicate keys, invalid UTF-8, nesting deeper than
 orjson serialises) are spliced in as ``orjson.Fragment`` bytes.
@@ -80,6 +86,7 @@ ENDPOINTS: dict[str, Endpoint] = {
         Endpoint("converse_stream", "bedrock-converse", "/model/{model}/converse-stream"),
         Endpoint("gemini", "gemini", "/v1beta/models/{model}:generateContent"),
         Endpoint("gemini_stream", "gemini", "/v1beta/models/{model}:streamGenerateContent?alt=sse"),
+        Endpoint("gemini_stream_array", "gemini", "/v1/models/{model}:streamGenerateContent"),
         Endpoint("gemini_count", "gemini", "/v1beta/models/{model}:countTokens"),
     )
 }

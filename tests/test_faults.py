@@ -5,17 +5,21 @@ The upstreams are real sockets on loopback (``tests.faulty_upstream``); the prox
 short timeouts so that the stalls cost a fraction of a second. What the README promises:
 
 - connect failures (refused, connect timeout) and a connection closed before the first byte: 502 in the
-  client's dialect; a read timeout before the first byte: 504 (Bedrock clients: 503
-  ServiceUnavailableException and 408 ModelTimeoutException, docs/dialects/bedrock.md). A non-streamed
+  client's dialect; a read timeout before the first byte: 504 (Bedrock clients, InvokeModel and Converse: 503
+  ServiceUnavailableException and 408 ModelTimeoutException, docs/dialects/bedrock.md; Gemini clients: 503
+  UNAVAILABLE and 504 DEADLINE_EXCEEDED, docs/translation.md). A non-streamed
   translation reads the whole upstream body before it writes a byte, so a cut or a stall in that body is
   still "before the first byte" for its client: 502 and 504;
 - an upstream 500/503/529: relayed as it is in proxy mode, the equivalent error in translation mode;
 - a failure after the response started: in proxy mode the client connection is aborted with no terminating
   chunk (or short of its Content-Length), so every HTTP client raises; in translation mode the dialect's
-  in-stream error event ends the stream.
+  in-stream error event ends the stream (Gemini: an ``{"error": …}`` chunk and no ``finishReason``; Converse:
+  an exception frame and no ``messageStop``).
 
-Each test sends the eight combinations of client dialect and streaming at once, so a timeout is paid once
-per test, and compares what came back to the expected table as a whole.
+Every registered dialect is a client (``CLIENTS``), translated to the upstream dialect ``BACKEND`` names, so the
+faulty upstream speaks each dialect's wire too (Gemini and Converse serve each other). Each test sends every
+combination of client dialect and streaming at once, so a timeout is paid once per test, and compares what came
+back to the expected table as a whole.
 """
 
 from __future__ import annotations
