@@ -8,6 +8,9 @@ in its own thread and event loop. It reads one HTTP/1.1 request per connection, 
 ``cut_mid``       send the status line, headers and part of the body (a chunked stream, or a body shorter
                   than its Content-Length), then close the connection
 ``silent_mid``    the same, then stay silent with the connection open
+``truncated``     the same beginning as a complete HTTP message (the chunked body properly terminated, or a
+                  Content-Length that fits): the transport sees nothing wrong, only the dialect's stream
+                  decoder can tell that the terminal event never came
 ``status``        answer ``status`` with a complete error body in the dialect of the path (``error_body``)
 
 The partial bodies are valid beginnings in the dialect of the request path, so a translating proxy has
@@ -197,6 +200,10 @@ class FaultyUpstream:
             return True
         if self.behaviour == "silent":
             await asyncio.Event().wait()  # until the test ends and the server aborts the connection
+        if self.behaviour == "truncated":
+            writer.write(_partial_response(path, body, complete=True))
+            await writer.drain()
+            return True
         if self.behaviour in ("cut_mid", "silent_mid"):
             writer.write(_partial_response(path, body))
             await writer.drain()
@@ -206,13 +213,15 @@ class FaultyUpstream:
         return False
 
 
-def _partial_response(path: str, body: bytes) -> bytes:
+def _partial_response(path: str, body: bytes, complete: bool = False) -> bytes:
+    """The beginning of an answer; ``complete``: framed as a whole HTTP message (only its content is short)."""
     content_type, events = partial_stream(path)
     if _is_stream(path, body):
         head = f"HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n"
-        return head.encode() + f"{len(events):x}\r\n".encode() + events + b"\r\n"
+        return head.encode() + f"{len(events):x}\r\n".encode() + events + b"\r\n" + (b"0\r\n\r\n" if complete else b"")
     partial = b'{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"part'
-    head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(partial) + 500}\r\n\r\n"
+    length = len(partial) + (0 if complete else 500)
+    head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n"
     return head.encode() + partial
 
 

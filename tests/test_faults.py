@@ -14,7 +14,8 @@ short timeouts so that the stalls cost a fraction of a second. What the README p
 - a failure after the response started: in proxy mode the client connection is aborted with no terminating
   chunk (or short of its Content-Length), so every HTTP client raises; in translation mode the dialect's
   in-stream error event ends the stream (Gemini: an ``{"error": …}`` chunk and no ``finishReason``; Converse:
-  an exception frame and no ``messageStop``).
+  an exception frame and no ``messageStop``). So does an upstream stream that stops short of its terminal event
+  inside a well-framed HTTP answer (``truncated``): only the upstream dialect's stream decoder can tell.
 
 Every registered dialect is a client (``CLIENTS``), translated to the upstream dialect ``BACKEND`` names, so the
 faulty upstream speaks each dialect's wire too (Gemini and Converse serve each other). Each test sends every
@@ -124,7 +125,7 @@ def proxy() -> Iterator[ServerThread]:
             "refused": f"http://127.0.0.1:{closed_port()}",
             "never_accepting": f"http://127.0.0.1:{stack.enter_context(never_accepting())}",
         }
-        for fault in ("silent", "cut_before", "cut_mid", "silent_mid"):
+        for fault in ("silent", "cut_before", "cut_mid", "silent_mid", "truncated"):
             urls[fault] = stack.enter_context(FaultyUpstream(fault)).url
         for status in (500, 503, 529):
             urls[str(status)] = stack.enter_context(FaultyUpstream("status", status=status)).url
@@ -345,9 +346,11 @@ def stream_outcome(client: str, body: bytes) -> tuple[bool, str]:
         return text, f"{name} {data['error']['type']}"
     if client == "openai-chat":
         return text, f"error {data['error']['type']}"
-    if client == "gemini":  # an error object, and no finishReason before it
-        if any("finishReason" in candidate for _, chunk in events[:-1] for candidate in chunk.get("candidates", ())):
+    if client == "gemini":  # an error object, and no finishReason anywhere
+        if any("finishReason" in candidate for _, chunk in events for candidate in chunk.get("candidates", ())):
             return text, "finishReason: the stream looks complete"
+        if "error" not in data:
+            return text, f"no error chunk at the end: {data}"
         return text, f"error {data['error']['code']} {data['error']['status']}"
     return text, f"{name} {data['response']['error']['code']}"
 
@@ -388,6 +391,26 @@ def test_translated_stream_failure_ends_with_the_error_event(
     assert {combo: (r.status, r.broken) for combo, r in results.items()} == {combo: (200, None) for combo in combos}
     got = {client: stream_outcome(client, results[(client, True)].body) for client in CLIENTS}
     assert got == {client: (True, end) for client, end in ends.items()}
+
+
+TRUNCATED_ENDS = {
+    "claude": "error api_error",
+    "openai-chat": "error server_error",
+    "openai-responses": "response.failed server_error",
+    "bedrock": "modelStreamErrorException",
+    "bedrock-converse": "exception modelStreamErrorException",
+    "gemini": "error 500 INTERNAL",
+}
+
+
+def test_translated_stream_that_ends_early_ends_with_the_error_event(proxy: ServerThread) -> None:
+    """A well-framed HTTP answer whose stream stops before the dialect's terminal event: only the upstream
+    dialect's stream decoder can tell, and it must end the client's stream with an error, never cleanly."""
+    combos = [(client, True) for client in CLIENTS]
+    results = send_all(proxy, "truncated", "translation", combos)
+    assert {combo: (r.status, r.broken) for combo, r in results.items()} == {combo: (200, None) for combo in combos}
+    got = {client: stream_outcome(client, results[(client, True)].body) for client in CLIENTS}
+    assert got == {client: (True, end) for client, end in TRUNCATED_ENDS.items()}
 
 
 # ---------------------------------------------------------------------------------------------
