@@ -447,6 +447,62 @@ def test_the_anthropic_sdk_sees_the_scrubbed_error() -> None:
     assert "[redacted]" in info.value.response.text
 
 
+async def _google_echo(recorded: Recorded, reply: Reply) -> None:
+    """An upstream that quotes whatever credential it was shown, in Google's error shape."""
+    presented = " ".join(recorded.headers.get(h, "") for h in ("authorization", "x-goog-api-key")).strip()
+    body = orjson.dumps(
+        {"error": {"code": 400, "message": f"API key not valid: {presented}", "status": "INVALID_ARGUMENT"}}
+    )
+    await reply.start(400, [("content-type", "application/json"), ("x-echo-auth", presented)])
+    await reply.chunk(body, more=False)
+
+
+def _new_dialect_request(client: str, prefix: str, stream: bool) -> tuple[str, bytes]:
+    if client == "gemini":
+        op = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"{prefix}/v1beta/models/m:{op}", orjson.dumps({"contents": [{"parts": [{"text": "hi"}]}]})
+    op = "converse-stream" if stream else "converse"
+    return f"{prefix}/model/m/{op}", orjson.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}]})
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("backend", ["gemini", "openai-chat"])
+@pytest.mark.parametrize("client", ["gemini", "bedrock-converse"])
+def test_gemini_and_converse_clients_see_an_echoed_key_scrubbed(
+    client: str, backend: str, stream: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The route's key (in ``x-goog-api-key`` toward Gemini, a bearer otherwise) and a client's ``?key=`` never
+    come back, in the client's error shape, nor reach the log."""
+    fake = RecordingUpstream(_google_echo)
+    with running_upstream(fake) as upstream:
+        entry: dict[str, object] = {
+            "frontend_model_name": "m",
+            "frontend_base_url": "/t",
+            "frontend_dialect": client,
+            "backend_base_url": upstream.url,
+            "backend_dialect": backend,
+            "backend_api_key": ROUTE_KEY,
+        }
+        if backend == "gemini":
+            entry.update(backend_auth_header="x-goog-api-key", backend_auth_schema="")
+        path, body = _new_dialect_request(client, "/t", stream)
+        if client == "gemini":
+            path += ("&" if "?" in path else "?") + "key=client-secret-in-query"
+        with running_proxy(make_config([entry])) as proxy, caplog.at_level(logging.DEBUG):
+            status, headers, data = raw_post(proxy.port, path, body)
+    assert status == 400
+    assert error_shape_problem(client, Answer(status, headers, data, True)) is None, data
+    assert (
+        fake.requests[0]
+        .headers.get("x-goog-api-key" if backend == "gemini" else "authorization", "")
+        .endswith(ROUTE_KEY)
+    )
+    assert b"[redacted]" in data
+    _no_key_anywhere(data, json.dumps(headers), caplog.text)
+    sent = fake.requests[0]
+    assert "client-secret-in-query" not in data.decode() + caplog.text + sent.path + sent.query + str(sent.headers)
+
+
 # -- 8. an empty Bedrock model id ----------------------------------------------------------------------------
 
 
