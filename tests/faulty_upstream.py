@@ -8,6 +8,9 @@ in its own thread and event loop. It reads one HTTP/1.1 request per connection, 
 ``cut_mid``       send the status line, headers and part of the body (a chunked stream, or a body shorter
                   than its Content-Length), then close the connection
 ``silent_mid``    the same, then stay silent with the connection open
+``truncated``     the same beginning as a complete HTTP message (the chunked body properly terminated, or a
+                  Content-Length that fits): the transport sees nothing wrong, only the dialect's stream
+                  decoder can tell that the terminal event never came
 ``status``        answer ``status`` with a complete error body in the dialect of the path (``error_body``)
 
 The partial bodies are valid beginnings in the dialect of the request path, so a translating proxy has
@@ -30,7 +33,7 @@ from contextlib import contextmanager
 
 import orjson
 
-from llm_proxy.framing.eventstream import chunk_frame
+from llm_proxy.framing.eventstream import chunk_frame, event_frame
 
 PARTIAL_TEXT = "partial"
 """The text every partial stream carries before it fails."""
@@ -43,6 +46,18 @@ def _sse(event: str | None, data: dict[str, object]) -> bytes:
 
 def partial_stream(path: str) -> tuple[str, bytes]:
     """(content type, the first events of a stream) in the dialect of ``path``, with no terminal event."""
+    path = path.partition("?")[0]
+    if path.endswith("/converse-stream"):
+        delta = {"contentBlockIndex": 0, "delta": {"text": PARTIAL_TEXT}}
+        frames = event_frame("messageStart", b'{"role":"assistant"}') + event_frame(
+            "contentBlockDelta", orjson.dumps(delta)
+        )
+        return "application/vnd.amazon.eventstream", frames
+    if path.endswith(":streamGenerateContent"):
+        chunk: dict[str, object] = {
+            "candidates": [{"content": {"role": "model", "parts": [{"text": PARTIAL_TEXT}]}, "index": 0}]
+        }
+        return "text/event-stream", _sse(None, chunk)
     if path.endswith("/invoke-with-response-stream"):
         start = {"type": "message_start", "message": _claude_message()}
         return "application/vnd.amazon.eventstream", chunk_frame(orjson.dumps(start))
@@ -95,6 +110,9 @@ def error_body(path: str, status: int) -> bytes:
     message = error_message(status)
     if "/model/" in path:
         return orjson.dumps({"message": message})
+    if "/models/" in path:  # Gemini: google.rpc status names
+        name = "INTERNAL" if status == 500 else "UNAVAILABLE"
+        return orjson.dumps({"error": {"code": status, "message": message, "status": name}})
     if path.endswith("/messages"):
         kind = "api_error" if status == 500 else "overloaded_error"
         return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
@@ -102,7 +120,7 @@ def error_body(path: str, status: int) -> bytes:
 
 
 def _is_stream(path: str, body: bytes) -> bool:
-    if path.endswith("/invoke-with-response-stream"):
+    if path.partition("?")[0].endswith(("/invoke-with-response-stream", "/converse-stream", ":streamGenerateContent")):
         return True
     try:
         doc = orjson.loads(body)
@@ -182,6 +200,10 @@ class FaultyUpstream:
             return True
         if self.behaviour == "silent":
             await asyncio.Event().wait()  # until the test ends and the server aborts the connection
+        if self.behaviour == "truncated":
+            writer.write(_partial_response(path, body, complete=True))
+            await writer.drain()
+            return True
         if self.behaviour in ("cut_mid", "silent_mid"):
             writer.write(_partial_response(path, body))
             await writer.drain()
@@ -191,13 +213,15 @@ class FaultyUpstream:
         return False
 
 
-def _partial_response(path: str, body: bytes) -> bytes:
+def _partial_response(path: str, body: bytes, complete: bool = False) -> bytes:
+    """The beginning of an answer; ``complete``: framed as a whole HTTP message (only its content is short)."""
     content_type, events = partial_stream(path)
     if _is_stream(path, body):
         head = f"HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n"
-        return head.encode() + f"{len(events):x}\r\n".encode() + events + b"\r\n"
+        return head.encode() + f"{len(events):x}\r\n".encode() + events + b"\r\n" + (b"0\r\n\r\n" if complete else b"")
     partial = b'{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"part'
-    head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(partial) + 500}\r\n\r\n"
+    length = len(partial) + (0 if complete else 500)
+    head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n"
     return head.encode() + partial
 
 

@@ -11,7 +11,13 @@ then one or more mutations:
   strings, lone surrogates, unknown roles and block types, tool results for unknown ids, bad base64 images;
 - byte-level: invalid UTF-8, truncation, byte flips, a BOM, trailing garbage;
 - whole bodies that are not a JSON object at all;
-- wrong content types and, for Bedrock paths, odd model ids.
+- one-key unions (Gemini parts, Converse blocks) renamed to another member or to none;
+- wrong content types, odd model ids in paths (Bedrock, Converse, Gemini), and Gemini's ``?key=`` and
+  ``x-goog-api-key`` holding ``SECRET``, which no answer may echo.
+
+Client and backend dialects come from the registry (``llm_proxy.dialects.names()``); per-dialect data (seeds,
+model names, where the messages live, error recognisers) is looked up with ``[]``, so a new dialect fails loudly
+until it has its entries.
 
 Values the JSON libraries cannot build (64-bit overflow, duplicate keys, invalid UTF-8, nesting deeper than
 orjson serialises) are spliced in as ``orjson.Fragment`` bytes.
@@ -29,12 +35,25 @@ from urllib.parse import quote
 
 import orjson
 
+from llm_proxy.dialects import names
 from llm_proxy.framing.carry import encode_carry
 from tests.fuzz_seeds import MODEL, PNG, seeds
 
 BEDROCK_MODEL = "us.anthropic.fuzz-v1:0"
 """The model id Bedrock routes serve (with a colon, as real ids have, so the path needs encoding)."""
-DIALECTS = ("claude", "openai-chat", "openai-responses", "bedrock")
+DIALECTS = names()
+"""Every registered dialect is a client and a backend of the fuzz routes: a new one cannot be left out."""
+FRONTEND_MODELS = {
+    "claude": MODEL,
+    "openai-chat": MODEL,
+    "openai-responses": MODEL,
+    "bedrock": BEDROCK_MODEL,
+    "bedrock-converse": BEDROCK_MODEL,
+    "gemini": MODEL,
+}
+"""The model each client dialect names (in its body or its path); a dialect missing here fails with KeyError."""
+SECRET = "fuzz-secret-key-5f1d"
+"""A credential some cases send (Gemini's ``?key=``, ``x-goog-api-key``): no answer may echo it."""
 PROXY_PREFIX = "/proxy"
 SYSTEM_REPLACEMENTS = {"lorem": "LOREM", "terse": "brief", "You are": "Thou art"}
 SYSTEM_APPEND = "Appended by the fuzz route."
@@ -46,7 +65,12 @@ class Endpoint:
     dialect: str
     """The client dialect the path implies: the shape every error answer must have."""
     suffix: str
-    """The path after the prefix; ``{model}`` is replaced by the (encoded) model id of Bedrock paths."""
+    """The path after the prefix; ``{model}`` is replaced by the (encoded) model id of the client dialect."""
+
+    def path(self, prefix: str, model: str | None = None) -> str:
+        """The full path, with ``model`` (default: the dialect's fuzz model) percent-encoded into ``{model}``."""
+        encoded = quote(FRONTEND_MODELS[self.dialect], safe="") if model is None else model
+        return prefix + self.suffix.replace("{model}", encoded)
 
 
 ENDPOINTS: dict[str, Endpoint] = {
@@ -58,6 +82,12 @@ ENDPOINTS: dict[str, Endpoint] = {
         Endpoint("responses", "openai-responses", "/v1/responses"),
         Endpoint("invoke", "bedrock", "/model/{model}/invoke"),
         Endpoint("invoke_stream", "bedrock", "/model/{model}/invoke-with-response-stream"),
+        Endpoint("converse", "bedrock-converse", "/model/{model}/converse"),
+        Endpoint("converse_stream", "bedrock-converse", "/model/{model}/converse-stream"),
+        Endpoint("gemini", "gemini", "/v1beta/models/{model}:generateContent"),
+        Endpoint("gemini_stream", "gemini", "/v1beta/models/{model}:streamGenerateContent?alt=sse"),
+        Endpoint("gemini_stream_array", "gemini", "/v1/models/{model}:streamGenerateContent"),
+        Endpoint("gemini_count", "gemini", "/v1beta/models/{model}:countTokens"),
     )
 }
 
@@ -75,7 +105,7 @@ def fuzz_models() -> list[dict[str, Any]]:
     }
     models: list[dict[str, Any]] = []
     for client in DIALECTS:
-        name = BEDROCK_MODEL if client == "bedrock" else MODEL
+        name = FRONTEND_MODELS[client]
         for backend in DIALECTS:
             for edited in (False, True):
                 entry: dict[str, Any] = {
@@ -182,7 +212,42 @@ _TYPES = (
     "",
     "no_such_type",
 )
-_ID_KEYS = frozenset({"id", "tool_use_id", "tool_call_id", "call_id", "previous_response_id"})
+_ID_KEYS = frozenset({"id", "tool_use_id", "tool_call_id", "call_id", "previous_response_id", "toolUseId"})
+# The one-key unions of Gemini parts and Converse blocks (their ``type``), and keys of neither.
+_UNION_KEYS = (
+    "text",
+    "image",
+    "document",
+    "video",
+    "audio",
+    "toolUse",
+    "toolResult",
+    "reasoningContent",
+    "cachePoint",
+    "guardContent",
+    "citationsContent",
+    "searchResult",
+    "json",
+    "functionCall",
+    "functionResponse",
+    "inlineData",
+    "fileData",
+    "executableCode",
+    "codeExecutionResult",
+    "thought",
+    "thoughtSignature",
+    "toolSpec",
+    "systemTool",
+    "reasoningText",
+    "redactedContent",
+    "bytes",
+    "s3Location",
+    "auto",
+    "any",
+    "tool",
+    "",
+    "no_such_block",
+)
 _BAD_BASE64 = ("", "!!!!", "iVBORw0KGgo", "====", "a", "ZZZZ" * 3, "data:image/png;base64,", "\u00e9\u00e9", PNG[:-3])
 _BAD_MEDIA = ("image/png", "image/bmp", "text/plain", "", "image/", "image/png; charset=x", "application/json")
 
@@ -359,8 +424,15 @@ def m_beta(rng: random.Random, root: list[Any], dialect: str) -> str | None:
     if not isinstance(doc, dict):
         return None
     value = rng.choice(("a\r\nx-injected: 1", "a\nb", "\u00e9", "", "a,b", " ", "\u0000", "x" * 10_000))
-    doc["anthropic_beta"] = rng.choice(([value], [value, "interleaved-thinking-2025-05-14"], value))
-    return f"anthropic_beta {doc['anthropic_beta']!r:.60}"
+    beta = rng.choice(([value], [value, "interleaved-thinking-2025-05-14"], value))
+    if dialect == "bedrock-converse":  # Converse carries it in the model's own fields
+        extra = doc.setdefault("additionalModelRequestFields", {})
+        if not isinstance(extra, dict):
+            return None
+        extra["anthropic_beta"] = beta
+    else:
+        doc["anthropic_beta"] = beta
+    return f"anthropic_beta {beta!r:.60}"
 
 
 def m_role(rng: random.Random, root: list[Any], dialect: str) -> str | None:
@@ -381,6 +453,18 @@ def m_type(rng: random.Random, root: list[Any], dialect: str) -> str | None:
     return f"type {kind!r}"
 
 
+def m_union_key(rng: random.Random, root: list[Any], dialect: str) -> str | None:
+    """A block of a one-key union (Gemini part, Converse block) renamed to another member, or to none."""
+    found = [d for d in _dicts(root) if d]
+    if not found:
+        return None
+    target = rng.choice(found)
+    old = rng.choice(list(target))
+    new = rng.choice(_UNION_KEYS)
+    target[new] = target.pop(old)
+    return f"key {old!r} renamed {new!r}"
+
+
 def m_id(rng: random.Random, root: list[Any], dialect: str) -> str | None:
     slot = _pick(rng, root, lambda s: s[1] in _ID_KEYS)
     value: Any = rng.choice(("unknown_id", "", "call_1", "toolu_01", "resp_missing", 5, None))
@@ -393,15 +477,46 @@ def m_id(rng: random.Random, root: list[Any], dialect: str) -> str | None:
     return f"id {value!r} at {_label(slot)}"
 
 
+_MESSAGES_KEY = {
+    "claude": "messages",
+    "openai-chat": "messages",
+    "openai-responses": "input",
+    "bedrock": "messages",
+    "bedrock-converse": "messages",
+    "gemini": "contents",
+}
+
+
 def _messages(doc: Any, dialect: str) -> list[Any] | None:
-    key = "input" if dialect == "openai-responses" else "messages"
+    key = _MESSAGES_KEY[dialect]
     found = doc.get(key) if isinstance(doc, dict) else None
     return found if isinstance(found, list) else None
 
 
+def _turn(dialect: str, role: str, blocks: list[Any]) -> dict[str, Any]:
+    """A message of ``role`` holding ``blocks`` (Gemini calls its list ``parts``)."""
+    return {"role": role, "parts" if dialect == "gemini" else "content": blocks}
+
+
 def _tool_result(rng: random.Random, dialect: str, call_id: Any) -> dict[str, Any]:
+    if dialect == "gemini":
+        response = rng.choice(({"output": "done"}, {"error": "no"}, {}, "done", None, {"x": [1]}))
+        part = {
+            "functionResponse": {
+                "id": call_id,
+                "name": rng.choice(("get_weather", "", "nope", 3)),
+                "response": response,
+            }
+        }
+        if rng.random() < 0.3:
+            del part["functionResponse"]["id"]
+        return _turn(dialect, "user", [part])
+    if dialect == "bedrock-converse":
+        content: Any = rng.choice(([{"text": "done"}], [], [{"json": {"x": 1}}], [{"image": {}}], "done", [{}]))
+        status = rng.choice(("success", "error", "", None))
+        return _turn(dialect, "user", [{"toolResult": {"toolUseId": call_id, "content": content, "status": status}}])
     if dialect in ("claude", "bedrock"):
-        content: Any = rng.choice(("done", [{"type": "text", "text": "done"}], [], [{"type": "image"}]))
+        content = rng.choice(("done", [{"type": "text", "text": "done"}], [], [{"type": "image"}]))
         block = {"type": "tool_result", "tool_use_id": call_id, "content": content, "is_error": rng.random() < 0.5}
         return {"role": "user", "content": [block]}
     if dialect == "openai-chat":
@@ -421,6 +536,19 @@ def m_orphan_tool_result(rng: random.Random, root: list[Any], dialect: str) -> s
 def _bad_image(rng: random.Random, dialect: str) -> dict[str, Any]:
     data = rng.choice(_BAD_BASE64)
     media = rng.choice(_BAD_MEDIA)
+    if dialect == "gemini":
+        return rng.choice(
+            (
+                {"inlineData": {"mimeType": media, "data": data}},
+                {"inlineData": {"data": data}},
+                {"fileData": {"mimeType": media, "fileUri": data}},
+                {"fileData": {"fileUri": rng.choice(("https://", "http://x/\r\n", "gs://b/o", ""))}},
+            )
+        )
+    if dialect == "bedrock-converse":
+        image_format = rng.choice(("png", "jpeg", "bmp", "", "PNG", 5, None))
+        where = rng.choice(({"bytes": data}, {"s3Location": {"uri": data}}, {}, data, {"bytes": 5}))
+        return {"image": {"format": image_format, "source": where}}
     if dialect in ("claude", "bedrock"):
         source: Any = rng.choice(
             (
@@ -443,15 +571,25 @@ def m_bad_image(rng: random.Random, root: list[Any], dialect: str) -> str | None
     if messages is None:
         return None
     image = _bad_image(rng, dialect)
-    role = "user" if rng.random() < 0.8 else rng.choice(("assistant", "system", "tool"))
-    messages.append({"role": role, "content": [image, {"type": "input_text" if "source" not in image else "text"}]})
+    role = "user" if rng.random() < 0.8 else rng.choice(("assistant", "system", "tool", "model"))
+    if dialect in ("gemini", "bedrock-converse"):
+        companion: dict[str, Any] = {"text": rng.choice(("", "what?"))}
+    else:
+        companion = {"type": "input_text" if "source" not in image else "text"}
+    messages.append(_turn(dialect, role, [image, companion]))
     return f"image {orjson.dumps(image)[:100]!r} in a {role} turn"
 
 
 def _carry(rng: random.Random) -> str:
     """A reasoning envelope as the proxy writes them (``llm_proxy.framing.carry``): intact but forged, or broken."""
-    kind = rng.choice(("openai-reasoning", "claude-thinking", "other"))
-    keys = {"openai-reasoning": ("id", "enc"), "claude-thinking": rng.choice((("t", "s"), ("r",))), "other": ("x",)}
+    kind = rng.choice(("openai-reasoning", "claude-thinking", "gemini-signature", "gemini-foreign", "other"))
+    keys = {
+        "openai-reasoning": ("id", "enc"),
+        "claude-thinking": rng.choice((("t", "s"), ("r",))),
+        "gemini-signature": ("s", "a"),
+        "gemini-foreign": rng.choice((("t", "s"), ("r",), ("id", "enc"), ("b",))),
+        "other": ("x",),
+    }
     fields = {key: rng.choice((random_value(rng), "ok")) for key in keys[kind] if rng.random() < 0.8}
     forged = encode_carry(kind, fields)  # the MAC key is public: a client can forge any envelope
     if rng.random() < 0.5:
@@ -461,6 +599,11 @@ def _carry(rng: random.Random) -> str:
 
 def _reasoning_turn(dialect: str, envelope: str) -> dict[str, Any]:
     """A model turn whose reasoning holds ``envelope`` where the proxy puts its carries for this dialect."""
+    if dialect == "gemini":
+        return _turn(dialect, "model", [{"text": "t", "thought": True, "thoughtSignature": envelope}])
+    if dialect == "bedrock-converse":
+        reasoning = {"reasoningContent": {"reasoningText": {"text": "t", "signature": envelope}}}
+        return _turn(dialect, "assistant", [reasoning])
     if dialect in ("claude", "bedrock"):
         return {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": envelope}]}
     if dialect == "openai-chat":
@@ -544,6 +687,7 @@ MUTATIONS: tuple[tuple[Mutation, int], ...] = (
     (m_beta, 4),
     (m_role, 6),
     (m_type, 8),
+    (m_union_key, 6),
     (m_id, 4),
     (m_orphan_tool_result, 4),
     (m_bad_image, 4),
@@ -631,6 +775,10 @@ def _headers(rng: random.Random, endpoint: Endpoint) -> tuple[list[tuple[bytes, 
             beta = rng.choice((b"interleaved-thinking-2025-05-14", b"", b"a,,b", b"\xff"))
             headers.append((b"anthropic-beta", beta))
             steps.append(f"anthropic-beta {beta!r}")
+    if endpoint.dialect == "gemini" and rng.random() < 0.2:
+        key = rng.choice((SECRET.encode(), b"", b"\xff" + SECRET.encode()))
+        headers.append((b"x-goog-api-key", key))
+        steps.append(f"x-goog-api-key {key!r}")
     if rng.random() < 0.3:
         session = rng.choice((b"s-1", b"", b"\xff" * 3, b"x" * 2000))
         headers.append((b"x-session-id", session))
@@ -641,15 +789,25 @@ def _headers(rng: random.Random, endpoint: Endpoint) -> tuple[list[tuple[bytes, 
 _ODD_MODEL_IDS = ("", "unknown", "us.anthropic.fuzz-v1%3A0", "%ff", "a%2Fb", "..", "%2e%2e", "x" * 3000, "%00")
 
 
+def _query(rng: random.Random, endpoint: Endpoint) -> str:
+    """Extra query parameters: a beta flag, and for Gemini a ``key`` (a credential: never echoed) or odd ``alt``."""
+    extra = ["beta=true"] if rng.random() < 0.1 else []
+    if endpoint.dialect == "gemini" and rng.random() < 0.2:
+        extra.append(rng.choice((f"key={SECRET}", f"key={SECRET}&key=other", "alt=json", "alt=", "key=%ff")))
+    if not extra:
+        return ""
+    return ("&" if "?" in endpoint.suffix else "?") + "&".join(extra)
+
+
 def _path(rng: random.Random, endpoint: Endpoint, prefix: str) -> tuple[str, str | None]:
-    """(path, step) for the case; Bedrock model ids are sometimes odd."""
-    query = "?beta=true" if rng.random() < 0.1 else ""
+    """(path, step) for the case; model ids in paths are sometimes odd."""
+    query = _query(rng, endpoint)
     if "{model}" not in endpoint.suffix:
         return prefix + endpoint.suffix + query, None
     if rng.random() < 0.03:
         model = rng.choice(_ODD_MODEL_IDS)
-        return prefix + endpoint.suffix.replace("{model}", model) + query, f"model id {model[:30]!r} in the path"
-    return prefix + endpoint.suffix.replace("{model}", quote(BEDROCK_MODEL, safe="")) + query, None
+        return endpoint.path(prefix, model) + query, f"model id {model[:30]!r} in the path"
+    return endpoint.path(prefix) + query, None
 
 
 def _prefix(rng: random.Random, endpoint: Endpoint) -> tuple[str, str]:
@@ -756,7 +914,7 @@ def sweep_cases(endpoint: Endpoint) -> Iterator[Case]:
                 else:
                     slot[0][slot[1]] = value
                 prefix, mode = _sweep_route(index, endpoint)
-                path = prefix + endpoint.suffix.replace("{model}", quote(BEDROCK_MODEL, safe=""))
+                path = endpoint.path(prefix)
                 headers = [(b"content-type", b"application/json")]
                 if endpoint.dialect == "claude":
                     headers.append((b"anthropic-version", b"2023-06-01"))

@@ -206,6 +206,144 @@ _RESPONSES: list[dict[str, Any]] = [
 ]
 
 
+_GEMINI_TOOL = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}, "required": ["city"]},
+}
+
+_GEMINI: list[dict[str, Any]] = [
+    {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]},
+    {
+        "systemInstruction": {"parts": [{"text": "You are terse."}]},
+        "tools": [{"functionDeclarations": [_GEMINI_TOOL]}],
+        "toolConfig": {"functionCallingConfig": {"mode": "AUTO"}},
+        "contents": [
+            {"role": "user", "parts": [{"text": "weather in Paris?"}]},
+            {
+                "role": "model",
+                "parts": [
+                    {"text": "need the tool", "thought": True},
+                    {
+                        "functionCall": {"id": "call_1", "name": "get_weather", "args": {"city": "Paris"}},
+                        "thoughtSignature": "c2lnbmF0dXJl",
+                    },
+                ],
+            },
+            {
+                "role": "user",
+                "parts": [
+                    {"functionResponse": {"id": "call_1", "name": "get_weather", "response": {"output": "sunny"}}}
+                ],
+            },
+        ],
+    },
+    {
+        "generationConfig": {
+            "temperature": 0.5,
+            "topP": 0.9,
+            "topK": 40,
+            "maxOutputTokens": 2048,
+            "stopSequences": ["END"],
+            "seed": 7,
+            "responseMimeType": "application/json",
+            "responseJsonSchema": {"type": "object"},
+            "thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": True},
+        },
+        "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
+        "contents": [
+            {
+                "parts": [
+                    {"inlineData": {"mimeType": "image/png", "data": PNG}},
+                    {"fileData": {"mimeType": "image/png", "fileUri": "https://example.com/cat.png"}},
+                    {"text": "what is this?"},
+                ]
+            }
+        ],
+    },
+    {
+        "systemInstruction": "Answer in JSON.",
+        "tools": [
+            {"functionDeclarations": [{"name": "get_weather", "parametersJsonSchema": {"type": "object"}}]},
+            {"googleSearch": {}},
+        ],
+        "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}},
+        "generationConfig": {"thinkingConfig": {"thinkingBudget": -1}},
+        "contents": [
+            {"role": "user", "parts": [{"text": "first"}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"error": "no"}}}]},
+            {"role": "user", "parts": [{"text": "second"}]},
+        ],
+    },
+]
+
+_CONVERSE_TOOL = {
+    "toolSpec": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+    }
+}
+
+_CONVERSE: list[dict[str, Any]] = [
+    {"messages": [{"role": "user", "content": [{"text": "hello"}]}]},
+    {
+        "system": [{"text": "You are terse."}, {"cachePoint": {"type": "default"}}],
+        "inferenceConfig": {"maxTokens": 256},
+        "toolConfig": {"tools": [_CONVERSE_TOOL, {"cachePoint": {"type": "default"}}], "toolChoice": {"auto": {}}},
+        "messages": [
+            {"role": "user", "content": [{"text": "weather in Paris?"}]},
+            {
+                "role": "assistant",
+                "content": [
+                    {"reasoningContent": {"reasoningText": {"text": "need the tool", "signature": "c2lnbmF0dXJl"}}},
+                    {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather", "input": {"city": "Paris"}}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "toolResult": {
+                            "toolUseId": "tooluse_1",
+                            "content": [{"text": "sunny"}, {"json": {"temp": 21}}],
+                            "status": "success",
+                        }
+                    }
+                ],
+            },
+        ],
+    },
+    {
+        "system": [{"text": "You are a careful assistant."}],
+        "inferenceConfig": {"maxTokens": 2048, "stopSequences": ["END"]},
+        "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}, "top_k": 40},
+        "requestMetadata": {"user": "u-1"},
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"image": {"format": "png", "source": {"bytes": PNG}}},
+                    {"document": {"format": "txt", "name": "notes", "source": {"text": "some notes"}}},
+                    {"text": "what is this?"},
+                ],
+            }
+        ],
+    },
+    {
+        "inferenceConfig": {"maxTokens": 128, "temperature": 0.2, "topP": 0.8},
+        "toolConfig": {"tools": [_CONVERSE_TOOL], "toolChoice": {"tool": {"name": "get_weather"}}},
+        "additionalModelResponseFieldPaths": ["/stop_sequence"],
+        "messages": [
+            {"role": "user", "content": [{"text": "first"}]},
+            {"role": "assistant", "content": [{"text": "ok"}]},
+            {"role": "user", "content": [{"text": "use the tool"}, {"cachePoint": {"type": "default"}}]},
+        ],
+    },
+]
+
+
 def _bedrock(body: dict[str, Any]) -> dict[str, Any]:
     """A Messages body in Bedrock's envelope: no ``model`` or ``stream`` (the path says both)."""
     out = {k: v for k, v in body.items() if k not in ("model", "stream")}
@@ -230,7 +368,13 @@ def seeds(dialect: str) -> tuple[list[bytes], list[bytes]]:
         small, captured = _CHAT, []
     elif dialect == "openai-responses":
         small, captured = _RESPONSES, _captured("codex")
-    else:
+    elif dialect == "bedrock":
         small, captured = [_bedrock(b) for b in _CLAUDE], [_bedrock(b) for b in _captured("claude_code")]
         small[1]["anthropic_beta"] = ["interleaved-thinking-2025-05-14"]
+    elif dialect == "gemini":
+        small, captured = _GEMINI, []
+    elif dialect == "bedrock-converse":
+        small, captured = _CONVERSE, []
+    else:
+        raise KeyError(f"no fuzz seeds for the {dialect!r} dialect: add them to tests/fuzz_seeds.py")
     return [orjson.dumps(b) for b in small], [orjson.dumps(b) for b in captured]

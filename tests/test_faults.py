@@ -5,17 +5,22 @@ The upstreams are real sockets on loopback (``tests.faulty_upstream``); the prox
 short timeouts so that the stalls cost a fraction of a second. What the README promises:
 
 - connect failures (refused, connect timeout) and a connection closed before the first byte: 502 in the
-  client's dialect; a read timeout before the first byte: 504 (Bedrock clients: 503
-  ServiceUnavailableException and 408 ModelTimeoutException, docs/dialects/bedrock.md). A non-streamed
+  client's dialect; a read timeout before the first byte: 504 (Bedrock clients, InvokeModel and Converse: 503
+  ServiceUnavailableException and 408 ModelTimeoutException, docs/dialects/bedrock.md; Gemini clients: 503
+  UNAVAILABLE and 504 DEADLINE_EXCEEDED, docs/translation.md). A non-streamed
   translation reads the whole upstream body before it writes a byte, so a cut or a stall in that body is
   still "before the first byte" for its client: 502 and 504;
 - an upstream 500/503/529: relayed as it is in proxy mode, the equivalent error in translation mode;
 - a failure after the response started: in proxy mode the client connection is aborted with no terminating
   chunk (or short of its Content-Length), so every HTTP client raises; in translation mode the dialect's
-  in-stream error event ends the stream.
+  in-stream error event ends the stream (Gemini: an ``{"error": …}`` chunk and no ``finishReason``; Converse:
+  an exception frame and no ``messageStop``). So does an upstream stream that stops short of its terminal event
+  inside a well-framed HTTP answer (``truncated``): only the upstream dialect's stream decoder can tell.
 
-Each test sends the eight combinations of client dialect and streaming at once, so a timeout is paid once
-per test, and compares what came back to the expected table as a whole.
+Every registered dialect is a client (``CLIENTS``), translated to the upstream dialect ``BACKEND`` names, so the
+faulty upstream speaks each dialect's wire too (Gemini and Converse serve each other). Each test sends every
+combination of client dialect and streaming at once, so a timeout is paid once per test, and compares what came
+back to the expected table as a whole.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ import aiohttp
 import orjson
 import pytest
 
-from llm_proxy.framing.eventstream import EventStreamDecoder, chunk_event_json
+from llm_proxy.dialects import get_spec, names
+from llm_proxy.framing.eventstream import EventStreamDecoder, chunk_event_json, header_text
 from tests.error_shapes import error_shape_problem
 from tests.faulty_upstream import (
     PARTIAL_TEXT,
@@ -46,13 +52,31 @@ from tests.faulty_upstream import (
 from tests.inprocess import Answer
 from tests.servers import ServerThread, make_config, running_proxy, sdk_anthropic, sdk_openai
 
-CONNECT_TIMEOUT = 0.3
-READ_TIMEOUT = 0.5
+CONNECT_TIMEOUT = 0.5
+READ_TIMEOUT = 1.0
+"""Short, so a stall costs little; not shorter, since twelve requests at once on two busy cores must not time out
+where only the stalling upstreams should (0.3 / 0.5 s did, under the full suite)."""
 MODEL = "fault-model"
 BEDROCK_MODEL = "fault.bedrock-v1:0"
-CLIENTS = ("claude", "openai-chat", "openai-responses", "bedrock")
-BACKEND = {"claude": "openai-chat", "openai-chat": "claude", "openai-responses": "claude", "bedrock": "openai-chat"}
-"""The upstream dialect each client dialect is translated to."""
+CLIENTS = names()
+"""Every registered dialect, as a client."""
+BACKEND = {
+    "claude": "openai-chat",
+    "openai-chat": "claude",
+    "openai-responses": "claude",
+    "bedrock": "openai-chat",
+    "bedrock-converse": "gemini",
+    "gemini": "bedrock-converse",
+}
+"""The upstream dialect each client dialect is translated to (a dialect missing here fails with KeyError)."""
+FRONTEND_MODEL = {
+    "claude": MODEL,
+    "openai-chat": MODEL,
+    "openai-responses": MODEL,
+    "bedrock": BEDROCK_MODEL,
+    "bedrock-converse": BEDROCK_MODEL,
+    "gemini": MODEL,
+}
 MODES = ("proxy", "translation")
 
 
@@ -82,16 +106,17 @@ def _routes(fault: str, url: str) -> list[dict[str, Any]]:
         for name, backend in ((MODEL, "upstream-model"), (BEDROCK_MODEL, "upstream.bedrock-v1:0"))
     ]
     for client in CLIENTS:
-        routes.append(
-            {
-                "frontend_model_name": BEDROCK_MODEL if client == "bedrock" else MODEL,
-                "frontend_base_url": f"/{fault}/{client}",
-                "frontend_dialect": client,
-                "backend_model_name": "upstream-model",
-                "backend_base_url": url,
-                "backend_dialect": BACKEND[client],
-            }
-        )
+        route = {
+            "frontend_model_name": FRONTEND_MODEL[client],
+            "frontend_base_url": f"/{fault}/{client}",
+            "frontend_dialect": client,
+            "backend_model_name": "upstream-model",
+            "backend_base_url": url,
+            "backend_dialect": BACKEND[client],
+        }
+        if get_spec(BACKEND[client]).sigv4:  # a Bedrock API key, so no AWS credentials are looked for
+            route.update(backend_api_key="upstream-key", aws_region="us-east-1")
+        routes.append(route)
     return routes
 
 
@@ -102,7 +127,7 @@ def proxy() -> Iterator[ServerThread]:
             "refused": f"http://127.0.0.1:{closed_port()}",
             "never_accepting": f"http://127.0.0.1:{stack.enter_context(never_accepting())}",
         }
-        for fault in ("silent", "cut_before", "cut_mid", "silent_mid"):
+        for fault in ("silent", "cut_before", "cut_mid", "silent_mid", "truncated"):
             urls[fault] = stack.enter_context(FaultyUpstream(fault)).url
         for status in (500, 503, 529):
             urls[str(status)] = stack.enter_context(FaultyUpstream("status", status=status)).url
@@ -119,10 +144,19 @@ def proxy() -> Iterator[ServerThread]:
 def request_for(fault: str, mode: str, client: str, stream: bool) -> tuple[str, bytes]:
     """(path, body) of a minimal valid request of ``client``'s dialect."""
     prefix = f"/{fault}/{'proxy' if mode == 'proxy' else client}"
+    body: dict[str, Any]
     messages = [{"role": "user", "content": "hi"}]
+    if client == "bedrock-converse":
+        op = "converse-stream" if stream else "converse"
+        body = {"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {"maxTokens": 50}}
+        return f"{prefix}/model/{quote(BEDROCK_MODEL, safe='')}/{op}", orjson.dumps(body)
+    if client == "gemini":
+        op = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+        return f"{prefix}/v1beta/models/{MODEL}:{op}", orjson.dumps(body)
     if client == "bedrock":
         op = "invoke-with-response-stream" if stream else "invoke"
-        body: dict[str, Any] = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": messages}
+        body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": messages}
         return f"{prefix}/model/{quote(BEDROCK_MODEL, safe='')}/{op}", orjson.dumps(body)
     if client == "claude":
         body = {"model": MODEL, "max_tokens": 50, "messages": messages, "stream": stream}
@@ -171,8 +205,10 @@ def error_of(client: str, result: Result) -> tuple[int, str, str]:
     if problem is not None:
         return result.status, f"malformed: {problem}", result.body.decode("utf-8", "replace")[:200]
     doc = orjson.loads(result.body)
-    if client == "bedrock":
+    if client in ("bedrock", "bedrock-converse"):
         return result.status, result.headers["x-amzn-errortype"], doc["message"]
+    if client == "gemini":
+        return result.status, doc["error"]["status"], doc["error"]["message"]
     return result.status, doc["error"]["type"], doc["error"]["message"]
 
 
@@ -185,12 +221,16 @@ UNREACHABLE = {
     "openai-chat": (502, "server_error"),
     "openai-responses": (502, "server_error"),
     "bedrock": (503, "ServiceUnavailableException"),
+    "bedrock-converse": (503, "ServiceUnavailableException"),
+    "gemini": (503, "UNAVAILABLE"),
 }
 TIMEOUT = {
     "claude": (504, "timeout_error"),
     "openai-chat": (504, "server_error"),
     "openai-responses": (504, "server_error"),
     "bedrock": (408, "ModelTimeoutException"),
+    "bedrock-converse": (408, "ModelTimeoutException"),
+    "gemini": (504, "DEADLINE_EXCEEDED"),
 }
 
 
@@ -242,12 +282,16 @@ OVERLOADED = {
     "openai-chat": (503, "server_error"),
     "openai-responses": (503, "server_error"),
     "bedrock": (503, "ServiceUnavailableException"),
+    "bedrock-converse": (503, "ServiceUnavailableException"),
+    "gemini": (503, "UNAVAILABLE"),
 }
 INTERNAL = {
     "claude": (500, "api_error"),
     "openai-chat": (500, "server_error"),
     "openai-responses": (500, "server_error"),
     "bedrock": (500, "InternalServerException"),
+    "bedrock-converse": (500, "InternalServerException"),
+    "gemini": (500, "INTERNAL"),
 }
 
 
@@ -285,6 +329,14 @@ def sse_events(body: bytes) -> list[tuple[str | None, Any]]:
 
 def stream_outcome(client: str, body: bytes) -> tuple[bool, str]:
     """(whether the partial text reached the client, the error that ends the stream)."""
+    if client == "bedrock-converse":
+        frames = EventStreamDecoder().feed(body)
+        deltas = [orjson.loads(f.payload) for f in frames if f.headers.get(":event-type") == "contentBlockDelta"]
+        text = any(d["delta"].get("text") == PARTIAL_TEXT for d in deltas)
+        if any(f.headers.get(":event-type") == "messageStop" for f in frames):
+            return text, "messageStop: the stream looks complete"
+        last = frames[-1].headers
+        return text, f"{header_text(last.get(':message-type'))} {header_text(last.get(':exception-type'))}"
     if client == "bedrock":
         frames = EventStreamDecoder().feed(body)
         inner = b"".join(chunk_event_json(f) for f in frames if f.headers.get(":event-type") == "chunk")
@@ -296,6 +348,12 @@ def stream_outcome(client: str, body: bytes) -> tuple[bool, str]:
         return text, f"{name} {data['error']['type']}"
     if client == "openai-chat":
         return text, f"error {data['error']['type']}"
+    if client == "gemini":  # an error object, and no finishReason anywhere
+        if any("finishReason" in candidate for _, chunk in events for candidate in chunk.get("candidates", ())):
+            return text, "finishReason: the stream looks complete"
+        if "error" not in data:
+            return text, f"no error chunk at the end: {data}"
+        return text, f"error {data['error']['code']} {data['error']['status']}"
     return text, f"{name} {data['response']['error']['code']}"
 
 
@@ -309,6 +367,8 @@ def stream_outcome(client: str, body: bytes) -> tuple[bool, str]:
                 "openai-chat": "error server_error",
                 "openai-responses": "response.failed server_error",
                 "bedrock": "modelStreamErrorException",
+                "bedrock-converse": "exception modelStreamErrorException",
+                "gemini": "error 500 INTERNAL",
             },
         ),
         (
@@ -318,6 +378,8 @@ def stream_outcome(client: str, body: bytes) -> tuple[bool, str]:
                 "openai-chat": "error server_error",
                 "openai-responses": "response.failed server_error",
                 "bedrock": "modelTimeoutException",
+                "bedrock-converse": "exception modelStreamErrorException",
+                "gemini": "error 504 DEADLINE_EXCEEDED",
             },
         ),
     ],
@@ -331,6 +393,26 @@ def test_translated_stream_failure_ends_with_the_error_event(
     assert {combo: (r.status, r.broken) for combo, r in results.items()} == {combo: (200, None) for combo in combos}
     got = {client: stream_outcome(client, results[(client, True)].body) for client in CLIENTS}
     assert got == {client: (True, end) for client, end in ends.items()}
+
+
+TRUNCATED_ENDS = {
+    "claude": "error api_error",
+    "openai-chat": "error server_error",
+    "openai-responses": "response.failed server_error",
+    "bedrock": "modelStreamErrorException",
+    "bedrock-converse": "exception modelStreamErrorException",
+    "gemini": "error 500 INTERNAL",
+}
+
+
+def test_translated_stream_that_ends_early_ends_with_the_error_event(proxy: ServerThread) -> None:
+    """A well-framed HTTP answer whose stream stops before the dialect's terminal event: only the upstream
+    dialect's stream decoder can tell, and it must end the client's stream with an error, never cleanly."""
+    combos = [(client, True) for client in CLIENTS]
+    results = send_all(proxy, "truncated", "translation", combos)
+    assert {combo: (r.status, r.broken) for combo, r in results.items()} == {combo: (200, None) for combo in combos}
+    got = {client: stream_outcome(client, results[(client, True)].body) for client in CLIENTS}
+    assert got == {client: (True, end) for client, end in TRUNCATED_ENDS.items()}
 
 
 # ---------------------------------------------------------------------------------------------

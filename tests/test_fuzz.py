@@ -33,9 +33,22 @@ import pytest
 
 import llm_proxy
 from llm_proxy.app.server import ProxyApp
+from llm_proxy.dialects import names
 from llm_proxy.upstream.mock import MockResponse, MockUpstream
 from tests.error_shapes import error_shape_problem
-from tests.fuzz_cases import ENDPOINTS, PROXY_PREFIX, Case, Endpoint, fuzz_models, make_case, sweep_cases
+from tests.fuzz_cases import (
+    DIALECTS,
+    ENDPOINTS,
+    FRONTEND_MODELS,
+    PROXY_PREFIX,
+    SECRET,
+    Case,
+    Endpoint,
+    fuzz_models,
+    make_case,
+    sweep_cases,
+)
+from tests.fuzz_seeds import seeds
 from tests.inprocess import Answer, call
 from tests.servers import make_config, write_config
 from tests.test_cli import free_port, wait_healthy
@@ -86,12 +99,16 @@ _STREAM_ERRORS = {
     "openai-chat": b'data: {"error"',
     "openai-responses": b"event: response.failed",
     "bedrock": b":exception-type",
+    "bedrock-converse": b":exception-type",
+    "gemini": b'data: {"error"',
 }
 
 
 def answer_problem(endpoint: Endpoint, answer: Answer) -> str | None:
     if not answer.ended:
         return f"status {answer.status}: the response never ended"
+    if SECRET.encode() in answer.body or any(SECRET in value for value in answer.headers.values()):
+        return f"status {answer.status}: the answer echoes the client's credential"
     if answer.status >= 500:
         return f"status {answer.status}: {answer.body[:300]!r}"
     if answer.status >= 400:
@@ -119,7 +136,8 @@ _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 
 
 class WatchedMock(MockUpstream):
-    """The embedded mock, noting every request it refuses and every header no HTTP client could send.
+    """The embedded mock as the proxy's transport, noting every request it refuses and every header no HTTP
+    client could send.
 
     The mock decodes what it receives with the backend dialect's own codec. In translation mode the proxy
     wrote that request itself from one it accepted, so a refusal means the proxy turned a valid request
@@ -133,11 +151,15 @@ class WatchedMock(MockUpstream):
         self.refused: list[bytes] = []
         self.bad_headers: list[tuple[str, str]] = []
 
-    async def respond(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> MockResponse:
+    async def send(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes, timeouts: object = None
+    ) -> MockResponse:
+        # The proxy reaches a ``mock://`` upstream through ``send`` (its transport), not ``respond``: watching
+        # ``respond`` alone saw no request at all, and every refusal went unnoticed.
         self.bad_headers += [
             (k, v) for k, v in headers if not _FIELD_NAME.fullmatch(k) or not _FIELD_VALUE.fullmatch(v)
         ]
-        response = await super().respond(method, path, headers, body)
+        response = await super().send(method, url, headers, body, timeouts)
         if response.status >= 400:
             self.refused.append(await response.read(1000))
         return response
@@ -289,6 +311,18 @@ def test_fuzz_sample_against_server_process(tmp_path: Path) -> None:
     assert not slow
 
 
+def test_every_registered_dialect_is_fuzzed() -> None:
+    """Clients and backends come from the registry; every client dialect has endpoints, seeds and a recogniser."""
+    assert DIALECTS == names()
+    assert {endpoint.dialect for endpoint in ENDPOINTS.values()} == set(names())
+    assert set(FRONTEND_MODELS) == set(_STREAM_ERRORS) == set(names())
+    for dialect in names():
+        assert seeds(dialect)[0], dialect
+        assert error_shape_problem(dialect, _json_answer(b"{}")) is not None, dialect
+    routes = {(m.get("frontend_dialect"), m.get("backend_dialect")) for m in fuzz_models()}
+    assert {(c, b) for c in names() for b in names()} <= routes
+
+
 def test_cases_are_reproducible() -> None:
     """A case depends only on (seed, endpoint, index), so a failure can be rebuilt alone."""
     endpoint = ENDPOINTS["messages"]
@@ -311,10 +345,24 @@ def test_error_shapes_are_recognised() -> None:
     claude = _json_answer(b'{"type":"error","error":{"type":"x","message":"m"}}')
     openai = _json_answer(b'{"error":{"message":"m","type":"t","param":null,"code":null}}')
     bedrock = _json_answer(b'{"message":"m"}', **{"x-amzn-errortype": "ValidationException"})
+    gemini = _json_answer(b'{"error":{"code":400,"message":"m","status":"INVALID_ARGUMENT"}}')
     assert error_shape_problem("claude", claude) is None
     assert error_shape_problem("openai-chat", openai) is None
     assert error_shape_problem("openai-responses", openai) is None
     assert error_shape_problem("bedrock", bedrock) is None
+    assert error_shape_problem("bedrock-converse", bedrock) is None
+    assert error_shape_problem("gemini", gemini) is None
+    assert error_shape_problem("gemini", openai) == "not a Google error body"
+    assert error_shape_problem("gemini", _json_answer(gemini.body.replace(b"400", b"500"))) == (
+        "Google error code 500 is not the HTTP status"
+    )
+    assert error_shape_problem("gemini", _json_answer(gemini.body.replace(b"INVALID_", b"NOT_"))) == (
+        "Google error fields mistyped"
+    )
+    assert error_shape_problem("bedrock-converse", gemini) == "not a Bedrock error body"
+    assert error_shape_problem("openai-chat", gemini) == "not an OpenAI error body"
+    with pytest.raises(KeyError):
+        error_shape_problem("a-seventh-dialect", openai)
     assert error_shape_problem("claude", openai) == "not an Anthropic error body"
     assert error_shape_problem("openai-chat", claude) == "not an OpenAI error body"
     assert error_shape_problem("bedrock", openai) == "not a Bedrock error body"

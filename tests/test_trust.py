@@ -22,8 +22,11 @@ import pytest
 from botocore.config import Config as BotoConfig
 
 from llm_proxy.config import exposure_warning
+from llm_proxy.dialects import names
 from llm_proxy.jsonbody import MAX_DEPTH
 from tests.aws_env import isolate_aws_env
+from tests.error_shapes import error_shape_problem
+from tests.inprocess import Answer
 from tests.servers import (
     Recorded,
     RecordingUpstream,
@@ -186,29 +189,65 @@ def _deep_body(dialect: str, depth: int) -> bytes:
     # The nesting sits where real bodies have free-form JSON: a tool's input schema.
     # orjson itself cannot write such bodies: the nesting is spliced in as bytes.
     schema = {"type": "object", "properties": {"p": {"default": NEST}}}
-    if dialect == "claude":
-        doc = {
+    docs: dict[str, dict[str, Any]] = {
+        "claude": {
             "model": "m",
             "max_tokens": 10,
             "messages": [{"role": "user", "content": "hi"}],
             "tools": [{"name": "t", "input_schema": schema}],
-        }
-    elif dialect == "openai-chat":
-        doc = {
+        },
+        "openai-chat": {
             "model": "m",
             "messages": [{"role": "user", "content": "hi"}],
             "tools": [{"type": "function", "function": {"name": "t", "parameters": schema}}],
-        }
-    elif dialect == "openai-responses":
-        doc = {"model": "m", "input": "hi", "tools": [{"type": "function", "name": "t", "parameters": schema}]}
-    else:
-        doc = {
+        },
+        "openai-responses": {
+            "model": "m",
+            "input": "hi",
+            "tools": [{"type": "function", "name": "t", "parameters": schema}],
+        },
+        "bedrock": {
             "anthropic_version": "bedrock-2023-05-31",
             "max_tokens": 10,
             "messages": [{"role": "user", "content": "hi"}],
             "tools": [{"name": "t", "input_schema": schema}],
-        }
+        },
+        "bedrock-converse": {
+            "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "toolConfig": {"tools": [{"toolSpec": {"name": "t", "inputSchema": {"json": schema}}}]},
+        },
+        "gemini": {
+            "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+            "tools": [{"functionDeclarations": [{"name": "t", "parametersJsonSchema": schema}]}],
+        },
+    }
+    doc = docs[dialect]  # a dialect without a body here fails loudly
     return orjson.dumps(doc).replace(b'"' + NEST.encode() + b'"', b"[" * depth + b'"x"' + b"]" * depth)
+
+
+def _nesting(body: bytes) -> int:
+    """How deeply a JSON text nests arrays and objects (brackets inside strings do not count)."""
+    deepest = level = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (byte == 0x5C, byte != 0x22)
+        elif byte == 0x22:
+            in_string = True
+        elif byte in b"[{":
+            level += 1
+            deepest = max(deepest, level)
+        elif byte in b"]}":
+            level -= 1
+    return deepest
+
+
+def _at_depth(dialect: str, total: int) -> bytes:
+    """A body of ``dialect`` whose whole nesting is exactly ``total`` levels."""
+    outer = _nesting(_deep_body(dialect, 0))
+    body = _deep_body(dialect, total - outer)
+    assert _nesting(body) == total
+    return body
 
 
 ENDPOINTS = {
@@ -216,20 +255,21 @@ ENDPOINTS = {
     "openai-chat": "/v1/chat/completions",
     "openai-responses": "/v1/responses",
     "bedrock": "/model/m/invoke",
+    "bedrock-converse": "/model/m/converse",
+    "gemini": "/v1beta/models/m:generateContent",
 }
 
 
-def _error_shape(dialect: str, status: int, headers: dict[str, str], body: bytes) -> str:
+def test_every_registered_dialect_has_a_nesting_case() -> None:
+    assert set(ENDPOINTS) == set(names())
+
+
+def _error_message(dialect: str, status: int, headers: dict[str, str], body: bytes) -> str:
     """The error message, after checking that the body has the client dialect's error shape."""
+    problem = error_shape_problem(dialect, Answer(status, headers, body, True))
+    assert problem is None, (problem, body[:300])
     doc = json.loads(body)
-    if dialect == "claude":
-        assert doc["type"] == "error" and set(doc["error"]) >= {"type", "message"}
-        return str(doc["error"]["message"])
-    if dialect == "bedrock":
-        assert list(doc) == ["message"] and headers["x-amzn-errortype"]
-        return str(doc["message"])
-    assert set(doc["error"]) == {"message", "type", "param", "code"}
-    return str(doc["error"]["message"])
+    return str(doc["message"] if "x-amzn-errortype" in headers else doc["error"]["message"])
 
 
 @pytest.mark.parametrize("mode", ["translation", "proxy-with-edits"])
@@ -245,14 +285,20 @@ def test_excessive_nesting_is_a_400_in_the_clients_dialect(
     with running_proxy(make_config([entry])) as proxy:
         caplog.clear()
         with caplog.at_level(logging.INFO):
-            for depth, expected in ((MAX_DEPTH - 8, 200), (300, 400), (1000, 400)):
-                status, headers, body = raw_post(proxy.port, "/p" + ENDPOINTS[dialect], _deep_body(dialect, depth))
+            bodies = [
+                (MAX_DEPTH, 200, _at_depth(dialect, MAX_DEPTH)),
+                (MAX_DEPTH + 1, 400, _at_depth(dialect, MAX_DEPTH + 1)),
+                (300, 400, _deep_body(dialect, 300)),
+                (1000, 400, _deep_body(dialect, 1000)),
+            ]
+            for depth, expected, sent in bodies:
+                status, headers, body = raw_post(proxy.port, "/p" + ENDPOINTS[dialect], sent)
                 assert status == expected, (depth, body[:300])
                 if expected == 400:
-                    message = _error_shape(dialect, status, headers, body)
+                    message = _error_message(dialect, status, headers, body)
                     assert message == f"the request body is nested deeper than {MAX_DEPTH} levels of arrays and objects"
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert [r.getMessage() for r in warnings] == [f"request refused: JSON nested deeper than {MAX_DEPTH} levels"] * 2
+    assert [r.getMessage() for r in warnings] == [f"request refused: JSON nested deeper than {MAX_DEPTH} levels"] * 3
     assert not any(r.exc_info for r in caplog.records)
 
 
@@ -399,6 +445,62 @@ def test_the_anthropic_sdk_sees_the_scrubbed_error() -> None:
                 client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
     _no_key_anywhere(str(info.value), info.value.response.text)
     assert "[redacted]" in info.value.response.text
+
+
+async def _google_echo(recorded: Recorded, reply: Reply) -> None:
+    """An upstream that quotes whatever credential it was shown, in Google's error shape."""
+    presented = " ".join(recorded.headers.get(h, "") for h in ("authorization", "x-goog-api-key")).strip()
+    body = orjson.dumps(
+        {"error": {"code": 400, "message": f"API key not valid: {presented}", "status": "INVALID_ARGUMENT"}}
+    )
+    await reply.start(400, [("content-type", "application/json"), ("x-echo-auth", presented)])
+    await reply.chunk(body, more=False)
+
+
+def _new_dialect_request(client: str, prefix: str, stream: bool) -> tuple[str, bytes]:
+    if client == "gemini":
+        op = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"{prefix}/v1beta/models/m:{op}", orjson.dumps({"contents": [{"parts": [{"text": "hi"}]}]})
+    op = "converse-stream" if stream else "converse"
+    return f"{prefix}/model/m/{op}", orjson.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}]})
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("backend", ["gemini", "openai-chat"])
+@pytest.mark.parametrize("client", ["gemini", "bedrock-converse"])
+def test_gemini_and_converse_clients_see_an_echoed_key_scrubbed(
+    client: str, backend: str, stream: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The route's key (in ``x-goog-api-key`` toward Gemini, a bearer otherwise) and a client's ``?key=`` never
+    come back, in the client's error shape, nor reach the log."""
+    fake = RecordingUpstream(_google_echo)
+    with running_upstream(fake) as upstream:
+        entry: dict[str, object] = {
+            "frontend_model_name": "m",
+            "frontend_base_url": "/t",
+            "frontend_dialect": client,
+            "backend_base_url": upstream.url,
+            "backend_dialect": backend,
+            "backend_api_key": ROUTE_KEY,
+        }
+        if backend == "gemini":
+            entry.update(backend_auth_header="x-goog-api-key", backend_auth_schema="")
+        path, body = _new_dialect_request(client, "/t", stream)
+        if client == "gemini":
+            path += ("&" if "?" in path else "?") + "key=client-secret-in-query"
+        with running_proxy(make_config([entry])) as proxy, caplog.at_level(logging.DEBUG):
+            status, headers, data = raw_post(proxy.port, path, body)
+    assert status == 400
+    assert error_shape_problem(client, Answer(status, headers, data, True)) is None, data
+    assert (
+        fake.requests[0]
+        .headers.get("x-goog-api-key" if backend == "gemini" else "authorization", "")
+        .endswith(ROUTE_KEY)
+    )
+    assert b"[redacted]" in data
+    _no_key_anywhere(data, json.dumps(headers), caplog.text)
+    sent = fake.requests[0]
+    assert "client-secret-in-query" not in data.decode() + caplog.text + sent.path + sent.query + str(sent.headers)
 
 
 # -- 8. an empty Bedrock model id ----------------------------------------------------------------------------

@@ -519,3 +519,33 @@ def test_every_answer_slot_deleted_or_replaced_decodes_or_is_a_502_and_encodes_e
                 continue
             for client in clients:
                 client.encode_response(response, request)
+
+
+def test_a_gemini_thought_signature_rides_through_a_converse_client_and_back() -> None:
+    """Regression: every envelope in a reasoning signature was read as an OpenAI item, so a Converse client
+    replaying the thought signature a Gemini upstream gave it got a 400 ("of the wrong kind")."""
+    gemini = get_dialect("gemini")
+    request = decode({"messages": [{"role": "user", "content": [{"text": "hi"}]}]})
+    answer = {
+        "candidates": [
+            {
+                "content": {
+                    "role": "model",
+                    "parts": [{"text": "let me think", "thought": True, "thoughtSignature": "c2ln"}],
+                },
+                "finishReason": "STOP",
+            }
+        ]
+    }
+    shown = orjson.loads(CONVERSE.encode_response(gemini.decode_response(answer, request), request))
+    block = shown["output"]["message"]["content"][0]
+    assert block["reasoningContent"]["reasoningText"]["signature"].startswith("lpx1.")
+    replay = decode(
+        {"messages": [{"role": "user", "content": [{"text": "hi"}]}, {"role": "assistant", "content": [block]}]}
+    )
+    (reasoning,) = replay.messages[1].content
+    assert isinstance(reasoning, Reasoning) and reasoning.provider == "anthropic"
+    toward_gemini: Any = gemini.encode_request(replay, OPTIONS)
+    assert toward_gemini["contents"][1]["parts"] == [
+        {"text": "let me think", "thought": True, "thoughtSignature": "c2ln"}
+    ]

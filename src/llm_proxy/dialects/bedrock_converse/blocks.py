@@ -31,7 +31,7 @@ from llm_proxy.dialects.bedrock_converse.wire import (
 )
 from llm_proxy.dialects.jsonread import Invalid, merge_extra, rest
 from llm_proxy.errors import RequestError
-from llm_proxy.framing.carry import decode_carry, is_carry
+from llm_proxy.framing.carry import carry_kind, decode_carry, is_carry
 
 DOCUMENT_DIALECTS = claude.FAMILY | OWN
 """Who reads a document decoded from Converse: Claude (as a ``document`` block) and Converse."""
@@ -157,7 +157,8 @@ def _decode_reasoning(value: JSON, block: dict[str, JSON], path: str) -> Part:
     obj = read.obj(inner, f"{path}.reasoningContent.reasoningText")
     text = read.string(obj.get("text"), f"{path}.reasoningContent.reasoningText.text")
     signature = read.opt_string(obj.get("signature"), f"{path}.reasoningContent.reasoningText.signature")
-    if is_carry(signature):
+    if signature is not None and is_carry(signature) and carry_kind(signature) == "openai-reasoning":
+        # other envelopes (a Gemini thought signature) are signatures like any other, restored by their codec
         return _restore_openai(text, signature or "", f"{path}.reasoningContent.reasoningText.signature")
     extra = rest(obj, ("text", "signature"))
     return Reasoning(provider="anthropic", text=text, signature=signature, extra=extra)
