@@ -424,7 +424,9 @@ def test_a_failed_load_is_reported_on_the_page(chromium: Browser, dashboard_serv
         open_dashboard(page, dashboard_server.page_url)
         page.route("**/api/usage/records*", lambda route: route.fulfill(status=500, body="boom"))
         page.get_by_role("button", name="Refresh").click()
-        page.wait_for_function("document.body.dataset.status === 'error'", timeout=15000)
+        # A locator wait, not wait_for_function: a string predicate polled under load can trip the page's CSP
+        # (no 'unsafe-eval'), which the browser reports as a console error of its own.
+        page.locator("body[data-status='error']").wait_for(timeout=15000)
         assert page.locator("#status").inner_text() == "Could not load usage records: HTTP 500"
         # The browser's own line about the 500 is the only console error; the page threw nothing.
         assert [e for e in watched.console_errors if "status of 500" not in e] == []
