@@ -43,6 +43,7 @@ _STATUSES: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.NOT_FOUND: (404, "NOT_FOUND"),
     ErrorKind.CONFLICT: (409, "ABORTED"),
     ErrorKind.RATE_LIMIT: (429, "RESOURCE_EXHAUSTED"),
+    ErrorKind.BUDGET: (429, "RESOURCE_EXHAUSTED"),
     ErrorKind.API_ERROR: (500, "INTERNAL"),
     ErrorKind.OVERLOADED: (503, "UNAVAILABLE"),
     ErrorKind.UPSTREAM_UNREACHABLE: (503, "UNAVAILABLE"),
