@@ -15,7 +15,7 @@ a stream that ends before ``messageStop`` is cut short. In-stream failures are e
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 
@@ -47,6 +47,7 @@ from llm_proxy.dialects.bedrock_converse.response import (
     wants_stop_sequence,
 )
 from llm_proxy.dialects.bedrock_converse.wire import NAME, read, redacted_bytes, redacted_text
+from llm_proxy.dialects.claude.stream import DELTA_KINDS, ClientBlock
 from llm_proxy.dialects.jsonread import Invalid, integer_or, obj_or_empty, upstream_fault
 from llm_proxy.dialects.stream_end import StreamEnd
 from llm_proxy.framing.eventstream import (
@@ -272,22 +273,6 @@ class ConverseStreamDecoder:
 # Encoding
 # ---------------------------------------------------------------------------------------------
 
-_DELTA_KINDS: dict[type, tuple[str, ...]] = {
-    TextDelta: ("text", "refusal"),
-    ToolArgsDelta: ("tool_call",),
-    ThinkingDelta: ("thinking", "reasoning"),
-    SignatureDelta: ("thinking", "reasoning"),
-}
-
-
-@dataclass(slots=True)
-class _Client:
-    index: int
-    kind: str
-    custom: bool = False
-    item_id: str | None = None
-    signature: list[str] = field(default_factory=list)
-
 
 def _frame(event_type: str, obj: dict[str, JSON]) -> bytes:
     return event_frame(event_type, orjson.dumps(obj))
@@ -304,7 +289,7 @@ class ConverseStreamEncoder:
 
     def __init__(self, request: Request) -> None:
         self.end = StreamEnd()
-        self._open: dict[int, _Client] = {}
+        self._open: dict[int, ClientBlock] = {}
         self._next_index = 0
         self._start_usage = Usage()
         self._stop_sequence = wants_stop_sequence(request)
@@ -339,7 +324,7 @@ class ConverseStreamEncoder:
                 drop(NAME, "stream block of another dialect")
             return []
         custom = event.kind == "tool_call" and event.tool_kind == "custom"
-        block = _Client(index=self._next_index, kind=event.kind, custom=custom, item_id=event.id)
+        block = ClientBlock(index=self._next_index, kind=event.kind, custom=custom, item_id=event.id)
         self._next_index += 1
         self._open[event.index] = block
         if event.kind == "redacted_thinking":
@@ -354,7 +339,7 @@ class ConverseStreamEncoder:
 
     def _block_delta(self, event: TextDelta | ToolArgsDelta | ThinkingDelta | SignatureDelta) -> list[bytes]:
         block = self._open.get(event.index)
-        if block is None or block.kind not in _DELTA_KINDS[type(event)]:
+        if block is None or block.kind not in DELTA_KINDS[type(event)]:
             return []
         if isinstance(event, TextDelta):
             return [_delta(block.index, {"text": event.text})]

@@ -267,7 +267,7 @@ class ClaudeStreamDecoder:
 # ---------------------------------------------------------------------------------------------
 
 _OPAQUE_SUFFIXES = ("_tool_use", "_tool_result")
-_DELTA_KINDS: dict[type, tuple[str, ...]] = {
+DELTA_KINDS: dict[type, tuple[str, ...]] = {  # also the Converse encoder's
     TextDelta: ("text", "refusal"),
     ToolArgsDelta: ("tool_call",),
     ThinkingDelta: ("thinking", "reasoning"),
@@ -276,7 +276,7 @@ _DELTA_KINDS: dict[type, tuple[str, ...]] = {
 
 
 @dataclass(slots=True)
-class _ClientBlock:
+class ClientBlock:
     index: int
     """The index shown to the client."""
     kind: str
@@ -322,14 +322,14 @@ class ClaudeStreamEncoder:
         self.end = StreamEnd()
         """The stream's state, shared with an envelope encoder around this one (Bedrock's)."""
         self._next_index = 0
-        self._open: dict[int, _ClientBlock] = {}
+        self._open: dict[int, ClientBlock] = {}
         self._start_usage = Usage()
 
     def encode(self, event: StreamEvent) -> bytes:
         if type(event) is TextDelta and self.end.open:
             # Text deltas are most of a stream: the same bytes as the generic path, without building objects.
             block = self._open.get(event.index)
-            if block is not None and block.kind in _DELTA_KINDS[TextDelta]:
+            if block is not None and block.kind in DELTA_KINDS[TextDelta]:
                 return _TEXT_DELTA % (block.index, orjson.dumps(event.text))
         return b"".join(encode_event(orjson.dumps(obj), obj["type"]) for obj in self.encode_objects(event))
 
@@ -374,7 +374,7 @@ class ClaudeStreamEncoder:
         if block_json is None or event.index in self._open:
             return []
         custom = event.kind == "tool_call" and event.tool_kind == "custom"
-        block = _ClientBlock(index=self._next_index, kind=event.kind, custom=custom, item_id=event.id)
+        block = ClientBlock(index=self._next_index, kind=event.kind, custom=custom, item_id=event.id)
         self._next_index += 1
         self._open[event.index] = block
         out = [{"type": "content_block_start", "index": block.index, "content_block": block_json}]
@@ -384,7 +384,7 @@ class ClaudeStreamEncoder:
 
     def _block_delta(self, event: TextDelta | ToolArgsDelta | ThinkingDelta | SignatureDelta) -> list[dict[str, JSON]]:
         block = self._open.get(event.index)
-        if block is None or block.kind not in _DELTA_KINDS[type(event)]:
+        if block is None or block.kind not in DELTA_KINDS[type(event)]:
             return []
         if isinstance(event, TextDelta):
             return [_delta(block.index, {"type": "text_delta", "text": event.text})]
