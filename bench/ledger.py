@@ -22,7 +22,7 @@ import yaml
 from bench.contenders import Endpoint
 from bench.load import run_wrk
 from bench.payloads import chat_request
-from bench.processes import Layout, Processes, free_port, wait_ready
+from bench.processes import CpuMeter, Layout, Processes, free_port, wait_ready
 from llm_proxy.ledger.record import UsageRecord
 
 
@@ -44,7 +44,7 @@ def throughput(rounds: int, duration: float, concurrency: int, work: Path) -> di
     layout = Layout.detect()
     body = work / "body.json"
     body.write_bytes(chat_request("bench"))
-    results: dict[str, list[float]] = {"none": [], "sqlite": []}
+    results: dict[str, list[float]] = {"none": [], "sqlite": [], "none cpu": [], "sqlite cpu": []}
     with Processes(work / "logs") as procs:
         upstream = free_port()
         mock = procs.start(
@@ -62,10 +62,17 @@ def throughput(rounds: int, duration: float, concurrency: int, work: Path) -> di
                 wait_ready(proxy, f"http://127.0.0.1:{port}/healthz", 30)
                 ep = Endpoint(f"http://127.0.0.1:{port}/p/v1/chat/completions", "bench", "openai-chat", ())
                 run_wrk(ep, body, concurrency, 2.0, layout.load_cpu, work)  # warm-up (the ledger opens meanwhile)
-                result = run_wrk(ep, body, concurrency, duration, layout.load_cpu, work)
+                with CpuMeter(proxy.popen.pid) as cpu:
+                    result = run_wrk(ep, body, concurrency, duration, layout.load_cpu, work)
                 results[store].append(result.rps)
+                cpu_us = cpu.used / max(result.requests, 1) * 1e6
+                results[f"{store} cpu"].append(cpu_us)
                 procs.stop(proxy)
-                print(f"round {n + 1} {store:6s} {result.rps:8.0f} req/s  p50 {result.p50_ms:.2f} ms", flush=True)
+                print(
+                    f"round {n + 1} {store:6s} {result.rps:8.0f} req/s  p50 {result.p50_ms:.2f} ms  "
+                    f"{cpu_us:.0f} CPU µs/req",
+                    flush=True,
+                )
     return results
 
 
@@ -153,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"throughput (median of {options.rounds}): none {none:.0f} req/s, sqlite {sqlite:.0f} req/s, "
                 f"ledger cost {(1 - sqlite / none) * 100:.1f}%"
+            )
+            cpu_none, cpu_sqlite = statistics.median(rps["none cpu"]), statistics.median(rps["sqlite cpu"])
+            print(
+                f"CPU µs/request (median): none {cpu_none:.0f}, sqlite {cpu_sqlite:.0f}, "
+                f"ledger cost {(cpu_sqlite / cpu_none - 1) * 100:.1f}%"
             )
         stores = {"sqlite": f"sqlite:///{work / 'rate.db'}"}
         if options.postgres:
