@@ -36,19 +36,21 @@ def _by_hand() -> float:
     return float(total / 1_000_000)
 
 
-def test_claude_with_cache_reads_costs_what_genai_prices_lists() -> None:
+async def test_claude_with_cache_reads_costs_what_genai_prices_lists() -> None:
     assert _by_hand() == 0.0231  # 0.0036 + 0.0105 + 0.009
-    assert Pricer({}).cost("anthropic", SONNET, USAGE) == _by_hand()
+    assert await Pricer({}).priced("anthropic", SONNET, USAGE) == _by_hand()
 
 
-def test_a_prices_entry_overrides_and_unknown_models_cost_null() -> None:
+async def test_a_prices_entry_overrides_and_unknown_models_cost_null() -> None:
     pricer = Pricer({SONNET: Rates(input=1.0, output=2.0, cache_read=0.5), "house-model": Rates(input=4, output=8)})
-    assert pricer.cost("anthropic", SONNET, USAGE) == (1_200 * 1.0 + 700 * 2.0 + 30_000 * 0.5) / 1e6
+    assert await pricer.priced("anthropic", SONNET, USAGE) == (1_200 * 1.0 + 700 * 2.0 + 30_000 * 0.5) / 1e6
     # a cache kind without its own rate pays the input rate
-    assert pricer.cost(None, "house-model", USAGE) == (1_200 * 4 + 700 * 8 + 30_000 * 4) / 1e6
-    assert pricer.cost("anthropic", "no-such-model-x", USAGE) is None
-    assert Pricer({}).cost(None, SONNET, USAGE) is None  # no provider (a path no dialect claims): no guess
-    assert pricer.cost("anthropic", "no-such-model-x", Usage()) == 0.0  # nothing used costs nothing
+    assert await pricer.priced(None, "house-model", USAGE) == (1_200 * 4 + 700 * 8 + 30_000 * 4) / 1e6
+    assert pricer.lookups == 0  # the config's prices need no lookup
+    assert await pricer.priced("anthropic", "no-such-model-x", USAGE) is None
+    assert await Pricer({}).priced(None, SONNET, USAGE) is None  # no provider (a path no dialect claims): no guess
+    assert await pricer.priced("anthropic", "no-such-model-x", Usage()) == 0.0  # nothing used costs nothing
+    assert pricer.lookups == 1  # an unlisted model is remembered as such
 
 
 def test_the_ledger_prices_a_claude_answer_with_cache_reads(tmp_path: Path) -> None:
@@ -92,9 +94,10 @@ def test_the_ledger_prices_a_claude_answer_with_cache_reads(tmp_path: Path) -> N
     assert [r["cost_usd"] for r in found] == [_by_hand(), None]
 
 
-def test_the_kept_rates_price_exactly_as_genai_prices_does() -> None:
-    """The pricer keeps each model's rates and multiplies; genai-prices' own calculation agrees to the cent's
-    last digit, tiers (above 200k input tokens) and models without a cache-write rate included."""
+async def test_the_kept_rates_price_exactly_as_genai_prices_does() -> None:
+    """The pricer keeps each model's rates (looked up in a child process, all at once) and multiplies;
+    genai-prices' own calculation agrees to the cent's last digit, tiers (above 200k input tokens) and models
+    without a cache-write rate included."""
     pricer = Pricer({})
     usages = [
         Usage(input_tokens=1_200, output_tokens=300, cache_read_tokens=5_000, cache_write_tokens=77),
@@ -108,6 +111,8 @@ def test_the_kept_rates_price_exactly_as_genai_prices_does() -> None:
         ("openai", "openai", "gpt-4.1-mini"),
         ("aws.bedrock", "aws", "anthropic.claude-3-5-sonnet-20241022-v2:0"),
     ]
+    await pricer.learn((provider, model) for provider, _, model in models)
+    assert pricer.lookups == 1
     for provider, genai, model in models:
         for usage in usages:
             counted = genai_prices.Usage(

@@ -16,7 +16,9 @@ import pytest
 import yaml
 
 from llm_proxy.config import load_config
+from llm_proxy.ledger.insert import row
 from llm_proxy.ledger.record import UsageRecord
+from llm_proxy.ledger.sqlite_sink import SqliteSink
 from llm_proxy.ledger.store import LedgerStore
 from tests.ledger.clients import get
 from tests.servers import running_proxy
@@ -71,9 +73,11 @@ def seeded(tmp_path: Path) -> Path:
 
     async def seed() -> None:
         store = LedgerStore(f"sqlite:///{db}")
-        await store.open()
-        await store.write(SEED)
+        await store.open()  # migrates, as the prepare child does
         await store.close()
+        sink = await SqliteSink.open(f"sqlite:///{db}")  # writes, as the serving process does
+        await sink.write([row(record, record.cost_usd) for record in SEED])
+        await sink.close()
 
     asyncio.run(seed())
     return config

@@ -105,10 +105,14 @@ class Admin:
         if ledger.writer is None:
             await _json(ex, 503, {"error": "the usage ledger is off (server.usage_store: none)"})
             return None
-        if not await ledger.wait_ready(STORE_WAIT) or ledger.store is None:
-            await _json(ex, 503, {"error": f"the usage ledger's store is not available ({ledger.shown})"})
+        try:
+            store = await ledger.reader(STORE_WAIT)
+        except Exception as exc:  # SQLAlchemy cannot open it: the database is down, say so
+            await self._unavailable(ex, exc)
             return None
-        return ledger.store
+        if store is None:
+            await _json(ex, 503, {"error": f"the usage ledger's store is not available ({ledger.shown})"})
+        return store
 
     async def _usage(self, ex: Exchange) -> None:
         query = _query(ex)

@@ -128,7 +128,7 @@ class ProxyApp:
                         log.warning("usage ledger not open after %.0f s: budgets start from zero", LEDGER_START_WAIT)
                 self.ready = True
                 await send({"type": "lifespan.startup.complete"})
-                await self.ledger.start()  # SQLAlchemy loads now, after the server is up
+                await self.ledger.start()  # the ledger prepares its store in a child, after the server is up
             elif message["type"] == "lifespan.shutdown":
                 self.ready = False
                 if self.reloader is not None:

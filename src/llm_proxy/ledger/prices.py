@@ -1,42 +1,69 @@
 """What an answer cost in USD: the config's ``prices:`` first, then genai-prices' table, else None (never a guess).
 
 genai-prices is looked up by provider and model. The provider is the backend dialect's (``DialectSpec.provider``,
-the OpenTelemetry name); genai-prices names some providers differently, mapped here. A model's prices are looked
-up once per process and kept: its rates per million tokens of input, output, cache read and cache write (each a
-flat rate or tiers chosen by the request's whole input, as genai-prices applies them), so that pricing an answer
-is a few multiplications (``calc_price`` itself takes 0.2-0.8 ms, too much per request). A model genai-prices
-does not know is remembered as unpriced. The library (0.3 s to import) is loaded off the request path
-(``Pricer.warm``).
+the OpenTelemetry name); genai-prices names some providers differently, mapped here (``GENAI_PROVIDERS``). The
+serving process never imports genai-prices: a model's rates are looked up in a child process
+(``prices_lookup``), several models at once, and kept for the life of the process: its rates per million tokens
+of input, output, cache read and cache write (each a flat rate or tiers chosen by the request's whole input, as
+genai-prices applies them). A model genai-prices does not list is remembered as unpriced.
+
+``learn`` looks up the models not known yet (one child for all of them; askers of a model being looked up share
+that lookup); ``cost`` prices an answer from what is known, with exact arithmetic: integer picodollars per
+token when every rate is a whole number of them (a rate per million with up to six decimals), else exact
+fractions; the exact total converted once to a float is what genai-prices' ``calc_price`` gives (its
+``Decimal`` total as a float). A failed lookup (the child crashed or timed out) leaves its models unknown, to
+be looked up again by the next asker (one warning until a lookup succeeds again).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from llm_proxy.canonical import Usage
 from llm_proxy.config import Rates
+from llm_proxy.ledger.prices_lookup import KINDS, Listing, lookup
 
 log = logging.getLogger("llm_proxy.ledger")
 
 GENAI_PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "aws.bedrock": "aws"}
 """OpenTelemetry provider name (``DialectSpec.provider``) -> genai-prices provider id."""
 _PER_MILLION = 1_000_000
+_PICO = 10**12
+
+Lookup = Callable[[Sequence[tuple[str, str]]], Awaitable[Sequence[Listing | None]]]
+"""Rates of (genai-prices provider, model) pairs, in order (``prices_lookup.lookup``)."""
+Key = tuple[str, str]
 
 
 class Pricer:
-    """Prices of answers, by provider and backend model."""
+    """Prices of answers, by provider and backend model (see the module docstring)."""
 
-    def __init__(self, overrides: Mapping[str, Rates]) -> None:
+    def __init__(self, overrides: Mapping[str, Rates], lookup: Lookup = lookup) -> None:
         self.overrides = dict(overrides)
-        self._listed: dict[tuple[str, str], _Listed | _Calculated | None] = {}
+        self._lookup = lookup
+        self._listed: dict[Key, _Listed | None] = {}
         """genai-prices' rates by (provider, model); None: the model is not listed."""
-        self._calc: Any = None
+        self._pending: dict[Key, asyncio.Task[None]] = {}
+        """The lookup each model being looked up waits for."""
+        self._failing = False
+        self.lookups = 0
+        """Lookups started (child processes run)."""
+
+    def _key(self, provider: str | None, model: str) -> Key | None:
+        """The genai-prices key of a model to look up; None when the config prices it or no provider is known."""
+        if model in self.overrides:
+            return None
+        genai = GENAI_PROVIDERS.get(provider or "")
+        return None if genai is None else (genai, model)
 
     def cost(self, provider: str | None, model: str, usage: Usage | None) -> float | None:
-        """The answer's cost in USD; 0.0 when no tokens were used; None when the model's price is not known."""
+        """The answer's cost in USD from what is known: 0.0 when no tokens were used; None when the model's price
+        is not known (not listed, or not looked up: ``learn`` first)."""
         if usage is None or not (usage.prompt_tokens or usage.output_tokens):
             return 0.0  # nothing used costs nothing, whatever the price
         rates = self.overrides.get(model)  # read per call: a reload replaces ``overrides``
@@ -45,59 +72,72 @@ class Pricer:
         genai = GENAI_PROVIDERS.get(provider or "")
         if genai is None:
             return None
-        key = (genai, model)
-        listed = self._listed[key] if key in self._listed else self._lookup(genai, model)
+        listed = self._listed.get((genai, model))
         return None if listed is None else listed.cost(usage)
 
-    def _lookup(self, genai: str, model: str) -> _Listed | _Calculated | None:
-        calc = self._calc or self.warm()
-        probe = _GenaiUsage(1, 1, 0, 0)
+    async def priced(self, provider: str | None, model: str, usage: Usage | None) -> float | None:
+        """``cost``, after looking the model up if it is not known yet."""
+        if usage is not None and (usage.prompt_tokens or usage.output_tokens):
+            await self.learn(((provider, model),))
+        return self.cost(provider, model, usage)
+
+    def known(self, provider: str | None, model: str) -> bool:
+        """Whether ``cost`` of this model needs no lookup."""
+        key = self._key(provider, model)
+        return key is None or key in self._listed
+
+    async def learn(self, models: Iterable[tuple[str | None, str]]) -> None:
+        """Look up the (provider, model) pairs not known yet, all in one child; wait for those being looked up."""
+        keys = {key for provider, model in models if (key := self._key(provider, model)) is not None}
+        missing = [key for key in keys if key not in self._listed and key not in self._pending]
+        if missing:
+            task = asyncio.get_running_loop().create_task(self._look_up(missing), name="ledger-prices-lookup")
+            for key in missing:
+                self._pending[key] = task
+        waits = {self._pending[key] for key in keys if key in self._pending}
+        if waits:
+            await asyncio.shield(asyncio.gather(*waits))  # a cancelled asker leaves the lookup to the others
+
+    async def _look_up(self, keys: list[Key]) -> None:
+        self.lookups += 1
         try:
-            price = calc(probe, model, provider_id=genai).model_price
-        except LookupError:
-            log.info("no price known for %s model %r: its answers cost null in the ledger", genai, model)
-            price = None
-        listed: _Listed | _Calculated | None = None if price is None else _Listed.of(price)
-        if price is not None and listed is None:
-            listed = _Calculated(calc, genai, model)  # rates finer than a picodollar: genai-prices computes
-        self._listed[(genai, model)] = listed
-        return listed
+            listings = await self._lookup(keys)
+        except Exception as exc:  # the child failed: these models stay unknown, looked up again next time
+            if not self._failing:
+                log.warning("usage ledger: cannot look up prices (answers cost null meanwhile): %s", exc)
+                self._failing = True
+            return
+        finally:
+            for key in keys:
+                self._pending.pop(key, None)
+        if self._failing:
+            log.info("usage ledger: prices looked up again")
+            self._failing = False
+        for key, listing in zip(keys, listings, strict=True):
+            listed = None if listing is None else _Listed.of(listing)
+            if listed is None:
+                log.info("no price known for %s model %r: its answers cost null in the ledger", *key)
+            self._listed[key] = listed
 
-    def warm(self) -> Any:
-        """Load genai-prices (call it in a thread at start, so that the first priced answer does not wait)."""
-        if self._calc is None:
-            from genai_prices import calc_price
-
-            self._calc = calc_price
-        return self._calc
-
-
-class _GenaiUsage:
-    """The usage genai-prices reads: ``input_tokens`` counts cached tokens too (OpenAI's convention)."""
-
-    __slots__ = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-
-    def __init__(self, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> None:
-        self.input_tokens = input_tokens
-        self.output_tokens = output_tokens
-        self.cache_read_tokens = cache_read
-        self.cache_write_tokens = cache_write
+    async def close(self) -> None:
+        """Stop the lookups under way (their children are killed and reaped)."""
+        tasks = set(self._pending.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
-Rate = tuple[int, tuple[tuple[int, int], ...]]
-"""Picodollars per token, and the tiers ``(start, price)`` that apply above ``start`` input tokens."""
-_PICO = 10**12
+Number = int | Fraction
+Rate = tuple[Number, tuple[tuple[int, Number], ...]]
+"""Picodollars per token (an ``int`` when whole, else a ``Fraction``), and the tiers ``(start, price)`` that
+apply above ``start`` input tokens."""
 _FREE: Rate = (0, ())
 
 
-class Inexact(ValueError):
-    """A rate that is not a whole number of picodollars per token."""
-
-
 class _Listed:
-    """A model's genai-prices rates, as integers: picodollars per token (a rate per million with up to six
-    decimals is exact), flat or in tiers chosen by the request's whole input. The integer sum divided once gives
-    the correctly rounded float of the exact cost: the number genai-prices' ``Decimal`` result converts to."""
+    """A model's genai-prices rates in picodollars per token, flat or in tiers chosen by the request's whole
+    input. The exact sum divided once by 10**12 gives the correctly rounded float of the exact cost: the number
+    genai-prices' ``Decimal`` result converts to."""
 
     __slots__ = ("input", "output", "cache_read", "cache_write")
 
@@ -107,15 +147,12 @@ class _Listed:
         self.cache_write = input_ if cache_write is None else cache_write
 
     @classmethod
-    def of(cls, price: Any) -> _Listed | None:
-        """The rates of a genai-prices ``ModelPrice``; None when one is finer than a picodollar per token."""
-        try:
-            rates = [_rate(getattr(price, name, None)) for name in _KINDS]
-        except Inexact:
-            return None
+    def of(cls, listing: Listing) -> _Listed:
+        """The rates a lookup printed (``prices_lookup``)."""
+        rates = [_rate(listing.get(kind)) for kind in KINDS]
         return cls(rates[0] or _FREE, rates[1] or _FREE, rates[2], rates[3])
 
-    def cost(self, usage: Usage) -> float | None:
+    def cost(self, usage: Usage) -> float:
         whole = usage.prompt_tokens
         total = (
             _at(self.input, whole) * usage.input_tokens
@@ -123,53 +160,33 @@ class _Listed:
             + _at(self.cache_read, whole) * usage.cache_read_tokens
             + _at(self.cache_write, whole) * usage.cache_write_tokens
         )
-        return total / _PICO  # int / int: the correctly rounded float of the exact quotient
+        if isinstance(total, int):
+            return total / _PICO  # int / int: the correctly rounded float of the exact quotient
+        return float(total / _PICO)  # a Fraction: exact, then rounded once
 
 
-_KINDS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
-
-
-def _pico(per_million: Any) -> int:
-    scaled = Decimal(per_million) * 1_000_000
-    if scaled != scaled.to_integral_value():
-        raise Inexact(str(per_million))
-    return int(scaled)
+def _pico(per_million: str) -> Number:
+    """Picodollars per token of a rate per million tokens written as a decimal string: exact."""
+    scaled = Fraction(Decimal(per_million)) * _PER_MILLION
+    return scaled.numerator if scaled.denominator == 1 else scaled
 
 
 def _rate(value: Any) -> Rate | None:
-    """A genai-prices rate (a ``Decimal`` or ``TieredPrices``) in picodollars per token; None when not listed."""
+    """A listed rate (a string, or a base with tiers) in picodollars per token; None when not listed."""
     if value is None:
         return None
-    if isinstance(value, Decimal | int | float):
+    if isinstance(value, str):
         return (_pico(value), ())
-    return (_pico(value.base), tuple((tier.start, _pico(tier.price)) for tier in value.tiers))
+    return (_pico(value["base"]), tuple((int(start), _pico(price)) for start, price in value["tiers"]))
 
 
-def _at(rate: Rate, whole_input: int) -> int:
+def _at(rate: Rate, whole_input: int) -> Number:
     """The rate that applies to a request of ``whole_input`` input tokens (the highest tier it passes)."""
     base, tiers = rate
     for start, price in reversed(tiers):
         if whole_input > start:
             return price
     return base
-
-
-class _Calculated:
-    """A listed model whose rates are not whole picodollars: each answer priced by genai-prices itself."""
-
-    __slots__ = ("_calc", "_provider", "_model")
-
-    def __init__(self, calc: Any, provider: str, model: str) -> None:
-        self._calc, self._provider, self._model = calc, provider, model
-
-    def cost(self, usage: Usage) -> float | None:
-        counted = _GenaiUsage(
-            usage.prompt_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
-        )
-        try:
-            return float(self._calc(counted, self._model, provider_id=self._provider).total_price)
-        except ValueError:
-            return None
 
 
 def by_rates(rates: Rates, usage: Usage) -> float:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+TABLE = "usage_records"
+"""The table that holds the records (``schema.USAGE``, created by the migrations)."""
+
 
 @dataclass(slots=True, kw_only=True)  # not frozen: a frozen init costs twice as much, once per request
 class UsageRecord:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table
 
+from llm_proxy.ledger.record import TABLE
+
 METADATA = MetaData()
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite numbers rows only with INTEGER PRIMARY KEY
 
 USAGE = Table(
-    "usage_records",
+    TABLE,
     METADATA,
     Column("id", _ID, primary_key=True, autoincrement=True),
     Column("time", Float, nullable=False),

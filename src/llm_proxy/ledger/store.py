@@ -1,34 +1,29 @@
-"""The ledger's database: SQLite or PostgreSQL through SQLAlchemy's async engine, the schema kept by Alembic.
+"""The ledger's database as SQLAlchemy sees it: the migrations, and the reads (reports, the admin API).
 
-``LedgerStore.open`` makes the engine and applies the migrations (``migrations/``, programmatically: no
-``alembic.ini``); several replicas starting together on one PostgreSQL take an advisory lock for it. SQLite
-runs in WAL mode with a busy timeout, so that worker processes of one host can share the file. Writes are
-one ``executemany`` per batch in one transaction; reads are SQL ``GROUP BY`` (``ledger.query`` builds them).
-Importing this module loads SQLAlchemy (about 0.2 s): the server does it off the request path.
+``LedgerStore.open`` makes an async engine (aiosqlite, asyncpg) and applies the migrations (``migrations/``,
+programmatically: no ``alembic.ini``); several replicas starting together on one PostgreSQL take an advisory
+lock for it. SQLite runs in WAL mode with a busy timeout, so that worker processes of one host can share the
+file. Reads are SQL ``GROUP BY`` (``ledger.query`` builds them).
+
+Importing this module loads SQLAlchemy (about 0.2 s, 20-30 MB). The serving process never migrates nor writes
+through it: the ``prepare`` child migrates, the sinks (``sqlite_sink``, ``postgres_sink``) write with the plain
+drivers. It is loaded there only by the first admin read (``Ledger.reader``: ``open(migrate=False)``, Alembic
+not imported); ``llm-proxy usage`` and the ``prepare`` child are processes of their own.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Sequence
 from importlib.resources import files
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import event, insert, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from llm_proxy.ledger.query import records_query, spend_query, summary_query
-from llm_proxy.ledger.record import UsageRecord
-from llm_proxy.ledger.schema import USAGE
+from llm_proxy.ledger.sqlite_sink import PRAGMAS
 from llm_proxy.ledger.summary import Summary
 
-_COLUMNS = tuple(field.name for field in dataclasses.fields(UsageRecord) if field.name != "cost_usd")
-_FIELDS = (*_COLUMNS, "cost_usd")
-"""The columns an INSERT names, in the order of ``_row``'s values (``cost_usd`` last: it may be priced there)."""
-Pricing = Callable[[UsageRecord], float | None]
 _MIGRATION_LOCK = 7_317_017
 """PostgreSQL advisory lock id held while one replica migrates (the others wait, then find nothing to do)."""
 
@@ -49,8 +44,8 @@ class LedgerStore:
         self.url = url
         self.engine: AsyncEngine | None = None
 
-    async def open(self) -> None:
-        """Connect and bring the schema up to date (idempotent)."""
+    async def open(self, *, migrate: bool = True) -> None:
+        """Connect and, unless told not to, bring the schema up to date (idempotent)."""
         if self.engine is not None:
             return
         sqlite = self.url.startswith("sqlite")
@@ -59,8 +54,9 @@ class LedgerStore:
         if sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         try:
-            async with engine.begin() as conn:
-                await conn.run_sync(_migrate)
+            if migrate:
+                async with engine.begin() as conn:
+                    await conn.run_sync(_migrate)
         except BaseException:
             await engine.dispose()
             raise
@@ -75,21 +71,6 @@ class LedgerStore:
         if self.engine is None:
             raise RuntimeError("the ledger store is not open")
         return self.engine
-
-    async def write(self, records: Sequence[UsageRecord], price: Pricing | None = None) -> None:
-        """Insert ``records`` in one transaction: one executemany of the driver (SQLAlchemy Core's row handling
-        cost 16 µs of CPU per record, the driver's own 10 µs; this runs in the proxy's process). ``price`` gives
-        the cost of records whose ``cost_usd`` is None."""
-        if not records:
-            return
-        rows = [_row(record, price) for record in records]
-        engine = self._engine()
-        sql = _insert_sql(engine.dialect.paramstyle)
-        async with engine.begin() as conn:
-            if sql is None:
-                await conn.execute(insert(USAGE), [dict(zip(_FIELDS, row, strict=True)) for row in rows])
-            else:
-                await conn.exec_driver_sql(sql, rows)
 
     async def summary(self, summary: Summary) -> list[dict[str, Any]]:
         """The grouped totals ``summary`` asks for (see ``ledger.query``)."""
@@ -118,34 +99,17 @@ class LedgerStore:
             return {str(client): float(cost or 0.0) for client, cost in result.all()}
 
 
-def _row(record: UsageRecord, price: Pricing | None) -> tuple[Any, ...]:
-    values = [getattr(record, name) for name in _COLUMNS]
-    values.append(price(record) if record.cost_usd is None and price is not None else record.cost_usd)
-    return tuple(values)
-
-
-def _insert_sql(paramstyle: str) -> str | None:
-    """The INSERT of one record in the driver's positional parameter style (None: another style)."""
-    marks = {
-        "qmark": ["?"] * len(_FIELDS),
-        "format": ["%s"] * len(_FIELDS),
-        "numeric_dollar": [f"${i}" for i in range(1, len(_FIELDS) + 1)],
-        "numeric": [f":{i}" for i in range(1, len(_FIELDS) + 1)],
-    }.get(paramstyle)
-    if marks is None:
-        return None
-    return f"INSERT INTO {USAGE.name} ({', '.join(_FIELDS)}) VALUES ({', '.join(marks)})"
-
-
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across crashes of the process
+    for pragma in PRAGMAS:
+        cursor.execute(pragma)
     cursor.close()
 
 
 def _migrate(connection: Connection) -> None:
+    from alembic import command  # only where migrations run (the ``prepare`` child, ``llm-proxy usage``)
+    from alembic.config import Config as AlembicConfig
+
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK})
     config = AlembicConfig()

@@ -7,8 +7,10 @@ names the outage, one line says when writes succeed again. ``close`` writes what
 time (the shutdown grace period).
 
 Once a record is queued the task waits ``LINGER`` (1 s) for more, so that a busy proxy writes a few large
-transactions a second rather than one per request. The store is opened by the task itself (``opener``), so
-SQLAlchemy is loaded after the server is up; records of the first moments wait in the queue.
+transactions a second rather than one per request. The sink is opened by the task itself (``opener``: the
+``prepare`` child migrates the database, then the driver connects), after the server is up; records of the first
+moments wait in the queue. An opener that fails is retried like a write, its pause growing to ``OPEN_RETRY_MAX``
+(each try starts a child process, which costs CPU).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ LINGER = 1.0
 each batch costs a few hand-overs between the event loop and the driver's thread, which a busy CPU makes slow."""
 RETRY_FIRST, RETRY_MAX = 0.25, 4.0
 """Seconds between retries of a failed write: doubling from the first to the most."""
+OPEN_RETRY_MAX = 16.0
+"""The most seconds between tries to open the sink (each runs the ``prepare`` child: about a second of CPU)."""
 
 
 class Sink(Protocol):
@@ -111,7 +115,7 @@ class LedgerWriter:
                 if self._closing:
                     return self._give_up()
                 await self._sleep(pause)
-                pause = min(pause * 2, RETRY_MAX)
+                pause = min(pause * 2, OPEN_RETRY_MAX)
         self.ready.set()
         pause = RETRY_FIRST
         while True:
