@@ -3,8 +3,10 @@
 1. Proxy-mode, non-streamed throughput (wrk, closed loop) with ``usage_store: none`` and with SQLite, in
    alternating rounds (none then sqlite, sqlite then none, ...) so that drift on a shared machine hits both alike; the
    proxy alone on one CPU, wrk and the mock upstream on the other (``bench.processes.Layout``).
-2. The write rate of each store: ``LedgerStore.write`` of batches of ``--batch`` records (one executemany,
-   one transaction each, as the writer does), for SQLite and, with ``--postgres URL``, PostgreSQL.
+2. The write rate of each store: the serving process's sink (``sqlite3`` on one thread, ``asyncpg``) writing
+   batches of ``--batch`` records (one executemany, one transaction each, as the writer does), for SQLite and,
+   with ``--postgres URL``, PostgreSQL.
+3. The CPU the serving process spends per record on the ledger's way (queue, price, batched write).
 """
 
 from __future__ import annotations
@@ -102,18 +104,20 @@ def _records(count: int) -> list[UsageRecord]:
 
 
 async def write_rate(url: str, total: int, batch: int) -> float:
-    from llm_proxy.ledger.store import LedgerStore
+    from llm_proxy.ledger.insert import row
+    from llm_proxy.ledger.prepare import prepare
+    from llm_proxy.ledger.service import open_sink
 
-    store = LedgerStore(url)
-    await store.open()
+    await prepare(url)
+    sink = await open_sink(url)
     records = _records(total)
     try:
         started = time.perf_counter()
         for i in range(0, total, batch):
-            await store.write(records[i : i + batch])
+            await sink.write([row(r, r.cost_usd) for r in records[i : i + batch]])
         return total / (time.perf_counter() - started)
     finally:
-        await store.close()
+        await sink.close()
 
 
 async def cpu_per_record(url: str, total: int) -> float:
@@ -128,7 +132,7 @@ async def cpu_per_record(url: str, total: int) -> float:
     await ledger.start()
     assert ledger.writer is not None
     await ledger.wait_ready(30)
-    ledger.pricer.cost("anthropic", "claude-sonnet-4-5", None)  # the first lookup is not per request
+    await ledger.pricer.learn([("anthropic", "claude-sonnet-4-5")])  # the lookup is once per process
     records = [dataclasses.replace(r, cost_usd=None) for r in _records(total)]
     started = time.process_time()
     for i, record in enumerate(records):

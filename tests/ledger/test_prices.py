@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
 import genai_prices
 import orjson
-from genai_prices.types import TieredPrices
+import pytest
+from genai_prices.types import ModelPrice, Tier, TieredPrices
 
 from llm_proxy.canonical import Usage
 from llm_proxy.config import Rates
+from llm_proxy.ledger.child import ChildFailed
 from llm_proxy.ledger.prices import Pricer
+from llm_proxy.ledger.prices_lookup import Listing
 from tests.ledger.clients import post, rows
 from tests.servers import Recorded, RecordingUpstream, Reply, ServerThread, make_config, running_proxy
 
@@ -123,3 +129,58 @@ async def test_the_kept_rates_price_exactly_as_genai_prices_does() -> None:
             )
             listed = float(genai_prices.calc_price(counted, model, provider_id=genai).total_price)
             assert pricer.cost(provider, model, usage) == listed, (model, usage)
+
+
+async def test_rates_finer_than_a_picodollar_are_exact_fractions() -> None:
+    """No listed model has such rates today; a lookup answering them prices exactly as genai-prices would."""
+    listing = {
+        "input_mtok": {"base": "0.1234567", "tiers": [[1000, "0.0000003"]]},
+        "output_mtok": "1.0000001",
+        "cache_read_mtok": "0.01234567",
+    }
+    asked: list[list[tuple[str, str]]] = []
+
+    async def lookup(pairs: Sequence[tuple[str, str]]) -> list[Listing | None]:
+        asked.append(list(pairs))
+        await asyncio.sleep(0.05)
+        return [listing for _ in pairs]
+
+    pricer = Pricer({}, lookup)
+    model_price = ModelPrice(
+        input_mtok=TieredPrices(base=Decimal("0.1234567"), tiers=[Tier(start=1000, price=Decimal("0.0000003"))]),
+        output_mtok=Decimal("1.0000001"),
+        cache_read_mtok=Decimal("0.01234567"),
+    )
+    usages = [
+        Usage(input_tokens=7, output_tokens=13, cache_read_tokens=999, cache_write_tokens=3),
+        Usage(input_tokens=777, output_tokens=1, cache_read_tokens=300),
+    ]
+    # two askers at once share one lookup
+    costs = await asyncio.gather(*(pricer.priced("anthropic", "fine", usage) for usage in usages))
+    assert asked == [[("anthropic", "fine")]]
+    for usage, cost in zip(usages, costs, strict=True):
+        counted = genai_prices.Usage(
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+        )
+        assert cost == float(model_price.calc_price(counted)["total_price"]), usage
+
+
+async def test_a_failed_lookup_costs_null_and_is_tried_again(caplog: pytest.LogCaptureFixture) -> None:
+    calls = 0
+
+    async def lookup(pairs: Sequence[tuple[str, str]]) -> list[Listing | None]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ChildFailed("llm_proxy.ledger.prices_lookup did not finish within 30 s")
+        return [{"input_mtok": "1", "output_mtok": "2"} for _ in pairs]
+
+    pricer = Pricer({}, lookup)
+    with caplog.at_level(logging.INFO, logger="llm_proxy.ledger"):
+        assert await pricer.priced("openai", "m", USAGE) is None  # not a guess
+        assert await pricer.priced("openai", "m", USAGE) == (31_200 * 1 + 700 * 2) / 1e6
+    assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
+    assert "did not finish within 30 s" in caplog.records[0].getMessage()

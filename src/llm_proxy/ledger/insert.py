@@ -8,6 +8,7 @@ the placeholder style differs between the drivers. No SQLAlchemy here: this runs
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import Any, Literal
 
 from llm_proxy.ledger.record import TABLE, UsageRecord
@@ -29,6 +30,9 @@ def insert_sql(style: Style) -> str:
     return f"INSERT INTO {TABLE} ({', '.join(FIELDS)}) VALUES ({', '.join(marks)})"
 
 
+_VALUES = operator.attrgetter(*COLUMNS)
+
+
 def row(record: UsageRecord, cost: float | None) -> tuple[Any, ...]:
     """The INSERT's values for ``record``, with ``cost`` as its ``cost_usd``."""
-    return (*(getattr(record, name) for name in COLUMNS), cost)
+    return (*_VALUES(record), cost)

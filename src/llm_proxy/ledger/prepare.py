@@ -4,8 +4,8 @@ The serving process runs it (``prepare``) before its writer opens: the child rea
 applies the Alembic migrations (``LedgerStore.open``; replicas on one PostgreSQL take an advisory lock, so one
 migrates and the others find nothing to do) and, for each ``SINCE`` (Unix time) given, reads the USD each client
 key spent from then on (the seed of budgets counted in memory: today's and this month's spend). It prints
-``{"spend": [{client: usd, ...}, ...]}`` on stdout, one mapping per ``SINCE``. On failure it prints one line
-on stderr, the URL's password masked, and exits 1.
+``{"spend": [{client: usd, ...}, ...]}`` on stdout, one mapping per ``SINCE``. On failure it prints
+``{"error": "..."}`` (one line, the URL's password masked) and exits 1.
 
 SQLAlchemy, Alembic and the drivers load in the child only; this module imports nothing heavy at import time
 (the serving process imports it for ``prepare``).
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from llm_proxy.ledger.child import run_child
+from llm_proxy.ledger.child import fail, run_child
 
 TIMEOUT = 60.0
 """Seconds the child may take (importing SQLAlchemy and Alembic, connecting, migrating, reading the spend)."""
@@ -64,8 +64,7 @@ def main(argv: Sequence[str]) -> int:
         spend = asyncio.run(_prepare(url, spend_since))
     except Exception as exc:  # one line for the parent's warning, never a password
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(_masked(f"{type(exc).__name__}: {first}" if first else type(exc).__name__, url), file=sys.stderr)
-        return 1
+        return fail(_masked(f"{type(exc).__name__}: {first}" if first else type(exc).__name__, url))
     sys.stdout.buffer.write(orjson.dumps({"spend": spend}))
     return 0
 

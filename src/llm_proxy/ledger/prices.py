@@ -22,9 +22,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
-from llm_proxy.canonical import Usage
 from llm_proxy.config import Rates
 from llm_proxy.ledger.prices_lookup import KINDS, Listing, lookup
 
@@ -38,6 +37,19 @@ _PICO = 10**12
 Lookup = Callable[[Sequence[tuple[str, str]]], Awaitable[Sequence[Listing | None]]]
 """Rates of (genai-prices provider, model) pairs, in order (``prices_lookup.lookup``)."""
 Key = tuple[str, str]
+
+
+class Tokens(Protocol):
+    """What an answer used: a ``canonical.Usage`` or a ``UsageRecord`` (``input_tokens`` without cached tokens)."""
+
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def cache_read_tokens(self) -> int: ...
+    @property
+    def cache_write_tokens(self) -> int: ...
 
 
 class Pricer:
@@ -61,10 +73,10 @@ class Pricer:
         genai = GENAI_PROVIDERS.get(provider or "")
         return None if genai is None else (genai, model)
 
-    def cost(self, provider: str | None, model: str, usage: Usage | None) -> float | None:
+    def cost(self, provider: str | None, model: str, usage: Tokens | None) -> float | None:
         """The answer's cost in USD from what is known: 0.0 when no tokens were used; None when the model's price
         is not known (not listed, or not looked up: ``learn`` first)."""
-        if usage is None or not (usage.prompt_tokens or usage.output_tokens):
+        if usage is None or not used(usage):
             return 0.0  # nothing used costs nothing, whatever the price
         rates = self.overrides.get(model)  # read per call: a reload replaces ``overrides``
         if rates is not None:
@@ -75,9 +87,9 @@ class Pricer:
         listed = self._listed.get((genai, model))
         return None if listed is None else listed.cost(usage)
 
-    async def priced(self, provider: str | None, model: str, usage: Usage | None) -> float | None:
+    async def priced(self, provider: str | None, model: str, usage: Tokens | None) -> float | None:
         """``cost``, after looking the model up if it is not known yet."""
-        if usage is not None and (usage.prompt_tokens or usage.output_tokens):
+        if usage is not None and used(usage):
             await self.learn(((provider, model),))
         return self.cost(provider, model, usage)
 
@@ -152,8 +164,8 @@ class _Listed:
         rates = [_rate(listing.get(kind)) for kind in KINDS]
         return cls(rates[0] or _FREE, rates[1] or _FREE, rates[2], rates[3])
 
-    def cost(self, usage: Usage) -> float:
-        whole = usage.prompt_tokens
+    def cost(self, usage: Tokens) -> float:
+        whole = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
         total = (
             _at(self.input, whole) * usage.input_tokens
             + _at(self.output, whole) * usage.output_tokens
@@ -189,7 +201,12 @@ def _at(rate: Rate, whole_input: int) -> Number:
     return base
 
 
-def by_rates(rates: Rates, usage: Usage) -> float:
+def used(usage: Tokens) -> bool:
+    """Whether an answer used any token."""
+    return bool(usage.input_tokens or usage.output_tokens or usage.cache_read_tokens or usage.cache_write_tokens)
+
+
+def by_rates(rates: Rates, usage: Tokens) -> float:
     """USD for ``usage`` at ``rates`` (per million tokens; cache kinds without a rate pay the input rate)."""
     cache_read = rates.input if rates.cache_read is None else rates.cache_read
     cache_write = rates.input if rates.cache_write is None else rates.cache_write

@@ -47,7 +47,9 @@ def _listing(provider: str, model: str) -> Listing | None:
     import genai_prices
 
     try:
-        price = genai_prices.calc_price(genai_prices.Usage(input_tokens=1, output_tokens=1), model, provider_id=provider)
+        price = genai_prices.calc_price(
+            genai_prices.Usage(input_tokens=1, output_tokens=1), model, provider_id=provider
+        )
     except (LookupError, ValueError):  # not listed (or listed with prices genai-prices cannot apply)
         return None
     listing: Listing = {}

@@ -21,13 +21,12 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from llm_proxy.canonical import Usage
 from llm_proxy.config import ClientKey, Config
 from llm_proxy.dialects import DIALECTS
 from llm_proxy.ledger.budget import Budgets, period_starts
 from llm_proxy.ledger.insert import row
 from llm_proxy.ledger.prepare import prepare
-from llm_proxy.ledger.prices import Pricer
+from llm_proxy.ledger.prices import Pricer, Tokens, used
 from llm_proxy.ledger.record import UsageRecord
 from llm_proxy.ledger.writer import LedgerWriter
 
@@ -182,7 +181,7 @@ class Ledger:
     def seeds_budgets(self) -> bool:
         return self.writer is not None and self.budgets is not None and not self.budgets.shared
 
-    async def charge(self, key: ClientKey, dialect: str, model: str, usage: Usage | None) -> float | None:
+    async def charge(self, key: ClientKey, dialect: str, model: str, usage: Tokens | None) -> float | None:
         """Price an answer of a key with a budget and count it at once (the request's task awaits this as soon as
         its response ended, before the next request of the client can be checked); the cost, None if unknown.
         A model not known yet waits for its lookup (once per process)."""
@@ -195,7 +194,7 @@ class Ledger:
         """The request ended: queue its record. A budgeted key's answer not ``charged`` yet (the client went away
         mid-answer) is priced and counted now, in the background (the writer prices its record the same way)."""
         if not charged and key is not None and key.budgeted and self.budgets is not None:
-            self._background(self.charge(key, record.backend_dialect, record.backend_model, _usage(record)))
+            self._background(self.charge(key, record.backend_dialect, record.backend_model, record))
         if self.writer is not None:
             self.writer.put(record)  # cost_usd None: the writer prices it
 
@@ -214,16 +213,6 @@ class Ledger:
             await self.budgets.close()
 
 
-def _usage(record: UsageRecord) -> Usage:
-    return Usage(
-        input_tokens=record.input_tokens,
-        output_tokens=record.output_tokens,
-        cache_read_tokens=record.cache_read_tokens,
-        cache_write_tokens=record.cache_write_tokens,
-        reasoning_tokens=record.reasoning_tokens,
-    )
-
-
 class LedgerWriterSink:
     """The writer's sink: prices what is unpriced (one lookup for the batch's unknown models), then writes."""
 
@@ -233,18 +222,20 @@ class LedgerWriterSink:
 
     async def write(self, records: list[UsageRecord]) -> None:
         pricer = self._pricer
-        unknown = {
-            (provider_of(r.backend_dialect), r.backend_model)
-            for r in records
-            if r.cost_usd is None and (r.input_tokens or r.output_tokens or r.cache_read_tokens or r.cache_write_tokens)
-        }
-        unknown = {model for model in unknown if not pricer.known(*model)}
+        unpriced = {(r.backend_dialect, r.backend_model) for r in records if r.cost_usd is None and used(r)}
+        unknown = [(provider_of(d), m) for d, m in unpriced if not pricer.known(provider_of(d), m)]
         if unknown:
             await pricer.learn(unknown)
-        await self.sink.write([row(r, self._price(r) if r.cost_usd is None else r.cost_usd) for r in records])
-
-    def _price(self, record: UsageRecord) -> float | None:
-        return self._pricer.cost(provider_of(record.backend_dialect), record.backend_model, _usage(record))
+        cost = pricer.cost
+        await self.sink.write(
+            [
+                row(
+                    r,
+                    r.cost_usd if r.cost_usd is not None else cost(provider_of(r.backend_dialect), r.backend_model, r),
+                )
+                for r in records
+            ]
+        )
 
     async def close(self) -> None:
         await self.sink.close()
