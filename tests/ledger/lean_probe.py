@@ -44,7 +44,7 @@ def _record_children() -> None:
         launched.append(str(args[1]) if len(args) > 1 and args[0] == "-m" else str(program))
         return await original(program, *args, **kwargs)
 
-    asyncio.create_subprocess_exec = recording  # type: ignore[assignment]
+    asyncio.create_subprocess_exec = recording
 
 
 def main(server: dict[str, Any]) -> None:

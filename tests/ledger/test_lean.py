@@ -20,7 +20,6 @@ import pytest
 from llm_proxy.ledger.insert import FIELDS, insert_sql
 from llm_proxy.ledger.schema import USAGE
 from tests.ledger.clients import ask, get, post, rows
-from tests.ledger.lean_probe import HEAVY
 from tests.servers import make_config, running_proxy
 
 REPO = Path(__file__).resolve().parents[2]
