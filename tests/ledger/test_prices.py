@@ -152,10 +152,11 @@ async def test_rates_finer_than_a_picodollar_are_exact_fractions() -> None:
         cache_read_mtok=Decimal("0.01234567"),
     )
     usages = [
-        Usage(input_tokens=7, output_tokens=13, cache_read_tokens=999, cache_write_tokens=3),
-        Usage(input_tokens=777, output_tokens=1, cache_read_tokens=300),
-    ]
-    # two askers at once share one lookup
+        Usage(input_tokens=i * 7, output_tokens=o * 11, cache_read_tokens=i * 13, cache_write_tokens=3)
+        for i in range(1, 60, 3)
+        for o in range(1, 40, 7)
+    ]  # about a quarter of these would differ if the exact sum were rounded to a float before the division
+    # the askers at once share one lookup
     costs = await asyncio.gather(*(pricer.priced("anthropic", "fine", usage) for usage in usages))
     assert asked == [[("anthropic", "fine")]]
     for usage, cost in zip(usages, costs, strict=True):
