@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import re
 import statistics
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -64,6 +66,8 @@ def throughput(rounds: int, duration: float, concurrency: int, work: Path) -> di
                 wait_ready(proxy, f"http://127.0.0.1:{port}/healthz", 30)
                 ep = Endpoint(f"http://127.0.0.1:{port}/p/v1/chat/completions", "bench", "openai-chat", ())
                 run_wrk(ep, body, concurrency, 2.0, layout.load_cpu, work)  # warm-up (the ledger opens meanwhile)
+                if store == "sqlite":
+                    _wait_written(port)  # its children (prepare, price lookup) done: they share the proxy's CPU
                 with CpuMeter(proxy.popen.pid) as cpu:
                     result = run_wrk(ep, body, concurrency, duration, layout.load_cpu, work)
                 results[store].append(result.rps)
@@ -76,6 +80,19 @@ def throughput(rounds: int, duration: float, concurrency: int, work: Path) -> di
                     flush=True,
                 )
     return results
+
+
+def _wait_written(port: int, timeout: float = 60.0) -> None:
+    """Wait until the proxy's ledger has written a record: the store prepared and the first batch priced (the
+    children doing it run on the proxy's CPU, which would count against the ledger's steady state)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            found = re.search(rb"^llm_proxy_ledger_written_total (\S+)$", resp.read(), re.MULTILINE)
+        if found is not None and float(found.group(1)) > 0:
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"the ledger wrote nothing within {timeout:.0f} s")
 
 
 def _records(count: int) -> list[UsageRecord]:

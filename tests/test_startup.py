@@ -58,7 +58,9 @@ print(json.dumps({"sent": sent, "loaded": loaded}))
 
 
 def test_starting_the_example_config_loads_no_tokenizer_aws_or_redis(tmp_path: Path) -> None:
-    """The usage ledger is on (SQLite beside the config): SQLAlchemy and genai-prices load after the start."""
+    """The usage ledger is on (SQLite beside the config): SQLAlchemy, Alembic and genai-prices never load in the
+    serving process (they run in child processes after the start; ``tests/ledger/test_lean.py`` checks them
+    after traffic)."""
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO / "src"),

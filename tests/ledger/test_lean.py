@@ -4,9 +4,11 @@ budget; a ledger that cannot be prepared costs only the records that overflow it
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ import genai_prices
 import orjson
 import pytest
 
+from llm_proxy.ledger.child import ChildFailed, run_child
 from llm_proxy.ledger.insert import FIELDS, insert_sql
 from llm_proxy.ledger.schema import USAGE
 from tests.ledger.clients import ask, get, post, rows
@@ -109,3 +112,27 @@ def test_the_insert_names_the_schemas_columns() -> None:
     assert FIELDS == tuple(column.name for column in USAGE.columns if column.name != "id")
     assert insert_sql("qmark").startswith(f"INSERT INTO {USAGE.name} (time, request_id, ")
     assert insert_sql("numeric_dollar").endswith(f"${len(FIELDS)})")
+
+
+async def test_a_child_that_outlives_its_timeout_or_its_caller_is_killed_and_reaped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[asyncio.subprocess.Process] = []
+    original = asyncio.create_subprocess_exec
+
+    async def keeping(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        proc = await original(*args, **kwargs)
+        started.append(proc)
+        return proc
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", keeping)
+    sleeper = ["-n", "1", "-r", "1", "import time; time.sleep(60)"]  # ``python -m timeit``: a child that hangs
+    with pytest.raises(ChildFailed, match=r"^timeit did not finish within 0.5 s$"):
+        await run_child("timeit", sleeper, b"", timeout=0.5)
+    caller = asyncio.get_running_loop().create_task(run_child("timeit", sleeper, b"", timeout=60))
+    while len(started) < 2:
+        await asyncio.sleep(0.01)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert [proc.returncode for proc in started] == [-signal.SIGKILL] * 2  # killed, and waited for

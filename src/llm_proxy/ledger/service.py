@@ -159,8 +159,13 @@ class Ledger:
             self.writer.start()
 
     def _learn_models(self) -> None:
-        if self.prices_needed and not all(self.pricer.known(*model) for model in self._models):
-            self._background(self.pricer.learn(self._models))
+        if not self.prices_needed or all(self.pricer.known(*model) for model in self._models):
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a config applied outside the server's loop: the writer looks them up when needed
+            return
+        self._background(self.pricer.learn(self._models))
 
     def _background(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)

@@ -1,4 +1,4 @@
-"""Alembic's entry point: run the migrations on the connection ``ledger.store.migrate`` hands over."""
+"""Alembic's entry point: run the migrations on the connection ``ledger.store`` hands over (``_migrate``)."""
 
 from __future__ import annotations
 
