@@ -21,6 +21,7 @@ import pytest
 
 from llm_proxy.ledger.child import ChildFailed, run_child
 from llm_proxy.ledger.insert import FIELDS, insert_sql
+from llm_proxy.ledger.prepare import HEAD
 from llm_proxy.ledger.schema import USAGE
 from tests.ledger.clients import ask, get, post, rows
 from tests.servers import make_config, running_proxy
@@ -136,3 +137,36 @@ async def test_a_child_that_outlives_its_timeout_or_its_caller_is_killed_and_rea
     with pytest.raises(asyncio.CancelledError):
         await caller
     assert [proc.returncode for proc in started] == [-signal.SIGKILL] * 2  # killed, and waited for
+
+
+def test_head_is_the_newest_migration() -> None:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(REPO / "src" / "llm_proxy" / "ledger" / "migrations"))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD
+
+
+_PREPARE_TWICE = """
+import asyncio, sys
+from llm_proxy.ledger.prepare import _prepare
+first = asyncio.run(_prepare(sys.argv[1], [0.0]))
+loaded = sorted(name for name in sys.modules if name.split(".")[0] in ("sqlalchemy", "alembic"))
+for name in loaded:
+    del sys.modules[name]
+second = asyncio.run(_prepare(sys.argv[1], [0.0]))
+again = sorted(name for name in sys.modules if name.split(".")[0] in ("sqlalchemy", "alembic"))
+print(bool(loaded), again, first == second == [{}])
+"""
+
+
+def test_a_database_at_head_is_prepared_without_sqlalchemy_or_alembic(tmp_path: Path) -> None:
+    """A new database is migrated by Alembic; at the next start the plain driver finds it at ``HEAD``."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    url = f"sqlite:///{tmp_path / 'usage.db'}"
+    result = subprocess.run(
+        [sys.executable, "-c", _PREPARE_TWICE, url], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "[]", "True"]

@@ -12,6 +12,10 @@ from collections.abc import Callable
 import pytest
 
 from llm_proxy.config import Config
+from llm_proxy.ledger.insert import row
+from llm_proxy.ledger.postgres_sink import PostgresSink
+from llm_proxy.ledger.prepare import prepare
+from llm_proxy.ledger.record import UsageRecord
 from llm_proxy.ledger.store import LedgerStore
 from llm_proxy.ledger.summary import Summary
 from tests.ledger.clients import ask, get, post
@@ -91,3 +95,38 @@ def test_a_stopped_database_drops_only_the_overflow_and_writing_resumes(
             assert resumed == [f"usage ledger writes resumed ({postgres.url}); 7 record(s) dropped so far"]
         assert post(proxy.port, path, body)[0] == 200
     assert _summary(postgres.url, ())[0]["requests"] == 8
+
+
+def test_the_budgets_seed_and_a_second_prepare_on_postgresql(postgres: PostgresServer) -> None:
+    """``prepare`` migrates a new database (Alembic), finds it at head the next time (asyncpg alone), and reads
+    each client key's spend from a time on (priced records only)."""
+
+    async def run() -> list[list[dict[str, float]]]:
+        assert await prepare(postgres.url) == []
+        sink = await PostgresSink.open(postgres.url)
+        records = [_record("alice", 100.0, 0.25), _record("alice", 200.0, 0.5), _record("bob", 200.0, None)]
+        await sink.write([row(record, record.cost_usd) for record in records])
+        await sink.close()
+        return [await prepare(postgres.url, (0.0, 150.0)), await prepare(postgres.url, (300.0,))]
+
+    assert asyncio.run(run()) == [[{"alice": 0.75}, {"alice": 0.5}], [{}]]
+
+
+def _record(client: str, when: float, cost: float | None) -> UsageRecord:
+    return UsageRecord(
+        time=when,
+        request_id=f"r-{client}-{when}",
+        client=client,
+        prefix="/c",
+        frontend_model="m",
+        backend="0",
+        backend_model="bm",
+        frontend_dialect="claude",
+        backend_dialect="claude",
+        status=200,
+        duration=0.1,
+        ttft=None,
+        input_tokens=10,
+        output_tokens=5,
+        cost_usd=cost,
+    )

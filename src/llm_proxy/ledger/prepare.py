@@ -1,14 +1,16 @@
 """``python -m llm_proxy.ledger.prepare [SINCE ...]``: bring the ledger's schema up to date, in a child process.
 
-The serving process runs it (``prepare``) before its writer opens: the child reads the database URL on stdin,
-applies the Alembic migrations (``LedgerStore.open``; replicas on one PostgreSQL take an advisory lock, so one
-migrates and the others find nothing to do) and, for each ``SINCE`` (Unix time) given, reads the USD each client
-key spent from then on (the seed of budgets counted in memory: today's and this month's spend). It prints
+The serving process runs it (``prepare``) before its writer opens: the child reads the database URL on stdin and
+asks the database, with the plain driver (``sqlite3``, ``asyncpg``), which Alembic revision it is at. Only when
+that is not ``HEAD`` (a new database, or a proxy upgraded with a new migration) does it load SQLAlchemy and
+Alembic and apply the migrations (``LedgerStore.open``; replicas on one PostgreSQL take an advisory lock, so one
+migrates and the others find nothing to do): a restart costs a child of about 0.2 s and 20 MB, a migration one
+of about 2 s and 60 MB. Then, for each ``SINCE`` (Unix time) given, it reads the USD each client key spent from
+then on (the seed of budgets counted in memory: today's and this month's spend). It prints
 ``{"spend": [{client: usd, ...}, ...]}`` on stdout, one mapping per ``SINCE``. On failure it prints
 ``{"error": "..."}`` (one line, the URL's password masked) and exits 1.
 
-SQLAlchemy, Alembic and the drivers load in the child only; this module imports nothing heavy at import time
-(the serving process imports it for ``prepare``).
+This module imports nothing heavy at import time (the serving process imports it for ``prepare``).
 """
 
 from __future__ import annotations
@@ -16,13 +18,19 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
 from llm_proxy.ledger.child import fail, run_child
+from llm_proxy.ledger.record import TABLE
 
 TIMEOUT = 60.0
 """Seconds the child may take (importing SQLAlchemy and Alembic, connecting, migrating, reading the spend)."""
+HEAD = "0001"
+"""The Alembic revision of the newest migration (``migrations/versions``; a test checks it is Alembic's head)."""
+SPEND = f"SELECT client, SUM(cost_usd) FROM {TABLE} WHERE time >= ? AND cost_usd IS NOT NULL GROUP BY client"
+"""USD spent per client key from a time on (priced records only)."""
 
 
 async def prepare(url: str, spend_since: Sequence[float] = (), *, timeout: float = TIMEOUT) -> list[dict[str, float]]:
@@ -37,14 +45,88 @@ async def prepare(url: str, spend_since: Sequence[float] = (), *, timeout: float
 
 
 async def _prepare(url: str, spend_since: Sequence[float]) -> list[dict[str, float]]:
-    from llm_proxy.ledger.store import LedgerStore
+    if url.startswith("sqlite"):
+        from llm_proxy.ledger.sqlite_sink import sqlite_path
 
-    store = LedgerStore(url)
-    await store.open()
+        database: _Database = _Sqlite(sqlite_path(url))
+    else:
+        database = await _Postgres.connect(url)
     try:
-        return [await store.spend(since) for since in spend_since]
+        if await database.revision() != HEAD:
+            from llm_proxy.ledger.store import LedgerStore
+
+            store = LedgerStore(url)
+            await store.open()  # the migrations
+            await store.close()
+        return [
+            {str(client): float(usd or 0.0) for client, usd in await database.spend(since)} for since in spend_since
+        ]
     finally:
-        await store.close()
+        await database.close()
+
+
+class _Database:
+    """The database as the plain driver sees it."""
+
+    async def revision(self) -> str | None:
+        """The Alembic revision the database is at; None when it has none (a new database)."""
+        raise NotImplementedError
+
+    async def spend(self, since: float) -> list[Any]:
+        """(client, USD) rows of ``SPEND``."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class _Sqlite(_Database):
+    def __init__(self, path: str) -> None:
+        import sqlite3
+
+        self._errors = sqlite3.OperationalError
+        self._conn = sqlite3.connect(path, timeout=5.0)
+
+    async def revision(self) -> str | None:
+        try:
+            found = self._conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        except self._errors as exc:
+            if "no such table" in str(exc):
+                return None
+            raise
+        return None if found is None else str(found[0])
+
+    async def spend(self, since: float) -> list[Any]:
+        return self._conn.execute(SPEND, (since,)).fetchall()
+
+    async def close(self) -> None:
+        self._conn.close()
+
+
+class _Postgres(_Database):
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def connect(cls, url: str) -> _Postgres:
+        import asyncpg
+
+        return cls(await asyncpg.connect(url, timeout=10.0))
+
+    async def revision(self) -> str | None:
+        import asyncpg
+
+        try:
+            found = await self._conn.fetchval("SELECT version_num FROM alembic_version")
+        except asyncpg.UndefinedTableError:
+            return None
+        return None if found is None else str(found)
+
+    async def spend(self, since: float) -> list[Any]:
+        return list(await self._conn.fetch(SPEND.replace("?", "$1"), since))
+
+    async def close(self) -> None:
+        await self._conn.close()
 
 
 def _masked(text: str, url: str) -> str:

@@ -1,4 +1,5 @@
-"""The ledger's reads as SQLAlchemy statements: grouped totals, raw records, spend per client."""
+"""The ledger's reads as SQLAlchemy statements: grouped totals and raw records (the budgets' seed, spend per
+client, is plain SQL in ``prepare``)."""
 
 from __future__ import annotations
 
@@ -45,11 +46,3 @@ def summary_query(summary: Summary, database: str) -> Select[Any]:
 def records_query(since: float, limit: int) -> Select[Any]:
     """The newest ``limit`` records from ``since`` on, newest first."""
     return select(USAGE).where(USAGE.c.time >= since).order_by(USAGE.c.time.desc(), USAGE.c.id.desc()).limit(limit)
-
-
-def spend_query(since: float) -> Select[Any]:
-    return (
-        select(USAGE.c.client, func.sum(USAGE.c.cost_usd))
-        .where(USAGE.c.time >= since, USAGE.c.cost_usd.is_not(None))
-        .group_by(USAGE.c.client)
-    )

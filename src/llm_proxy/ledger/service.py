@@ -3,8 +3,9 @@
 The serving process stays lean: it never imports SQLAlchemy, Alembic or genai-prices on the serving path.
 ``Ledger.start`` runs after the server is up: the writer's opener runs the ``prepare`` child (migrations and,
 when budgets are counted in memory, the seed of today's and this month's spend), then opens the sink that
-writes with the plain driver (``sqlite3`` on one thread, or ``asyncpg``); meanwhile the prices of the backend
-models the config names are looked up in a child (``prices_lookup``), when the ledger or a budget is on.
+writes with the plain driver (``sqlite3`` on one thread, or ``asyncpg``); then (one child at a time) the prices
+of the backend models the config names are looked up in a child (``prices_lookup``), when the ledger or a budget
+is on.
 ``charge`` prices the answer of a client key with a budget and counts it, awaited by the request's task as soon
 as its response ended (a model not known yet waits for its lookup, once per process). ``finish`` is called once
 per request at its very end and queues the record; records not priced by ``charge`` are queued with
@@ -25,6 +26,7 @@ from llm_proxy.config import ClientKey, Config
 from llm_proxy.dialects import DIALECTS
 from llm_proxy.ledger.budget import Budgets, period_starts
 from llm_proxy.ledger.insert import row
+from llm_proxy.ledger.prepare import TIMEOUT as PREPARE_TIMEOUT
 from llm_proxy.ledger.prepare import prepare
 from llm_proxy.ledger.prices import Pricer, Tokens, used
 from llm_proxy.ledger.record import UsageRecord
@@ -165,7 +167,12 @@ class Ledger:
             asyncio.get_running_loop()
         except RuntimeError:  # a config applied outside the server's loop: the writer looks them up when needed
             return
-        self._background(self.pricer.learn(self._models))
+        self._background(self._learn(self._models))
+
+    async def _learn(self, models: list[tuple[str | None, str]]) -> None:
+        if self.writer is not None and not self.writer.ready.is_set():
+            await self.wait_ready(PREPARE_TIMEOUT)  # one child at a time: their memory does not add up
+        await self.pricer.learn(models)
 
     def _background(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)

@@ -20,7 +20,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from llm_proxy.ledger.query import records_query, spend_query, summary_query
+from llm_proxy.ledger.query import records_query, summary_query
 from llm_proxy.ledger.sqlite_sink import PRAGMAS
 from llm_proxy.ledger.summary import Summary
 
@@ -91,12 +91,6 @@ class LedgerStore:
         for row in rows:
             row.pop("id", None)
         return rows, truncated
-
-    async def spend(self, since: float) -> dict[str, float]:
-        """USD spent by each client key from ``since`` on (priced records only)."""
-        async with self._engine().connect() as conn:
-            result = await conn.execute(spend_query(since))
-            return {str(client): float(cost or 0.0) for client, cost in result.all()}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
