@@ -174,7 +174,8 @@ def group_rss_bytes(pgid: int) -> int:
 
 
 def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU time used so far by every live process of the group."""
+    """User + system CPU time used so far by every live process of the group, and by the children they reaped
+    (the proxy's short-lived ledger children: without them the sum would drop when one exits)."""
     total = 0
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -183,7 +184,7 @@ def group_cpu_seconds(pgid: int) -> float:
             stat = Path(entry.path, "stat").read_text()
             fields = stat[stat.rindex(")") + 2 :].split()
             if int(fields[2]) == pgid:
-                total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+                total += sum(int(field) for field in fields[11:15])  # utime, stime, cutime, cstime (ticks)
         except (OSError, ValueError, IndexError):
             continue
     return total / os.sysconf("SC_CLK_TCK")

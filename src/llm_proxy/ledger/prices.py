@@ -114,6 +114,7 @@ class Pricer:
         self.lookups += 1
         try:
             listings = await self._lookup(keys)
+            found = [None if listing is None else _Listed.of(listing) for listing in listings]
         except Exception as exc:  # the child failed: these models stay unknown, looked up again next time
             if not self._failing:
                 log.warning("usage ledger: cannot look up prices (answers cost null meanwhile): %s", exc)
@@ -125,8 +126,7 @@ class Pricer:
         if self._failing:
             log.info("usage ledger: prices looked up again")
             self._failing = False
-        for key, listing in zip(keys, listings, strict=True):
-            listed = None if listing is None else _Listed.of(listing)
+        for key, listed in zip(keys, found, strict=True):
             if listed is None:
                 log.info("no price known for %s model %r: its answers cost null in the ledger", *key)
             self._listed[key] = listed
