@@ -173,6 +173,23 @@ def group_rss_bytes(pgid: int) -> int:
     return total
 
 
+def wait_idle(pgid: int, *, window: float = 0.5, share: float = 0.02, timeout: float = 20.0) -> tuple[float, int]:
+    """Wait until the group is idle: less than ``share`` of a CPU used over ``window`` seconds (a contender's
+    start-up work, its short-lived children included, is done). Returns the seconds waited and the largest
+    group RSS seen meanwhile (the start-up peak); gives up after ``timeout`` seconds."""
+    began = time.perf_counter()
+    peak = group_rss_bytes(pgid)
+    before = group_cpu_seconds(pgid)
+    while time.perf_counter() - began < timeout:
+        time.sleep(window)
+        peak = max(peak, group_rss_bytes(pgid))
+        now = group_cpu_seconds(pgid)
+        if now - before < share * window:
+            break
+        before = now
+    return time.perf_counter() - began, peak
+
+
 def group_cpu_seconds(pgid: int) -> float:
     """User + system CPU time used so far by every live process of the group, and by the children they reaped
     (the proxy's short-lived ledger children: without them the sum would drop when one exits)."""

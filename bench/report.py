@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.contenders import Contender
 from bench.results import Results
-from bench.scenarios import FAST_STREAMS, fast_reference, reference_kind
+from bench.scenarios import FAST_STREAMS, IDLE_SETTLE, fast_reference, reference_kind
 from bench.settings import Settings
 
 REF_NGINX, REF_LITELLM, REF_DIRECT = "nginx", "litellm", "direct"
@@ -242,17 +242,25 @@ def scenario4(res: Results, ctx: Context) -> str:
 
 
 def scenario5(res: Results, ctx: Context) -> str:
-    table = Table(["contender", "startup s", "idle RSS MB", "RSS vs nginx", "RSS vs LiteLLM"])
+    table = Table(
+        ["contender", "startup s", "start-up work done s", "start-up peak RSS MB", "idle RSS MB", "RSS vs nginx",
+         "RSS vs LiteLLM"]
+    )  # fmt: skip
     for con in ctx.contenders:
         n = con.name
         table.add([
-            con.label, fmt(res.median("s5", n, "startup_s"), 3), fmt(res.median("s5", n, "idle_rss_mb"), 1),
+            con.label, fmt(res.median("s5", n, "startup_s"), 3), fmt(res.median("s5", n, "settle_s"), 1),
+            fmt(res.median("s5", n, "start_peak_rss_mb"), 1), fmt(res.median("s5", n, "idle_rss_mb"), 1),
             _vs(res, "s5", n, "idle_rss_mb", REF_NGINX), _vs(res, "s5", n, "idle_rss_mb", REF_LITELLM),
         ])  # fmt: skip
     return "\n".join([
         "## 5. Startup and idle memory\n",
         "Startup: from process spawn to the first 200 on its health path (`/healthz`; LiteLLM "
-        f"`/health/liveliness`). Idle RSS: {1:g} s after that.\n",
+        f"`/health/liveliness`). Then the contender rests {IDLE_SETTLE:g} s and until its start-up work is done "
+        "(no CPU used over half a second; `start-up work done`: seconds from the first 200, at most 20 s more): llm-proxy's "
+        "usage ledger prepares its database and looks up prices in short-lived child processes meanwhile. "
+        "`start-up peak RSS`: the largest RSS of the contender's processes (children included) in that time; "
+        "`idle RSS`: their RSS once it is done. Scenario 4's streams also start once the start-up work is done.\n",
         table.render(),
         "",
         _reasons(res, ["s5"], ctx.contenders),

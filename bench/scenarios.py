@@ -18,14 +18,16 @@ from pathlib import Path
 
 from bench import load, payloads
 from bench.contenders import FAST_PAIRS, Contender, Endpoint, Running, Upstreams, kind_dialect
-from bench.processes import CpuMeter, Layout, NotReady, PeakRss, Processes, group_rss_bytes
+from bench.processes import CpuMeter, Layout, NotReady, PeakRss, Processes, group_rss_bytes, wait_idle
 from bench.results import Results
 from bench.settings import Settings
 
 log = logging.getLogger("bench")
 MB = 1024 * 1024
 IDLE_SETTLE = 1.0
-"""Seconds a contender rests after start before its idle RSS is read."""
+"""Seconds a contender rests after start, and after its start-up work is done (``wait_idle``: no CPU used over
+half a second; llm-proxy's usage ledger prepares its database and looks up prices in short-lived children for
+the first second or two), before its idle RSS is read."""
 
 
 @dataclass
@@ -117,6 +119,8 @@ def run_slow_round(bench: Bench, contender: Contender, rnd: int) -> None:
         body = stream_body("slow", ep.model)
         deadline = s.slow_seconds * 2 + 20
         pgid = running.proc.pid if running.proc is not None else 0
+        if pgid:
+            wait_idle(pgid)  # the streams meet a started server (its start-up work done), as in scenario 5
         idle = group_rss_bytes(pgid) if pgid else 0
         with PeakRss(pgid) if pgid else _NoRss() as peak:
             out = asyncio.run(load.stream_load(ep, body, s.slow_streams, deadline=deadline))
@@ -157,8 +161,10 @@ def _startup(bench: Bench, running: Running, rnd: int) -> None:
         bench.results.skip("s5", name, "baseline: nothing to start")
         return
     time.sleep(IDLE_SETTLE)
+    settled, peak = wait_idle(running.proc.pid)
     rss = group_rss_bytes(running.proc.pid)
-    bench.results.put("s5", name, rnd, {"startup_s": running.startup, "idle_rss_mb": rss / MB})
+    sample = {"startup_s": running.startup, "idle_rss_mb": rss / MB, "start_peak_rss_mb": peak / MB}
+    bench.results.put("s5", name, rnd, {**sample, "settle_s": IDLE_SETTLE + settled})
 
 
 def _pgid(running: Running) -> int | None:
