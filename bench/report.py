@@ -257,8 +257,8 @@ def scenario5(res: Results, ctx: Context) -> str:
         "## 5. Startup and idle memory\n",
         "Startup: from process spawn to the first 200 on its health path (`/healthz`; LiteLLM "
         f"`/health/liveliness`). Then the contender rests {IDLE_SETTLE:g} s and until its start-up work is done "
-        "(no CPU used over half a second; `start-up work done`: seconds from the first 200, at most 20 s more): llm-proxy's "
-        "usage ledger prepares its database and looks up prices in short-lived child processes meanwhile. "
+        "(no CPU used over half a second; `start-up work done`: seconds from the first 200, at most 20 s more): "
+        "llm-proxy's usage ledger prepares its database and looks up prices in short-lived child processes meanwhile. "
         "`start-up peak RSS`: the largest RSS of the contender's processes (children included) in that time; "
         "`idle RSS`: their RSS once it is done. Scenario 4's streams also start once the start-up work is done.\n",
         table.render(),
