@@ -106,7 +106,7 @@ def test_with_thread_lookups_on_the_record_is_the_standard_one() -> None:
     made = AccessLine(logger, MESSAGE, __file__).record(ARGS, "rid-1", FIELDS)
     assert type(made) is logging.LogRecord
     assert made.threadName == "MainThread" and made.process is not None
-    assert made.request_id == "rid-1" and getattr(made, ACCESS_FIELDS) == FIELDS
+    assert made.__dict__["request_id"] == "rid-1" and getattr(made, ACCESS_FIELDS) == FIELDS
 
 
 @pytest.mark.parametrize("second", [0.999, 0.0, 59.5])
