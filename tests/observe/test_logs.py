@@ -180,6 +180,12 @@ def test_json_access_line_is_the_librarys_line_key_for_key(quiet_switches: None)
     doc = orjson.loads(line)
     assert list(doc) == ["request_id", "time", "level", "logger", "message", *FIELDS]
     assert doc["request_id"] == "rid-1" and doc["level"] == "INFO" and doc["logger"] == "llm_proxy.access"
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record.exc_info = reference.exc_info = sys.exc_info()
+    assert ours.format(record) == _library_json().format(reference)  # the library's path, the fields kept
+    assert orjson.loads(ours.format(record))["attempts"] == 2
 
 
 def test_other_json_lines_are_the_librarys(quiet_switches: None) -> None:

@@ -192,6 +192,10 @@ def _json_formatter() -> logging.Formatter:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._clock = _TimeOfDay()
+            rename = self.rename_fields
+            self._head = {rename.get(key, key): value for key, value in self.defaults.items()}
+            """The defaults under their output names: the start of every line."""
+            self._required = [(rename.get(key, key), key) for key in self._required_fields]
 
         def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
             return _format_time(self, self._clock, record, datefmt)
@@ -199,16 +203,15 @@ def _json_formatter() -> logging.Formatter:
         def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
             values = record.__dict__
             fields = values.get(ACCESS_FIELDS)
-            if fields is None:
+            if fields is None or self.static_fields or message_dict:
                 super().add_fields(log_data, record, message_dict)
+                if fields is not None:
+                    log_data.update(fields)
                 return
-            rename = self.rename_fields
-            for key, value in self.defaults.items():
-                log_data[rename.get(key, key)] = value
-            for key in self._required_fields:
-                log_data[rename.get(key, key)] = values.get(key)
-            for key, value in (*self.static_fields.items(), *message_dict.items()):
-                log_data[rename.get(key, key)] = value
+            # What the library's loop gives for such a record: the defaults, the format's fields, the extras.
+            log_data.update(self._head)
+            for key, name in self._required:
+                log_data[key] = values.get(name)
             log_data.update(fields)
 
     return JsonFormatter(
