@@ -195,6 +195,10 @@ def test_other_json_lines_are_the_librarys(quiet_switches: None) -> None:
     RequestIdFilter().filter(record)
     assert ours.format(record) == _library_json().format(record)
     assert orjson.loads(ours.format(record))["custom"] == 5
+    numbered = logging.LogRecord("llm_proxy.x", logging.INFO, __file__, 3, {7: "seven", "k": 1}, (), None)
+    RequestIdFilter().filter(numbered)
+    assert ours.format(numbered) == _library_json().format(numbered)  # a key that is not a string: the library's way
+    assert orjson.loads(ours.format(numbered))["7"] == "seven"
 
 
 def test_configure_logging_turns_off_the_lookups_no_format_shows() -> None:
