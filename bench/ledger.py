@@ -2,7 +2,7 @@
 
 1. Proxy-mode, non-streamed throughput (wrk, closed loop) with ``usage_store: none`` and with SQLite, in
    alternating rounds (none then sqlite, sqlite then none, ...) so that drift on a shared machine hits both alike; the
-   proxy alone on one CPU, wrk and the mock upstream on the other (``bench.processes.Layout``).
+   proxy alone on one CPU, wrk and the mock upstream on the other (``bench.ab``, ``bench.processes.Layout``).
 2. The write rate of each store: the serving process's sink (``sqlite3`` on one thread, ``asyncpg``) writing
    batches of ``--batch`` records (one executemany, one transaction each, as the writer does), for SQLite and,
    with ``--postgres URL``, PostgreSQL.
@@ -14,19 +14,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import re
 import statistics
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import yaml
 
-from bench.contenders import Endpoint
-from bench.load import run_wrk
+from bench.ab import rounds as paired_rounds
 from bench.payloads import chat_request
-from bench.processes import CpuMeter, Layout, Processes, free_port, wait_ready
 from llm_proxy.ledger.record import UsageRecord
 
 
@@ -45,54 +41,23 @@ def _config(path: Path, port: int, upstream: int, store: str) -> Path:
 
 
 def throughput(rounds: int, duration: float, concurrency: int, work: Path) -> dict[str, list[float]]:
-    layout = Layout.detect()
-    body = work / "body.json"
-    body.write_bytes(chat_request("bench"))
-    results: dict[str, list[float]] = {"none": [], "sqlite": [], "none cpu": [], "sqlite cpu": []}
-    with Processes(work / "logs") as procs:
-        upstream = free_port()
-        mock = procs.start(
-            "mock", ["python3", "-m", "llm_proxy", "mock-upstream", "--port", str(upstream)], layout.load_cpu
-        )
-        wait_ready(mock, f"http://127.0.0.1:{upstream}/healthz", 30)
-        for n in range(rounds):
-            for store in ("none", "sqlite") if n % 2 == 0 else ("sqlite", "none"):  # neither always goes first
-                port = free_port()
-                url = "none" if store == "none" else f"sqlite:///{work / f'usage-{n}.db'}"
-                config = _config(work / f"{store}-{n}.yaml", port, upstream, url)
-                proxy = procs.start(
-                    f"proxy-{store}-{n}", ["python3", "-m", "llm_proxy", "--config", str(config)], layout.server_cpu
-                )
-                wait_ready(proxy, f"http://127.0.0.1:{port}/healthz", 30)
-                ep = Endpoint(f"http://127.0.0.1:{port}/p/v1/chat/completions", "bench", "openai-chat", ())
-                run_wrk(ep, body, concurrency, 2.0, layout.load_cpu, work)  # warm-up (the ledger opens meanwhile)
-                if store == "sqlite":
-                    _wait_written(port)  # its children (prepare, price lookup) done: they share the proxy's CPU
-                with CpuMeter(proxy.popen.pid) as cpu:
-                    result = run_wrk(ep, body, concurrency, duration, layout.load_cpu, work)
-                results[store].append(result.rps)
-                cpu_us = cpu.used / max(result.requests, 1) * 1e6
-                results[f"{store} cpu"].append(cpu_us)
-                procs.stop(proxy)
-                print(
-                    f"round {n + 1} {store:6s} {result.rps:8.0f} req/s  p50 {result.p50_ms:.2f} ms  "
-                    f"{cpu_us:.0f} CPU µs/req",
-                    flush=True,
-                )
-    return results
+    """Paired rounds of ``none`` and ``sqlite`` (``bench.ab``): req/s and CPU µs per request of each run."""
 
+    def configure(store: str, n: int, port: int, upstream: int) -> Path:
+        url = "none" if store == "none" else f"sqlite:///{work / f'usage-{n}.db'}"
+        return _config(work / f"{store}-{n}.yaml", port, upstream, url)
 
-def _wait_written(port: int, timeout: float = 60.0) -> None:
-    """Wait until the proxy's ledger has written a record: the store prepared and the first batch priced (the
-    children doing it run on the proxy's CPU, which would count against the ledger's steady state)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            found = re.search(rb"^llm_proxy_ledger_written_total (\S+)$", resp.read(), re.MULTILINE)
-        if found is not None and float(found.group(1)) > 0:
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"the ledger wrote nothing within {timeout:.0f} s")
+    # The warm-up gives the ledger time to open its database.
+    runs = paired_rounds(
+        ("none", "sqlite"),
+        configure,
+        work,
+        count=rounds,
+        duration=duration,
+        concurrency=concurrency,
+        body=chat_request("bench"),
+    )
+    return {**runs.rps, **{f"{store} cpu": cpu for store, cpu in runs.cpu_us.items()}}
 
 
 def _records(count: int) -> list[UsageRecord]:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from llm_proxy.config import ClientKey
 from llm_proxy.errors import RequestError
-from llm_proxy.observe.logs import FIELDS
+from llm_proxy.observe.logs import FIELDS, AccessLine
 from llm_proxy.observe.record import Record, request_id
 from llm_proxy.upstream.headers import RawHeaders
 
@@ -146,7 +146,7 @@ class Exchange:
         await self.end(body)
 
     def log(self, disconnected: bool = False) -> None:
-        """The access record: one line, its fields also as attributes (keys of a JSON line). No body, no key."""
+        """The access record: one line; with a JSON formatter, its fields as one mapping. No body, no key."""
         if not access_log.isEnabledFor(logging.INFO):
             return
         elapsed = (time.perf_counter() - self.started_at) * 1000
@@ -156,42 +156,44 @@ class Exchange:
         backend_model = record.backend_model or self.backend_model
         if record.client != "-":
             note = f" key={record.client}{note}"  # the key's name, never the key
-        args = (self.method, self.prefix or "/", self.model, backend_model, status, elapsed, self.sent, note)
+        prefix = self.prefix or "/"
+        args = (self.method, prefix, self.model, backend_model, status, elapsed, self.sent, note)
         if not FIELDS.structured:
-            _emit(args, None)
+            access_log.handle(_ACCESS.record(args, record.request_id, None))
             return
         usage = record.usage
+        ttft = record.ttft
         fields = {
-            "request_id": record.request_id,
             "method": self.method,
-            "prefix": self.prefix or "/",
+            "prefix": prefix,
             "model": self.model,
             "backend_model": backend_model,
             "backend": record.backend,
             "status": int(status) if status.isdigit() else None,
             "duration_ms": round(elapsed, 1),
-            "ttft_ms": None if record.ttft is None else round(record.ttft * 1000, 1),
-            "input_tokens": None if usage is None else usage.input_tokens,
-            "output_tokens": None if usage is None else usage.output_tokens,
-            "cache_read_tokens": None if usage is None else usage.cache_read_tokens,
-            "cache_write_tokens": None if usage is None else usage.cache_write_tokens,
-            "reasoning_tokens": None if usage is None else usage.reasoning_tokens,
+            "ttft_ms": None if ttft is None else round(ttft * 1000, 1),
+            "input_tokens": None,
+            "output_tokens": None,
+            "cache_read_tokens": None,
+            "cache_write_tokens": None,
+            "reasoning_tokens": None,
             "client": record.client,
             "attempts": len(record.attempts),
             "bytes": self.sent,
             "note": self.note or None,
         }
-        _emit(args, fields)
+        if usage is not None:
+            fields["input_tokens"] = usage.input_tokens
+            fields["output_tokens"] = usage.output_tokens
+            fields["cache_read_tokens"] = usage.cache_read_tokens
+            fields["cache_write_tokens"] = usage.cache_write_tokens
+            fields["reasoning_tokens"] = usage.reasoning_tokens
+        access_log.handle(_ACCESS.record(args, record.request_id, fields))
 
 
-_ACCESS_LINE = "%s %s %s -> %s %s %.1fms %dB%s"
-
-
-def _emit(args: tuple[object, ...], fields: Mapping[str, object] | None) -> None:
-    """``access_log.info(_ACCESS_LINE, *args, extra=fields)`` without its search of the stack for the caller's
-    file and line (a third of the cost of a text line): no log format of the proxy shows them."""
-    record = access_log.makeRecord(access_log.name, logging.INFO, __file__, 0, _ACCESS_LINE, args, None, "log", fields)
-    access_log.handle(record)
+_ACCESS = AccessLine(access_log, "%s %s %s -> %s %s %.1fms %dB%s", __file__)
+"""The access line's records, made without ``Logger.info``'s search of the stack for the caller's file and line
+(no log format of the proxy shows them) and without most of ``LogRecord.__init__`` (``observe.logs``)."""
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:

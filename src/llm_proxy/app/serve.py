@@ -163,6 +163,11 @@ def configure_logging(
         if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
             handler.addFilter(RequestIdFilter())
     logging.getLogger("uvicorn.error").addFilter(_quiet_aborts)
+    # Neither format shows the thread or the process: records need not look them up (a thread-name lookup,
+    # a getpid system call and the multiprocessing module's process name, per line).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    if hasattr(logging, "logAsyncioTasks"):  # Python 3.12+
+        logging.logAsyncioTasks = False
     if not access_log:
         logging.getLogger("llm_proxy.access").setLevel(logging.WARNING)
 

@@ -5,12 +5,20 @@ so its value follows the request into everything it awaits); a filter on the han
 record as ``request_id`` (``-`` outside a request). JSON lines come from ``python-json-logger``, imported
 only when asked for; the access record's fields (``Exchange.log``) become keys of the object. Either way the
 ``RedactingFormatter`` masks the configured secrets in the finished line.
+
+The access line is written once per request, so its path is kept short (``docs/observability.md``, "What it
+costs"): its record is an ``AccessRecord`` filled from a template instead of ``LogRecord.__init__``'s work, the
+formatters format the time of day once a second, and a JSON formatter takes the access fields from one
+prepared mapping instead of sifting every attribute of the record.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Mapping
 from contextvars import ContextVar
+from typing import Any
 
 from llm_proxy.observe.redact import RedactingFormatter, Redactor
 
@@ -20,12 +28,14 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_tag)s"
 match; lines outside a request have no tag."""
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
 LOG_FORMATS = ("text", "json")
+ACCESS_FIELDS = "access_fields"
+"""The attribute of an access record that holds its fields (a mapping) when a JSON formatter is in use."""
 
 
 class _Fields:
     structured = False
-    """Whether a JSON formatter is in use: only then does the access line carry its fields as attributes
-    (putting 19 attributes on a record that a text line never shows costs more than the line itself)."""
+    """Whether a JSON formatter is in use: only then does the access line carry its fields (a text line never
+    shows them, and building them costs more than the line itself)."""
 
 
 FIELDS = _Fields()
@@ -42,21 +52,183 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class AccessRecord(logging.LogRecord):
+    """A ``LogRecord`` with every attribute ``LogRecord(...)`` would give it, made for a fraction of the work
+    (``AccessLine.record``): its attributes are a copy of a template record's, with the arguments, the time
+    and the request id replaced."""
+
+
+class AccessLine:
+    """Makes the access records of one logger.
+
+    Only the arguments, the time and the request id differ from one access line to the next; the rest (name,
+    level, file, function, and the thread and process attributes, ``None`` while ``logging.logThreads``,
+    ``logProcesses`` and ``logMultiprocessing`` are off) is copied from a template record made once, with
+    the keys set later (``request_tag``, ``access_fields``) already in it, so no line grows its record's
+    ``__dict__``. With any of those switches on, the records are the standard ones (which read them).
+    """
+
+    __slots__ = ("logger", "message", "pathname", "_template", "_start")
+
+    def __init__(self, logger: logging.Logger, message: str, pathname: str) -> None:
+        self.logger = logger
+        self.message = message
+        self.pathname = pathname
+        self._template: dict[str, Any] | None = None
+        self._start = 0.0
+
+    def record(self, args: tuple[object, ...], rid: str, fields: Mapping[str, object] | None) -> logging.LogRecord:
+        """The INFO record of ``message % args`` about request ``rid`` (its ``request_id``), with ``fields`` as its
+        ``access_fields`` when given."""
+        if logging.logThreads or logging.logProcesses or logging.logMultiprocessing or (_TASKS and _log_tasks()):
+            extra: dict[str, object] = {"request_id": rid}
+            if fields is not None:
+                extra[ACCESS_FIELDS] = fields
+            name = self.logger.name
+            return self.logger.makeRecord(name, logging.INFO, self.pathname, 0, self.message, args, None, "log", extra)
+        template = self._template
+        if template is None:
+            template = self._make_template()
+        now = time.time_ns()
+        values = template.copy()
+        values["args"] = args
+        values["created"] = created = now / 1e9
+        values["msecs"] = (now % 1_000_000_000) // 1_000_000 + 0.0
+        values["relativeCreated"] = (created - self._start) * 1000
+        values["request_id"] = rid
+        values[ACCESS_FIELDS] = fields
+        record = _new_record(AccessRecord)
+        record.__dict__ = values
+        return record
+
+    def _make_template(self) -> dict[str, Any]:
+        model = logging.LogRecord(self.logger.name, logging.INFO, self.pathname, 0, self.message, (), None, "log")
+        self._start = model.created - model.relativeCreated / 1000
+        template = dict(model.__dict__)
+        template.update(request_id="-", request_tag="", access_fields=None)
+        self._template = template
+        return template
+
+
+_new_record = object.__new__
+
+
+_TASKS = hasattr(logging, "logAsyncioTasks")
+"""Python 3.12+: records have the current task's name (unless ``logging.logAsyncioTasks`` is off)."""
+
+
+def _log_tasks() -> bool:
+    return bool(getattr(logging, "logAsyncioTasks", False))
+
+
+class _TimeOfDay:
+    """``formatTime`` with the date and time of day formatted once a second (``time.strftime`` is most of a
+    line's formatting); the same text as ``logging.Formatter.formatTime``."""
+
+    __slots__ = ("second", "datefmt", "text")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.datefmt: str | None = None
+        self.text = ""
+
+
+class TextFormatter(logging.Formatter):
+    """``logging.Formatter`` for ``TEXT_FORMAT`` (the same lines), in fewer steps: the time of day formatted once a
+    second (see ``_TimeOfDay``), and the record's attributes used as they are once the filter has set
+    ``request_tag`` (the defaults are for a handler without ``RequestIdFilter``)."""
+
+    def __init__(self, fmt: str, defaults: dict[str, Any]) -> None:
+        super().__init__(fmt, defaults=defaults)
+        self._clock = _TimeOfDay()
+        self._uses_time = self.usesTime()
+        self._line = fmt
+
+    def format(self, record: logging.LogRecord) -> str:
+        values = record.__dict__
+        if record.exc_info or record.exc_text or record.stack_info or "request_tag" not in values:
+            return super().format(record)
+        record.message = record.getMessage()
+        if self._uses_time:
+            record.asctime = _format_time(self, self._clock, record, self.datefmt)
+        return self._line % values
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        return _format_time(self, self._clock, record, datefmt)
+
+
+def _format_time(owner: logging.Formatter, clock: _TimeOfDay, record: logging.LogRecord, datefmt: str | None) -> str:
+    created = record.created
+    second = int(created)
+    if second != clock.second or datefmt != clock.datefmt:
+        moment = owner.converter(created)
+        clock.text = time.strftime(datefmt, moment) if datefmt else time.strftime(owner.default_time_format, moment)
+        clock.second, clock.datefmt = second, datefmt
+    if datefmt or not owner.default_msec_format:
+        return clock.text
+    return owner.default_msec_format % (clock.text, record.msecs)
+
+
 def formatter(log_format: str, redactor: Redactor | None) -> logging.Formatter:
     """The formatter for ``log_format`` (``text`` or ``json``), masking ``redactor``'s secrets."""
     inner: logging.Formatter
     if log_format == "json":
         FIELDS.structured = True
-        from pythonjsonlogger.core import RESERVED_ATTRS
-        from pythonjsonlogger.orjson import OrjsonFormatter  # orjson: already ours; a third of json's cost
-
-        inner = OrjsonFormatter(
-            JSON_FIELDS,
-            rename_fields={"levelname": "level", "asctime": "time", "name": "logger"},
-            reserved_attrs=[*RESERVED_ATTRS, "request_tag"],  # the text lines' form of request_id
-            defaults={"request_id": "-"},
-        )
+        inner = _json_formatter()
     else:
         # Defaults: a handler set up without ``RequestIdFilter`` still formats (with no tag).
-        inner = logging.Formatter(TEXT_FORMAT, defaults={"request_tag": "", "request_id": "-"})
+        inner = TextFormatter(TEXT_FORMAT, defaults={"request_tag": "", "request_id": "-"})
     return RedactingFormatter(redactor or Redactor(), inner=inner)
+
+
+def _json_formatter() -> logging.Formatter:
+    import orjson
+    from pythonjsonlogger.core import RESERVED_ATTRS
+    from pythonjsonlogger.orjson import OrjsonFormatter  # orjson: already ours; a third of json's cost
+
+    class JsonFormatter(OrjsonFormatter):
+        """python-json-logger's orjson formatter; an access record's extra fields are its ``access_fields``
+        mapping, merged as they are (the library's own path looks at every attribute of every record)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._clock = _TimeOfDay()
+            rename = self.rename_fields
+            self._head = {rename.get(key, key): value for key, value in self.defaults.items()}
+            """The defaults under their output names: the start of every line."""
+            self._required = [(rename.get(key, key), key) for key in self._required_fields]
+
+        def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+            return _format_time(self, self._clock, record, datefmt)
+
+        def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
+            # The library asks orjson for non-string keys on every line, which makes orjson take its slower
+            # path for every key; lines whose keys are all strings (every line of ours) are the same bytes
+            # without it, and a line with another key (orjson refuses it: a TypeError) takes the library's way.
+            if not self.json_indent:
+                try:
+                    return orjson.dumps(log_data, default=self.json_default).decode("utf8")
+                except TypeError:
+                    pass
+            return super().jsonify_log_record(log_data)
+
+        def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
+            values = record.__dict__
+            fields = values.get(ACCESS_FIELDS)
+            if fields is None or self.static_fields or message_dict:
+                super().add_fields(log_data, record, message_dict)
+                if fields is not None:
+                    log_data.update(fields)
+                return
+            # What the library's loop gives for such a record: the defaults, the format's fields, the extras.
+            log_data.update(self._head)
+            for key, name in self._required:
+                log_data[key] = values.get(name)
+            log_data.update(fields)
+
+    return JsonFormatter(
+        JSON_FIELDS,
+        rename_fields={"levelname": "level", "asctime": "time", "name": "logger"},
+        reserved_attrs=[*RESERVED_ATTRS, "request_tag", ACCESS_FIELDS],  # the text lines' form of request_id
+        defaults={"request_id": "-"},
+    )
