@@ -131,7 +131,9 @@ async def _relay(
         return
     tap = _tap(ex, response, turn, dialect, model)
     observers = [ex.record.observe] + ([turn.observe] if turn is not None and turn.watching else [])
-    await ex.start(response.status, redactor.headers(response_headers(response.raw_headers)) + tag)
+    headers = redactor.headers(response_headers(response.raw_headers))  # a new list, whether masked or not
+    headers.extend(tag)
+    await ex.start_relayed(response.status, headers)
     async for chunk in response.chunks():
         await ex.body(chunk)
         if tap is not None:
@@ -195,7 +197,7 @@ async def _relay_error(ex: Exchange, response: UpstreamResponse, redactor: Redac
     else:
         headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
     headers.append((b"content-length", str(len(body)).encode()))
-    await ex.start(response.status, headers + tag)
+    await ex.start_relayed(response.status, headers + tag)
     await ex.end(body)
 
 

@@ -92,6 +92,17 @@ def translated_request_headers(
     return out
 
 
+_HOP_BY_HOP_BYTES = frozenset(name.encode() for name in HOP_BY_HOP)
+UPSTREAM_REQUEST_ID = b"x-upstream-request-id"
+"""Where an upstream's own ``X-Request-Id`` goes: the client's ``X-Request-Id`` is the proxy's."""
+
+
 def response_headers(raw: Iterable[tuple[bytes, bytes]]) -> RawHeaders:
-    """Upstream response headers to pass to the client (hop-by-hop removed)."""
-    return [(k, v) for k, v in raw if k.lower().decode("latin-1") not in HOP_BY_HOP]
+    """Upstream response headers to pass to the client: hop-by-hop removed, ``X-Request-Id`` renamed
+    ``UPSTREAM_REQUEST_ID`` (in the same pass: ``Exchange.start`` need not look for it again)."""
+    out: RawHeaders = []
+    for key, value in raw:
+        name = key.lower()
+        if name not in _HOP_BY_HOP_BYTES:
+            out.append((UPSTREAM_REQUEST_ID if name == b"x-request-id" else key, value))
+    return out
