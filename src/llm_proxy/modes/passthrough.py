@@ -134,14 +134,22 @@ async def _relay(
     headers = redactor.headers(response_headers(response.raw_headers))  # a new list, whether masked or not
     headers.extend(tag)
     await ex.start_relayed(response.status, headers)
+    # A body of announced length is an answer already made, not a stream: each chunk waits for the next one and the
+    # last goes out with the end (one ASGI send per body instead of two). Any other body passes on as it comes.
+    sized = response.header("content-length") is not None
+    held = b""
     async for chunk in response.chunks():
-        await ex.body(chunk)
+        if not sized:
+            await ex.body(chunk)
+        elif held:
+            await ex.body(held)
+        held = chunk
         if tap is not None:
             events = tap.feed(chunk)
             if events:
                 for observe in observers:
                     observe(events)
-    await ex.end()
+    await ex.end(held if sized else b"")
     if tap is not None:
         events, answer = tap.close()
         for observe in observers:
