@@ -131,7 +131,11 @@ async def _relay(
         return
     tap = _tap(ex, response, turn, dialect, model)
     observers = [ex.record.observe] + ([turn.observe] if turn is not None and turn.watching else [])
-    headers = redactor.headers(response_headers(response.raw_headers))  # a new list, whether masked or not
+    headers = response_headers(response.raw_headers)
+    # One search over all the values rather than one per header: a secret in any value is found in the joined ones
+    # (``headers`` then masks value by value).
+    if redactor.active and redactor.found_in(b"\n".join([value for _, value in headers])):
+        headers = redactor.headers(headers)
     headers.extend(tag)
     await ex.start_relayed(response.status, headers)
     # A body of announced length is an answer already made, not a stream: each chunk waits for the next one and the
