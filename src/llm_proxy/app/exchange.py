@@ -56,12 +56,13 @@ class Exchange:
         self.path: str = raw_path.decode("latin-1") if raw_path else scope["path"]
         self.query: bytes = scope.get("query_string", b"")
         self.raw_headers: RawHeaders = scope["headers"]
-        self.headers: dict[str, str] = {}
+        headers: dict[str, str] = {}
         for key, value in self.raw_headers:
             name = key.decode("latin-1").lower()
             text = value.decode("latin-1")
             # Repeated headers are joined as RFC 9110 allows for list-valued fields.
-            self.headers[name] = f"{self.headers[name]}, {text}" if name in self.headers else text
+            headers[name] = f"{headers[name]}, {text}" if name in headers else text
+        self.headers = headers
         self.started_at = time.perf_counter()
         self.status = 0
         self.sent = 0

@@ -167,7 +167,8 @@ class ProxyApp:
         target = self.router.match(ex.path)
         dialect = _path_dialect(target, ex)
         ex.record.dialect = dialect
-        _lift_query_key(ex, target)
+        if ex.query:
+            _lift_query_key(ex, target)
         try:
             body = await read_body(receive, self._max_body)
         except RequestError as failure:
@@ -190,7 +191,7 @@ class ProxyApp:
                         task.cancel()
                     return
 
-        watcher = asyncio.ensure_future(watch_disconnect())
+        watcher = asyncio.get_running_loop().create_task(watch_disconnect())  # ensure_future's checks cost more
         try:
             await self._dispatch(ex, target, body, dialect)
         except asyncio.CancelledError:
