@@ -15,6 +15,7 @@ import anthropic
 import openai
 import pytest
 
+from llm_proxy.app.exchange import Message
 from tests.servers import (
     Recorded,
     RecordingUpstream,
@@ -374,7 +375,7 @@ def test_concurrent_requests_all_complete(upstream: tuple[RecordingUpstream, Ser
     assert len(fake.requests) == 20
 
 
-def _asgi_messages(body: bytes) -> list[dict[str, object]]:
+def _asgi_messages(body: bytes) -> list[Message]:
     """What the app sends the server for one proxy-mode request to the embedded mock."""
     from llm_proxy.app.server import ProxyApp
 
@@ -389,19 +390,19 @@ def _asgi_messages(body: bytes) -> list[dict[str, object]]:
         ]
     )
     app = ProxyApp(config)
-    sent: list[dict[str, object]] = []
+    sent: list[Message] = []
 
     async def run() -> None:
         done = asyncio.get_running_loop().create_future()
 
-        async def receive() -> dict[str, object]:
+        async def receive() -> Message:
             if not sent and not done.done():
                 done.set_result(None)
                 return {"type": "http.request", "body": body, "more_body": False}
             await asyncio.Event().wait()  # the client stays until cancelled
             return {"type": "http.disconnect"}
 
-        async def send(message: dict[str, object]) -> None:
+        async def send(message: Message) -> None:
             sent.append(message)
 
         scope = {"type": "http", "method": "POST", "path": "/p/v1/chat/completions", "headers": [], "query_string": b""}
@@ -415,10 +416,10 @@ def test_a_body_of_announced_length_goes_out_in_one_message() -> None:
     """Start, then the whole body with ``more_body`` false: no empty closing message."""
     sent = _asgi_messages(json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode())
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
-    headers = dict(sent[0]["headers"])  # type: ignore[call-overload]
+    headers = dict(sent[0]["headers"])
     assert sent[1]["more_body"] is False
-    assert len(sent[1]["body"]) == int(headers[b"content-length"])  # type: ignore[arg-type]
-    assert json.loads(sent[1]["body"])["object"] == "chat.completion"  # type: ignore[arg-type]
+    assert len(sent[1]["body"]) == int(headers[b"content-length"])
+    assert json.loads(sent[1]["body"])["object"] == "chat.completion"
 
 
 def test_a_stream_passes_chunk_by_chunk() -> None:
@@ -430,4 +431,4 @@ def test_a_stream_passes_chunk_by_chunk() -> None:
     assert len(bodies) > 2
     assert all(m["more_body"] is True for m in bodies[:-1])
     assert bodies[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
-    assert b"[DONE]" in b"".join(m["body"] for m in bodies)  # type: ignore[misc]
+    assert b"[DONE]" in b"".join(m["body"] for m in bodies)
