@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from llm_proxy.errors import RequestError
 from llm_proxy.jsonbody import parse_body, replace_model
+from llm_proxy.modes.plan import plan_passthrough
+from llm_proxy.routing import Router
+from tests.servers import make_config
 
 
 def test_only_the_model_bytes_change() -> None:
@@ -38,6 +42,55 @@ def test_new_model_is_json_escaped() -> None:
 def test_big_integers_survive_proxy_mode_byte_for_byte() -> None:
     body = b'{"model":"a","seed":123456789012345678901234567890}'
     assert replace_model(body, "a", "b") == b'{"model":"b","seed":123456789012345678901234567890}'
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # a body spelled like no encoder would, byte for byte: spacing, escapes, key order
+        (b'{"x":{"model":"a"},  "model"\t:\n"a" ,"y":[]}', b'{"x":{"model":"a"},  "model"\t:\n"NEW" ,"y":[]}'),
+        # the bytes "model" closing a longer key, and as the tail of a string value, are not the key
+        (b'{"k\\"model":"a","v":"\\"model","model":"a"}', b'{"k\\"model":"a","v":"\\"model","model":"NEW"}'),
+        # escapes elsewhere in the body (not of the letters of "model") leave the splice on
+        (b'{"t":"caf\\u00e9 \\u0041","model":"a"}', b'{"t":"caf\\u00e9 \\u0041","model":"NEW"}'),
+    ],
+)
+def test_tricky_bodies_change_only_the_model_bytes(body: bytes, expected: bytes) -> None:
+    assert replace_model(body, orjson.loads(body)["model"], "NEW") == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model":"a","model":"b"}',  # the parser keeps the last; an upstream could read the first
+        b'{"model":"b","x":1,"model":"b"}',
+        b'{"model":1,"model":"b"}',
+        b'{"mod\\u0065l":"a","x":{"model":"a"}}',  # model spelled with an escape, a nested model of that value
+        b'{"mod\\u0065l":"gpt-big","model":"b"}',  # two spellings: the literal one is not the only model key
+        b'{"\\u006Dodel":"b"}',  # escape in upper-case hex
+    ],
+)
+def test_ambiguous_model_keys_are_not_spliced(body: bytes) -> None:
+    assert replace_model(body, orjson.loads(body)["model"], "NEW") is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model":"client-model","model":"client-model","n":1}',
+        b'{"mod\\u0065l":"gpt-4o","model":"client-model"}',
+        b'{"mod\\u0065l":"client-model","metadata":{"model":"client-model"}}',
+    ],
+)
+def test_proxy_mode_reserialises_what_it_cannot_splice(body: bytes) -> None:
+    """Whatever the spelling, the upstream reads the backend model and only it; nested values stay as they were."""
+    route = {"frontend_model_name": "client-model", "frontend_base_url": "/p", "backend_model_name": "upstream-model"}
+    config = make_config([{**route, "backend_base_url": "https://up.example"}])
+    target = Router(config.routes).match("/p/v1/chat/completions")
+    assert target is not None
+    doc = orjson.loads(body)
+    call = plan_passthrough(config.routes[0], target, "POST", [], b"", body, doc, edited=False)
+    assert call.body == orjson.dumps({**doc, "model": "upstream-model"})
 
 
 def test_parse_body_errors() -> None:

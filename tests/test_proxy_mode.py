@@ -15,6 +15,7 @@ import anthropic
 import openai
 import pytest
 
+from llm_proxy.app.exchange import Message
 from tests.servers import (
     Recorded,
     RecordingUpstream,
@@ -372,3 +373,62 @@ def test_concurrent_requests_all_complete(upstream: tuple[RecordingUpstream, Ser
             t.join(10)
     assert results == [200] * 20
     assert len(fake.requests) == 20
+
+
+def _asgi_messages(body: bytes) -> list[Message]:
+    """What the app sends the server for one proxy-mode request to the embedded mock."""
+    from llm_proxy.app.server import ProxyApp
+
+    config = make_config(
+        [
+            {
+                "frontend_model_name": "m",
+                "frontend_base_url": "/p",
+                "backend_base_url": "mock://",
+                "backend_model_name": "b",
+            }
+        ]
+    )
+    app = ProxyApp(config)
+    sent: list[Message] = []
+
+    async def run() -> None:
+        done = asyncio.get_running_loop().create_future()
+
+        async def receive() -> Message:
+            if not sent and not done.done():
+                done.set_result(None)
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.Event().wait()  # the client stays until cancelled
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/p/v1/chat/completions", "headers": [], "query_string": b""}
+        await app(scope, receive, send)
+
+    asyncio.run(run())
+    return sent
+
+
+def test_a_body_of_announced_length_goes_out_in_one_message() -> None:
+    """Start, then the whole body with ``more_body`` false: no empty closing message."""
+    sent = _asgi_messages(json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode())
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    headers = dict(sent[0]["headers"])
+    assert sent[1]["more_body"] is False
+    assert len(sent[1]["body"]) == int(headers[b"content-length"])
+    assert json.loads(sent[1]["body"])["object"] == "chat.completion"
+
+
+def test_a_stream_passes_chunk_by_chunk() -> None:
+    """Without a length, every chunk leaves as it comes; the end is its own message."""
+    sent = _asgi_messages(
+        json.dumps({"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    )
+    bodies = [m for m in sent if m["type"] == "http.response.body"]
+    assert len(bodies) > 2
+    assert all(m["more_body"] is True for m in bodies[:-1])
+    assert bodies[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert b"[DONE]" in b"".join(m["body"] for m in bodies)

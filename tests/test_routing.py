@@ -7,7 +7,7 @@ import pytest
 from llm_proxy.dialects import get_spec, specs
 from llm_proxy.dialects.base import DialectSpec, Endpoint
 from llm_proxy.errors import RequestError
-from llm_proxy.routing import EndpointTable, Router, check_rest_path, is_models_list
+from llm_proxy.routing import MAX_CACHED_PATHS, EndpointTable, Router, check_rest_path, is_models_list
 from tests.servers import make_config
 
 TABLE = EndpointTable(specs())
@@ -128,3 +128,25 @@ def test_model_id_segment_allowed_and_normal_paths_pass() -> None:
     check_rest_path("/v1/files/file-abc:content", None)
     with pytest.raises(RequestError):
         check_rest_path("/model/a%2Fb/invoke", None)  # not an endpoint: the segment is not a model id
+
+
+def test_remembered_paths_answer_as_the_first_time() -> None:
+    """The router's caches (targets by path, paths found safe) change no answer, and stay bounded."""
+    router = Router(
+        make_config([{"frontend_model_name": "m", "frontend_base_url": "/p", "backend_base_url": "mock://"}]).routes
+    )
+    first = router.match("/p/v1/chat/completions")
+    assert first is not None and router.match("/p/v1/chat/completions") is first
+    assert router.match("/elsewhere") is None and router.match("/elsewhere") is None
+    router.check_path(first)
+    router.check_path(first)
+    unsafe = router.match("/p/v1/%2e%2e/admin")
+    assert unsafe is not None
+    for _ in range(2):  # refused each time: only a path that passed is remembered
+        with pytest.raises(RequestError):
+            router.check_path(unsafe)
+    for n in range(MAX_CACHED_PATHS + 10):
+        target = router.match(f"/p/v1/files/f{n}")
+        assert target is not None and target.rest == f"/v1/files/f{n}"
+        router.check_path(target)
+    assert len(router._matched) <= MAX_CACHED_PATHS and len(router._safe) <= MAX_CACHED_PATHS

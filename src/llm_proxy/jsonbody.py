@@ -59,29 +59,43 @@ def _too_deep(value: Any, room: int) -> bool:
     return False
 
 
-def replace_model(body: bytes, current: str, new_model: str) -> bytes:
-    """``body`` with the value of its top-level ``"model"`` key (now ``current``) replaced by ``new_model``.
+def replace_model(body: bytes, current: str, new_model: str) -> bytes | None:
+    """``body`` with the value of its top-level ``"model"`` key (``current``, as parsed) replaced by ``new_model``.
 
-    Only the bytes of that one string change. If no top-level string ``model`` is found, the body is
-    returned unchanged.
+    Only the bytes of that one string change. None when that splice could be wrong, for the caller to re-serialise
+    the parsed body instead: a key spelled with escapes (``"mod\\u0065l"`` is ``model`` too, without the bytes
+    ``"model"``), or ``model`` given twice at the top level (the parser keeps the last; an upstream might read the
+    first). If no top-level string ``model`` is found, the body is returned unchanged.
     """
-    span = _top_level_model_span(body, current)
-    if span is None:
+    # A backslash is found by memchr; bytes.find of a longer needle costs several instructions per byte of the body.
+    if b"\\" in body and b"\\u006" in body and _ESCAPED_MODEL_LETTER.search(body) is not None:
+        return None
+    spans = _top_level_model_spans(body)
+    if not spans:
         return body
+    if len(spans) > 1:
+        return None
+    span = spans[0]
+    if span is None or orjson.loads(body[span[0] : span[1]]) != current:
+        return None
     start, end = span
     return body[:start] + orjson.dumps(new_model) + body[end:]
 
 
-def _top_level_model_span(body: bytes, current: str) -> tuple[int, int] | None:
+_ESCAPED_MODEL_LETTER = re.compile(rb"\\u006[45cdf]", re.IGNORECASE)
+"""An escaped d, e, l, m or o: with none in the body, a key that means ``model`` is spelled ``"model"``."""
+
+
+def _top_level_model_spans(body: bytes) -> list[tuple[int, int] | None]:
+    """Where the string value of each top-level ``"model"`` key is (None for a key whose value is not a string)."""
     quoted = b'"model"'
     first = body.find(quoted)
     if first < 0:
-        return None
+        return []
     if body.find(quoted, first + 1) < 0:
-        # Fast path: the only occurrence, followed by the value the parser saw at the top level.
-        span = _string_after_colon(body, first + len(quoted))
-        if span is not None and orjson.loads(body[span[0] : span[1]]) == current:
-            return span
+        # The only occurrence: with no key spelled with escapes, a top-level ``model`` (the caller parsed one) is it.
+        return [_string_after_colon(body, first + len(quoted))]
+    spans: list[tuple[int, int] | None] = []
     depth = 0
     for match in _TOKEN.finditer(body):
         token = match.group()
@@ -89,11 +103,9 @@ def _top_level_model_span(body: bytes, current: str) -> tuple[int, int] | None:
             depth += 1
         elif token in (b"}", b"]"):
             depth -= 1
-        elif depth == 1 and token == quoted:
-            span = _string_after_colon(body, match.end())
-            if span is not None:
-                return span
-    return None
+        elif depth == 1 and token == quoted and _COLON.match(body, match.end()) is not None:
+            spans.append(_string_after_colon(body, match.end()))
+    return spans
 
 
 def _string_after_colon(body: bytes, pos: int) -> tuple[int, int] | None:

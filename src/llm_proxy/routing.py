@@ -112,10 +112,15 @@ def check_rest_path(rest: str, endpoint: Endpoint | None) -> None:
         raise RequestError("absolute URLs are not allowed in the request path")
 
 
+MAX_CACHED_PATHS = 1024
+"""Request paths whose target (and safe check) the router remembers; past this many it starts over (model-in-path
+endpoints make the paths as many as the model ids clients send)."""
+
+
 class Router:
     """Prefix lookup, then endpoint lookup below the prefix, then model lookup within the prefix."""
 
-    __slots__ = ("_prefixes", "_by_prefix", "_patterns", "endpoints")
+    __slots__ = ("_prefixes", "_by_prefix", "_patterns", "endpoints", "_matched", "_safe")
 
     def __init__(self, routes: Iterable[Route], endpoints: EndpointTable | None = None) -> None:
         by_prefix: dict[str, dict[str, Route]] = {}
@@ -133,6 +138,10 @@ class Router:
         }
         self._prefixes = sorted(by_prefix, key=len, reverse=True)
         self.endpoints = endpoints or EndpointTable(specs())
+        self._matched: dict[str, Target | None] = {}
+        """``match``'s answers by path: clients call the same few paths again and again."""
+        self._safe: set[tuple[str, int]] = set()
+        """(rest, model segment) that ``check_rest_path`` let through."""
 
     def lookup(self, prefix: str, model: str) -> Route | None:
         """The route for ``model`` under ``prefix``: an exact name first, else the longest matching pattern,
@@ -153,6 +162,26 @@ class Router:
         return list(self._by_prefix.get(prefix, {}).values()) + self._patterns.get(prefix, [])
 
     def match(self, raw_path: str) -> Target | None:
+        try:
+            return self._matched[raw_path]
+        except KeyError:
+            pass
+        if len(self._matched) >= MAX_CACHED_PATHS:
+            self._matched.clear()
+        target = self._matched[raw_path] = self._match(raw_path)
+        return target
+
+    def check_path(self, target: Target) -> None:
+        """``check_rest_path`` for ``target``, remembered once it passed."""
+        key = (target.rest, target.endpoint.model_segment if target.endpoint is not None else -1)
+        if key in self._safe:
+            return
+        check_rest_path(target.rest, target.endpoint)
+        if len(self._safe) >= MAX_CACHED_PATHS:
+            self._safe.clear()
+        self._safe.add(key)
+
+    def _match(self, raw_path: str) -> Target | None:
         for prefix in self._prefixes:
             if raw_path == prefix or raw_path.startswith(prefix + "/") or prefix == "":
                 rest = raw_path[len(prefix) :]

@@ -39,6 +39,8 @@ PROXY_KEY_HEADER = "x-llm-proxy-key"
 MAX_CLOCK_SKEW = 300.0
 """Seconds a SigV4 ``X-Amz-Date`` may differ from the proxy's clock (AWS allows 5 minutes)."""
 _KEY_HEADERS = ("x-api-key", "api-key", "x-goog-api-key", PROXY_KEY_HEADER)
+MAX_CACHED_DIGESTS = 4096
+"""Presented keys whose SHA-256 the gate remembers (a client sends the same key on every request)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,8 @@ class Gate:
         self._by_name = {k.name: k for k in keys}
         self._quota = quota
         self._clock = clock
+        self._digests: dict[str, str] = {}
+        """The SHA-256 of keys presented lately, by key: hashing costs more than the rest of the check."""
         self._spends: dict[tuple[int, str | None], bool] = {}
         """Whether a route spends the proxy's own credential, per route index and path dialect (a reload builds a
         new Gate, so an index always names a route of this Gate's config)."""
@@ -143,7 +147,12 @@ class Gate:
             await self._quota.debit_tokens(key, tokens)
 
     def _match(self, presented: str) -> ClientKey | None:
-        digest = hashlib.sha256(presented.encode()).hexdigest()
+        digest = self._digests.get(presented)
+        if digest is None:
+            digest = hashlib.sha256(presented.encode()).hexdigest()
+            if len(self._digests) >= MAX_CACHED_DIGESTS:  # unknown keys sent at random: never more than the bound
+                self._digests.clear()
+            self._digests[presented] = digest
         found = None
         for key in self.keys:  # every key compared, in constant time: no early exit that timing could reveal
             if hmac.compare_digest(digest, key.key_sha256):

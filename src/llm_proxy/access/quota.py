@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from limits import RateLimitItem, RateLimitItemPerMinute
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage import MemoryStorage, MovingWindowSupport, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
@@ -24,6 +24,7 @@ from llm_proxy.config import ClientKey
 log = logging.getLogger("llm_proxy.access")
 
 T = TypeVar("T")
+MAX_CACHED_KEYS = 4096
 
 
 class Quota:
@@ -40,6 +41,8 @@ class Quota:
             self._shared = MovingWindowRateLimiter(self._storage)
         self._degraded = False
         self._items: dict[tuple[str, int], RateLimitItem] = {}
+        self._keys: dict[tuple[str, int, str], str] = {}
+        """Storage keys of (kind, amount, client key name): ``RateLimitItem.key_for`` formats one per call."""
 
     async def close(self) -> None:
         """Close the Redis connections (``limits`` offers no close of its own: its client is reached directly)."""
@@ -55,12 +58,27 @@ class Quota:
             item = self._items[key] = RateLimitItemPerMinute(amount, namespace=kind)
         return item
 
+    def _key(self, item: RateLimitItem, kind: str, name: str) -> str:
+        cache_key = (kind, item.amount, name)
+        storage_key = self._keys.get(cache_key)
+        if storage_key is None:
+            if len(self._keys) >= MAX_CACHED_KEYS:  # reloads may rename keys and change limits: stay bounded
+                self._keys.clear()
+            storage_key = self._keys[cache_key] = item.key_for(name)
+        return storage_key
+
     async def take_request(self, key: ClientKey) -> float | None:
         """Count one request; None when under ``requests_per_minute``, else seconds until a slot frees up."""
         if key.requests_per_minute is None:
             return None
         item = self._item("rpm", key.requests_per_minute)
-        allowed = await self._run(lambda limiter: limiter.hit(item, key.name))
+        storage_key, amount, expiry = self._key(item, "rpm", key.name), item.amount, item.get_expiry()
+
+        def hit(limiter: MovingWindowRateLimiter) -> Awaitable[bool]:
+            # ``limiter.hit(item, key.name)`` with the storage key made once, not per request
+            return cast(MovingWindowSupport, limiter.storage).acquire_entry(storage_key, amount, expiry)
+
+        allowed = await self._run(hit)
         return None if allowed else await self._reset_in(item, key.name)
 
     async def tokens_left(self, key: ClientKey) -> float | None:

@@ -16,7 +16,7 @@ from llm_proxy.config import ClientKey
 from llm_proxy.errors import RequestError
 from llm_proxy.observe.logs import FIELDS, AccessLine
 from llm_proxy.observe.record import Record, request_id
-from llm_proxy.upstream.headers import RawHeaders
+from llm_proxy.upstream.headers import UPSTREAM_REQUEST_ID, RawHeaders
 
 access_log = logging.getLogger("llm_proxy.access")
 
@@ -56,12 +56,13 @@ class Exchange:
         self.path: str = raw_path.decode("latin-1") if raw_path else scope["path"]
         self.query: bytes = scope.get("query_string", b"")
         self.raw_headers: RawHeaders = scope["headers"]
-        self.headers: dict[str, str] = {}
+        headers: dict[str, str] = {}
         for key, value in self.raw_headers:
             name = key.decode("latin-1").lower()
             text = value.decode("latin-1")
             # Repeated headers are joined as RFC 9110 allows for list-valued fields.
-            self.headers[name] = f"{self.headers[name]}, {text}" if name in self.headers else text
+            headers[name] = f"{headers[name]}, {text}" if name in headers else text
+        self.headers = headers
         self.started_at = time.perf_counter()
         self.status = 0
         self.sent = 0
@@ -80,15 +81,19 @@ class Exchange:
         """The answer's cost was counted against the key's budgets."""
 
     async def start(self, status: int, headers: RawHeaders) -> None:
-        self.status = status
-        self.started = True
-        rid = self.record.request_id.encode()
         if any(k.lower() == b"x-request-id" for k, _ in headers):
             # A relayed upstream id (OpenAI sends one) stays readable under its own name; ours is the one.
-            headers = [(b"x-upstream-request-id" if k.lower() == b"x-request-id" else k, v) for k, v in headers]
+            headers = [(UPSTREAM_REQUEST_ID if k.lower() == b"x-request-id" else k, v) for k, v in headers]
         else:
             headers = list(headers)
-        headers.append((b"x-request-id", rid))
+        await self.start_relayed(status, headers)
+
+    async def start_relayed(self, status: int, headers: RawHeaders) -> None:
+        """``start`` with ``headers`` of ``upstream.headers.response_headers`` (no ``X-Request-Id`` left in them),
+        a list of the caller's that this takes over."""
+        self.status = status
+        self.started = True
+        headers.append((b"x-request-id", self.record.request_id.encode()))
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def body(self, chunk: bytes) -> None:

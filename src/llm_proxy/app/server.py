@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from llm_proxy.access.gate import Gate, Signed
+from llm_proxy.app.admin import PATHS as ADMIN_PATHS
 from llm_proxy.app.admin import Admin, is_admin_path
 from llm_proxy.app.exchange import Exchange, Receive, Scope, Send, read_body
 from llm_proxy.app.reload import Reloader
@@ -34,7 +35,7 @@ from llm_proxy.observe.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from llm_proxy.observe.metrics import Metrics
 from llm_proxy.observe.redact import Redactor
 from llm_proxy.observe.tracing import Tracing
-from llm_proxy.routing import Router, Target, check_rest_path
+from llm_proxy.routing import Router, Target
 from llm_proxy.session.store import open_store
 from llm_proxy.session.turn import Sessions
 from llm_proxy.upstream.client import Upstream
@@ -145,27 +146,29 @@ class ProxyApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         ex = Exchange(scope, send)
-        if scope["path"] == "/healthz":
+        path = scope["path"]
+        if path == "/healthz":
             await ex.respond(200, "text/plain; charset=utf-8", b"OK")
             return
-        if scope["path"] == "/readyz":
+        if path == "/readyz":
             status, text = (200, b"OK") if self.ready else (503, b"not ready")
             await ex.respond(status, "text/plain; charset=utf-8", text)
             return
-        if scope["path"] == "/metrics" and ex.method == "GET":
+        if path == "/metrics" and ex.method == "GET":
             await ex.respond(200, METRICS_CONTENT_TYPE, self.metrics.render())
             return
-        if is_admin_path(scope["path"]):
+        if path.startswith(ADMIN_PATHS) and is_admin_path(path):
             await self.admin.handle(ex)
             return
         REQUEST_ID.set(ex.record.request_id)  # this task's log lines carry it (``observe.logs``)
         ex.record.metrics = self.metrics
         if self.tracing is not None:
-            ex.record.span = self.tracing.start(ex.method, scope["path"], ex.headers)
+            ex.record.span = self.tracing.start(ex.method, path, ex.headers)
         target = self.router.match(ex.path)
         dialect = _path_dialect(target, ex)
         ex.record.dialect = dialect
-        _lift_query_key(ex, target)
+        if ex.query:
+            _lift_query_key(ex, target)
         try:
             body = await read_body(receive, self._max_body)
         except RequestError as failure:
@@ -188,7 +191,7 @@ class ProxyApp:
                         task.cancel()
                     return
 
-        watcher = asyncio.ensure_future(watch_disconnect())
+        watcher = asyncio.get_running_loop().create_task(watch_disconnect())  # ensure_future's checks cost more
         try:
             await self._dispatch(ex, target, body, dialect)
         except asyncio.CancelledError:
@@ -235,7 +238,7 @@ class ProxyApp:
             if target.models_list and ex.method == "GET":
                 await self._list_models(ex, target)
                 return
-            check_rest_path(target.rest, target.endpoint)
+            self.router.check_path(target)
             if target.endpoint is None and self._all_translating(target.prefix):
                 raise RouteError(f"{ex.method} {ex.path} is not an operation served under {target.prefix or '/'}")
             doc, route, model = self._select(ex, target, body)

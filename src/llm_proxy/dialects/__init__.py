@@ -100,9 +100,16 @@ def specs() -> tuple[DialectSpec, ...]:
     return tuple(DIALECTS.values())
 
 
+_CODECS: dict[str, Dialect] = {}
+"""Codecs already imported, by dialect name: ``import_module`` walks the import machinery on every call."""
+
+
 def get_dialect(name: str) -> Dialect:
     """The codec for ``name`` (one of ``DIALECTS``)."""
-    return cast(Dialect, importlib.import_module(DIALECTS[name].module).DIALECT)
+    codec = _CODECS.get(name)
+    if codec is None:
+        codec = _CODECS[name] = cast(Dialect, importlib.import_module(DIALECTS[name].module).DIALECT)
+    return codec
 
 
 def detect(headers: dict[str, str]) -> str:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from llm_proxy.app.exchange import Exchange
-from llm_proxy.canonical import ProxyError, Request
+from llm_proxy.canonical import ProxyError, Request, StreamEvent
 from llm_proxy.config import Backend, Route
-from llm_proxy.errors import UpstreamError, UpstreamUnavailable, kind_for_status
+from llm_proxy.errors import StreamInterrupted, UpstreamError, UpstreamUnavailable, kind_for_status
 from llm_proxy.modes.attempts import MAX_WAIT, NEXT_KEY_STATUSES, RETRYABLE_STATUSES, retry_after, wait_before
 from llm_proxy.modes.plan import plan_passthrough
 from llm_proxy.modes.translate import Services
@@ -131,15 +132,14 @@ async def _relay(
         return
     tap = _tap(ex, response, turn, dialect, model)
     observers = [ex.record.observe] + ([turn.observe] if turn is not None and turn.watching else [])
-    await ex.start(response.status, redactor.headers(response_headers(response.raw_headers)) + tag)
-    async for chunk in response.chunks():
-        await ex.body(chunk)
-        if tap is not None:
-            events = tap.feed(chunk)
-            if events:
-                for observe in observers:
-                    observe(events)
-    await ex.end()
+    headers = response_headers(response.raw_headers)
+    # One search over all the values rather than one per header: a secret in any value is found in the joined ones
+    # (``headers`` then masks value by value).
+    if redactor.active and redactor.found_in(b"\n".join([value for _, value in headers])):
+        headers = redactor.headers(headers)
+    headers.extend(tag)
+    await ex.start_relayed(response.status, headers)
+    await _pass_body(ex, response, tap, observers)
     if tap is not None:
         events, answer = tap.close()
         for observe in observers:
@@ -151,6 +151,33 @@ async def _relay(
                 turn.answered(answer)
     if turn is not None:
         await sessions.close(turn)
+
+
+async def _pass_body(
+    ex: Exchange, response: UpstreamResponse, tap: Tap | None, observers: Sequence[Callable[[list[StreamEvent]], None]]
+) -> None:
+    """The upstream body to the client, chunk by chunk, each shown to the tap; then the body's end."""
+    # A body of announced length is an answer already made, not a stream: each chunk waits for the next one and the
+    # last goes out with the end (one ASGI send per body instead of two). Any other body passes on as it comes.
+    sized = response.header("content-length") is not None
+    held = b""
+    try:
+        async for chunk in response.chunks():
+            if not sized:
+                await ex.body(chunk)
+            elif held:
+                await ex.body(held)
+            held = chunk
+            if tap is not None:
+                events = tap.feed(chunk)
+                if events:
+                    for observe in observers:
+                        observe(events)
+    except StreamInterrupted:
+        if sized and held:
+            await ex.body(held)  # what the upstream did send reaches the client before the connection is cut
+        raise
+    await ex.end(held if sized else b"")
 
 
 def _tap(ex: Exchange, response: UpstreamResponse, turn: Turn | None, dialect: str | None, model: str) -> Tap | None:
@@ -195,7 +222,7 @@ async def _relay_error(ex: Exchange, response: UpstreamResponse, redactor: Redac
     else:
         headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
     headers.append((b"content-length", str(len(body)).encode()))
-    await ex.start(response.status, headers + tag)
+    await ex.start_relayed(response.status, headers + tag)
     await ex.end(body)
 
 

@@ -89,7 +89,9 @@ def plan_passthrough(
         # Prompt edits re-serialise the body (same keys, order and values, compact spacing).
         body = orjson.dumps({**doc, "model": route.backend_model_name} if rename else doc)
     elif rename:
-        body = replace_model(body, str(model), route.backend_model_name)
+        spliced = replace_model(body, str(model), route.backend_model_name)
+        # When the bytes cannot be changed in place safely (duplicate or escaped keys), the body is re-serialised.
+        body = spliced if spliced is not None else orjson.dumps({**doc, "model": route.backend_model_name})
     url = route.backend_base_url + rest
     if query:
         url += "?" + query.decode("latin-1")

@@ -25,6 +25,9 @@ from llm_proxy.errors import RequestError, StreamInterrupted, UpstreamUnavailabl
 from llm_proxy.upstream.auth import UpstreamSigner
 from llm_proxy.upstream.headers import RawHeaders
 
+MAX_CACHED_URLS = 1024
+"""Parsed URLs the transport keeps (yarl's parse is a tenth of a proxied request's own cost)."""
+
 
 class UpstreamResponse(Protocol):
     status: int
@@ -128,6 +131,8 @@ class AiohttpTransport:
         self._session: aiohttp.ClientSession | None = None
         self._deadlines: dict[Timeouts | None, tuple[aiohttp.ClientTimeout, float, float]] = {}
         """Per route timeouts (a frozen value), what ``send`` applies: made once, not per request."""
+        self._urls: dict[str, URL] = {}
+        """Parsed upstream URLs by text (a route's few endpoints), bounded by ``MAX_CACHED_URLS``."""
 
     def _deadlines_for(self, timeouts: Timeouts | None) -> tuple[aiohttp.ClientTimeout, float, float]:
         """aiohttp's limits (total, connect, idle), the connect timeout and the first byte's deadline."""
@@ -173,10 +178,15 @@ class AiohttpTransport:
     async def send(
         self, method: str, url: str, headers: list[tuple[str, str]], body: bytes, timeouts: Timeouts | None = None
     ) -> UpstreamResponse:
-        try:
-            target = URL(url, encoded=True)
-        except ValueError as exc:
-            raise RequestError("the request path cannot be joined to the upstream URL") from exc
+        target = self._urls.get(url)
+        if target is None:
+            try:
+                target = URL(url, encoded=True)
+            except ValueError as exc:
+                raise RequestError("the request path cannot be joined to the upstream URL") from exc
+            if len(self._urls) >= MAX_CACHED_URLS:  # model-in-path URLs and queries vary: start over
+                self._urls.clear()
+            self._urls[url] = target
         deadlines = self._deadlines.get(timeouts)
         if deadlines is None:
             deadlines = self._deadlines[timeouts] = self._deadlines_for(timeouts)

@@ -47,18 +47,26 @@ def _connection_tokens(raw: Iterable[tuple[bytes, bytes]]) -> set[str]:
     return tokens
 
 
+_NOT_FORWARDED_BYTES = frozenset(name.encode() for name in _NOT_FORWARDED)
+_CREDENTIAL_BYTES = frozenset(name.encode() for name in CREDENTIAL_HEADERS)
+
+
 def proxy_request_headers(raw: RawHeaders, route: Route) -> list[tuple[str, str]]:
     """Headers for a proxy-mode upstream request."""
-    drop = (
-        _NOT_FORWARDED | _connection_tokens(raw) if any(k.lower() == b"connection" for k, _ in raw) else _NOT_FORWARDED
-    )
     strip_credentials = bool(route.backend_api_key)
     out: list[tuple[str, str]] = []
+    connection = False
     for key, value in raw:
-        name = key.decode("latin-1").lower()
-        if name in drop or (strip_credentials and is_credential(name)):
+        name = key.lower()  # names compared as bytes: only the forwarded ones are decoded
+        if name in _NOT_FORWARDED_BYTES:
+            connection = connection or name == b"connection"
             continue
-        out.append((name, value.decode("latin-1")))
+        if strip_credentials and (name in _CREDENTIAL_BYTES or name.startswith(b"x-amz-")):
+            continue
+        out.append((name.decode("latin-1"), value.decode("latin-1")))
+    if connection:
+        tokens = _connection_tokens(raw)
+        out = [(name, value) for name, value in out if name not in tokens]
     if strip_credentials:
         out.append((route.backend_auth_header, route.auth_value(route.backend_api_key)))
     return out
@@ -92,6 +100,17 @@ def translated_request_headers(
     return out
 
 
+_HOP_BY_HOP_BYTES = frozenset(name.encode() for name in HOP_BY_HOP)
+UPSTREAM_REQUEST_ID = b"x-upstream-request-id"
+"""Where an upstream's own ``X-Request-Id`` goes: the client's ``X-Request-Id`` is the proxy's."""
+
+
 def response_headers(raw: Iterable[tuple[bytes, bytes]]) -> RawHeaders:
-    """Upstream response headers to pass to the client (hop-by-hop removed)."""
-    return [(k, v) for k, v in raw if k.lower().decode("latin-1") not in HOP_BY_HOP]
+    """Upstream response headers to pass to the client: hop-by-hop removed, ``X-Request-Id`` renamed
+    ``UPSTREAM_REQUEST_ID`` (in the same pass: ``Exchange.start`` need not look for it again)."""
+    out: RawHeaders = []
+    for key, value in raw:
+        name = key.lower()
+        if name not in _HOP_BY_HOP_BYTES:
+            out.append((UPSTREAM_REQUEST_ID if name == b"x-request-id" else key, value))
+    return out
