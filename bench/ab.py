@@ -16,13 +16,14 @@ The proxy (``python3 -m llm_proxy``) is pinned alone on one core, wrk and the mo
 from __future__ import annotations
 
 import statistics
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.contenders import Endpoint
-from bench.load import run_wrk
-from bench.processes import CpuMeter, Layout, Processes, free_port, wait_idle, wait_ready
+from bench.load import PlainResult, run_wrk
+from bench.processes import CpuMeter, Layout, Proc, Processes, free_port, wait_idle, wait_ready
 
 Configure = Callable[[str, int, int, int], Path]
 """``(variant, round, proxy port, upstream port)``: the config file to start the proxy with."""
@@ -98,3 +99,80 @@ def rounds(
                     flush=True,
                 )
     return runs
+
+
+def side_by_side(
+    variants: Sequence[str],
+    configure: Configure,
+    work: Path,
+    *,
+    count: int,
+    duration: float,
+    concurrency: int,
+    warmup: float = 2.0,
+    path: str = "/p/v1/chat/completions",
+    model: str = "bench",
+    body: bytes,
+    env: dict[str, str] | None = None,
+) -> Runs:
+    """``count`` rounds in which every variant runs *at the same time*: one proxy per variant, all pinned to the
+    same core and loaded together by one wrk each. The core's speed drifts, but within a round it drifts for
+    all of them alike, and the scheduler shares the core fairly between processes that all want it: a variant
+    that spends 5% more CPU per request serves ~5% fewer requests. Ratios of req/s within a round are then free
+    of the drift that separate runs suffer from (``rounds``). Printed: each round's req/s and CPU µs/request,
+    and the share of the core the proxies used together (near 1.0: the core, not the load, was the limit)."""
+    layout = Layout.detect()
+    body_file = work / "body.json"
+    body_file.write_bytes(body)
+    runs = Runs({v: [] for v in variants}, {v: [] for v in variants})
+    with Processes(work / "logs") as procs:
+        upstream = free_port()
+        mock = procs.start(
+            "mock", ["python3", "-m", "llm_proxy", "mock-upstream", "--port", str(upstream)], layout.load_cpu, env
+        )
+        wait_ready(mock, f"http://127.0.0.1:{upstream}/healthz", 30)
+        for n in range(count):
+            started: dict[str, tuple[Proc, Endpoint, Path]] = {}
+            for variant in variants:
+                port = free_port()
+                argv = ["python3", "-m", "llm_proxy", "--config", str(configure(variant, n, port, upstream))]
+                proxy = procs.start(f"proxy-{variant}-{n}", argv, layout.server_cpu, env)
+                wait_ready(proxy, f"http://127.0.0.1:{port}/healthz", 30)
+                wait_idle(proxy.popen.pid)
+                folder = work / f"wrk-{variant}"
+                folder.mkdir(exist_ok=True)
+                started[variant] = (proxy, Endpoint(f"http://127.0.0.1:{port}{path}", model, "openai-chat", ()), folder)
+
+            _together(started, body_file, concurrency, warmup, layout)
+            measured = _together(started, body_file, concurrency, duration, layout)
+            for proxy, _, _ in started.values():
+                procs.stop(proxy)
+            used = sum(cpu for _, cpu in measured.values()) / duration
+            line = []
+            for variant in variants:
+                result, cpu = measured[variant]
+                runs.rps[variant].append(result.rps)
+                runs.cpu_us[variant].append(cpu / max(result.requests, 1) * 1e6)
+                line.append(f"{variant} {result.rps:.0f} req/s {runs.cpu_us[variant][-1]:.0f} µs")
+            print(f"round {n + 1}: " + ", ".join(line) + f"; core used {used:.2f}", flush=True)
+    return runs
+
+
+def _together(
+    started: dict[str, tuple[Proc, Endpoint, Path]], body: Path, concurrency: int, seconds: float, layout: Layout
+) -> dict[str, tuple[PlainResult, float]]:
+    """One wrk per variant, all at once; each variant's result and the CPU seconds its proxy used meanwhile."""
+    results: dict[str, tuple[PlainResult, float]] = {}
+
+    def one(variant: str) -> None:
+        proxy, ep, folder = started[variant]
+        with CpuMeter(proxy.popen.pid) as cpu:
+            result = run_wrk(ep, body, concurrency, seconds, layout.load_cpu, folder)
+        results[variant] = (result, cpu.used)
+
+    threads = [threading.Thread(target=one, args=(variant,)) for variant in started]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from bench.ab import rounds as paired_rounds
+from bench.ab import side_by_side
 from bench.payloads import chat_request
 from llm_proxy.ledger.record import UsageRecord
 
@@ -40,7 +41,9 @@ def _config(path: Path, port: int, upstream: int, store: str) -> Path:
     return path
 
 
-def throughput(rounds: int, duration: float, concurrency: int, work: Path) -> dict[str, list[float]]:
+def throughput(
+    rounds: int, duration: float, concurrency: int, work: Path, together: bool = False
+) -> dict[str, list[float]]:
     """Paired rounds of ``none`` and ``sqlite`` (``bench.ab``): req/s and CPU µs per request of each run."""
 
     def configure(store: str, n: int, port: int, upstream: int) -> Path:
@@ -48,7 +51,7 @@ def throughput(rounds: int, duration: float, concurrency: int, work: Path) -> di
         return _config(work / f"{store}-{n}.yaml", port, upstream, url)
 
     # The warm-up gives the ledger time to open its database.
-    runs = paired_rounds(
+    runs = (side_by_side if together else paired_rounds)(
         ("none", "sqlite"),
         configure,
         work,
@@ -137,11 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--postgres", metavar="URL", help="also measure PostgreSQL's write rate (a database to use)")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--side-by-side", action="store_true", help="both configs at the same time on one core (bench.ab.side_by_side)"
+    )
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-ledger-") as tmp:
         work = Path(tmp)
         if not options.skip_throughput:
-            rps = throughput(options.rounds, options.duration, options.concurrency, work)
+            rps = throughput(options.rounds, options.duration, options.concurrency, work, options.side_by_side)
             none, sqlite = statistics.median(rps["none"]), statistics.median(rps["sqlite"])
             print(
                 f"throughput (median of {options.rounds}): none {none:.0f} req/s, sqlite {sqlite:.0f} req/s, "

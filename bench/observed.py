@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.ab import rounds
+from bench.ab import rounds, side_by_side
 from bench.payloads import chat_request
 
 VARIANTS = ("quiet", "text", "json")
@@ -59,12 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=6.0, help="seconds of wrk per run")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of wrk before each measured run")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--side-by-side", action="store_true", help="the variants at the same time on one core (bench.ab.side_by_side)"
+    )
     options = parser.parse_args(argv)
     # The proxy under test is this checkout's, whatever package is installed.
     pythonpath = os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p)
     with tempfile.TemporaryDirectory(prefix="bench-observed-") as tmp:
         work = Path(tmp)
-        runs = rounds(
+        runs = (side_by_side if options.side_by_side else rounds)(
             VARIANTS,
             lambda variant, n, port, upstream: configure(variant, n, port, upstream, work),
             work,

@@ -185,3 +185,22 @@ async def test_a_failed_lookup_costs_null_and_is_tried_again(caplog: pytest.LogC
         assert await pricer.priced("openai", "m", USAGE) == (31_200 * 1 + 700 * 2) / 1e6
     assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
     assert "did not finish within 30 s" in caplog.records[0].getMessage()
+
+
+def test_a_backend_without_dialect_is_looked_up_at_start_under_every_provider() -> None:
+    from llm_proxy.config import parse_config
+    from llm_proxy.ledger.service import configured_models
+
+    models = [
+        {"frontend_model_name": "m", "frontend_base_url": "/p", "backend_base_url": "http://127.0.0.1:9",
+         "backend_model_name": "claude-sonnet-4-5"},
+        {"frontend_model_name": "c", "frontend_base_url": "/c", "backend_base_url": "http://127.0.0.1:9",
+         "backend_model_name": "gpt-4o", "frontend_dialect": "claude", "backend_dialect": "openai-chat"},
+        {"frontend_model_name": "*", "frontend_base_url": "/any", "backend_base_url": "http://127.0.0.1:9",
+         "backend_model_name": "{model}"},
+    ]  # fmt: skip
+    found = configured_models(parse_config({"models": models}, "t.yaml", {}))
+    providers = sorted({provider for provider, model in found if model == "claude-sonnet-4-5"})
+    assert providers == ["anthropic", "aws.bedrock", "gcp.gemini", "openai"]  # proxy mode: any client dialect
+    assert [pair for pair in found if pair[1] == "gpt-4o"] == [("openai", "gpt-4o")]
+    assert not [pair for pair in found if "{model}" in pair[1]]  # a pattern names no model to look up

@@ -54,13 +54,18 @@ def provider_of(dialect: str) -> str | None:
 
 
 def configured_models(config: Config) -> list[tuple[str | None, str]]:
-    """(provider, backend model) of every backend the routes name with a dialect (pool and fallbacks)."""
+    """(provider, backend model) of every backend the routes name (pool and fallbacks). A backend without a
+    dialect speaks the client's (proxy mode: any dialect the prefix serves), so its model is looked up under
+    every provider: one lookup at start rather than one in the middle of the first answers' traffic."""
+    providers = list(dict.fromkeys(spec.provider for spec in DIALECTS.values()))
     found: dict[tuple[str | None, str], None] = {}
     for route in config.routes:
         for backend in (*route.pool, *route.fallbacks):
             model, dialect = backend.backend_model_name, backend.backend_dialect or route.backend_dialect
-            if dialect is not None and "{model}" not in model:
-                found[(provider_of(dialect), model)] = None
+            if "{model}" in model:
+                continue
+            for provider in providers if dialect is None else [provider_of(dialect)]:
+                found[(provider, model)] = None
     return list(found)
 
 
