@@ -200,7 +200,7 @@ def test_a_backend_without_dialect_is_looked_up_at_start_under_every_provider() 
          "backend_model_name": "{model}"},
     ]  # fmt: skip
     found = configured_models(parse_config({"models": models}, "t.yaml", {}))
-    providers = sorted({provider for provider, model in found if model == "claude-sonnet-4-5"})
+    providers = sorted(str(provider) for provider, model in found if model == "claude-sonnet-4-5")
     assert providers == ["anthropic", "aws.bedrock", "gcp.gemini", "openai"]  # proxy mode: any client dialect
     assert [pair for pair in found if pair[1] == "gpt-4o"] == [("openai", "gpt-4o")]
     assert not [pair for pair in found if "{model}" in pair[1]]  # a pattern names no model to look up
