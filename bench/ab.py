@@ -71,11 +71,7 @@ def rounds(
     body_file.write_bytes(body)
     runs = Runs({v: [] for v in variants}, {v: [] for v in variants})
     with Processes(work / "logs") as procs:
-        upstream = free_port()
-        mock = procs.start(
-            "mock", ["python3", "-m", "llm_proxy", "mock-upstream", "--port", str(upstream)], layout.load_cpu, env
-        )
-        wait_ready(mock, f"http://127.0.0.1:{upstream}/healthz", 30)
+        upstream = _mock_upstream(procs, layout, env)
         for n in range(count):
             shift = n % len(variants)
             for variant in [*variants[shift:], *variants[:shift]]:  # neither always goes first
@@ -126,11 +122,7 @@ def side_by_side(
     body_file.write_bytes(body)
     runs = Runs({v: [] for v in variants}, {v: [] for v in variants})
     with Processes(work / "logs") as procs:
-        upstream = free_port()
-        mock = procs.start(
-            "mock", ["python3", "-m", "llm_proxy", "mock-upstream", "--port", str(upstream)], layout.load_cpu, env
-        )
-        wait_ready(mock, f"http://127.0.0.1:{upstream}/healthz", 30)
+        upstream = _mock_upstream(procs, layout, env)
         for n in range(count):
             started: dict[str, tuple[Proc, Endpoint, Path]] = {}
             for variant in variants:
@@ -176,3 +168,13 @@ def _together(
     for thread in threads:
         thread.join()
     return results
+
+
+def _mock_upstream(procs: Processes, layout: Layout, env: dict[str, str] | None) -> int:
+    """The mock upstream on the load core, ready; its port."""
+    port = free_port()
+    mock = procs.start(
+        "mock", ["python3", "-m", "llm_proxy", "mock-upstream", "--port", str(port)], layout.load_cpu, env
+    )
+    wait_ready(mock, f"http://127.0.0.1:{port}/healthz", 30)
+    return port
