@@ -243,7 +243,7 @@ def scenario4(res: Results, ctx: Context) -> str:
 
 def scenario5(res: Results, ctx: Context) -> str:
     table = Table(
-        ["contender", "startup s", "start-up work done s", "start-up peak RSS MB", "idle RSS MB", "RSS vs nginx",
+        ["contender", "startup s", "start-up work done s", "RSS peak while settling MB", "idle RSS MB", "RSS vs nginx",
          "RSS vs LiteLLM"]
     )  # fmt: skip
     for con in ctx.contenders:
@@ -259,8 +259,9 @@ def scenario5(res: Results, ctx: Context) -> str:
         f"`/health/liveliness`). Then the contender rests {IDLE_SETTLE:g} s and until its start-up work is done "
         "(no CPU used over half a second; `start-up work done`: seconds from the first 200, at most 20 s more): "
         "llm-proxy's usage ledger prepares its database and looks up prices in short-lived child processes meanwhile. "
-        "`start-up peak RSS`: the largest RSS of the contender's processes (children included) in that time; "
-        "`idle RSS`: their RSS once it is done. Scenario 4's streams also start once the start-up work is done.\n",
+        "`RSS peak while settling`: the largest RSS of its processes (children included) sampled from the end of "
+        "that rest until the start-up work was done; `idle RSS`: their RSS then. Scenario 4's streams also start once "
+        "the start-up work is done.\n",
         table.render(),
         "",
         _reasons(res, ["s5"], ctx.contenders),
