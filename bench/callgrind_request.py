@@ -267,15 +267,16 @@ def _nothing(*args: object, **kwargs: object) -> None:
 
 
 def _logging(log_format: str | None) -> None:
-    """The access line to a null stream, formatted as ``app.serve`` would; off when ``log_format`` is None."""
+    """The access line to a null stream, formatted and written as ``app.serve`` would; off when ``log_format`` is
+    None."""
     from llm_proxy.app.serve import configure_logging
 
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.addHandler(logging.StreamHandler(io.StringIO() if log_format is None else _Null()))
-    configure_logging("info" if log_format else "warning", log_format is not None, None, log_format or "text")
-    root.setLevel(logging.INFO if log_format else logging.WARNING)  # basicConfig leaves a configured root alone
+    # the proxy's own handler (``observe.held_lines``), to a stream that drops what it is given
+    level = "info" if log_format else "warning"
+    configure_logging(level, log_format is not None, None, log_format or "text", _Null())
 
 
 class _Null(io.TextIOBase):

@@ -164,7 +164,7 @@ class Exchange:
         prefix = self.prefix or "/"
         args = (self.method, prefix, self.model, backend_model, status, elapsed, self.sent, note)
         if not FIELDS.structured:
-            access_log.handle(_ACCESS.record(args, record.request_id, None))
+            _ACCESS.write(args, record.request_id, None)
             return
         usage = record.usage
         ttft = record.ttft
@@ -193,7 +193,7 @@ class Exchange:
             fields["cache_read_tokens"] = usage.cache_read_tokens
             fields["cache_write_tokens"] = usage.cache_write_tokens
             fields["reasoning_tokens"] = usage.reasoning_tokens
-        access_log.handle(_ACCESS.record(args, record.request_id, fields))
+        _ACCESS.write(args, record.request_id, fields)
 
 
 _ACCESS = AccessLine(access_log, "%s %s %s -> %s %s %.1fms %dB%s", __file__)

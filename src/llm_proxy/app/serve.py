@@ -7,6 +7,7 @@ the server means changing these modules only.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -16,12 +17,14 @@ import socket
 import tempfile
 import threading
 from collections.abc import Iterator
+from typing import TextIO
 
 import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from llm_proxy.app.exchange import Exchange, Receive, Scope, Send, read_body
 from llm_proxy.errors import ListenError
+from llm_proxy.observe.held_lines import HoldingStreamHandler
 from llm_proxy.observe.logs import TEXT_FORMAT, RequestIdFilter, formatter
 from llm_proxy.observe.metrics import MULTIPROC_ENV
 from llm_proxy.observe.redact import Redactor
@@ -153,12 +156,25 @@ class _Server(uvicorn.Server):
 
 
 def configure_logging(
-    level: str, access_log: bool = True, redactor: Redactor | None = None, log_format: str = "text"
+    level: str,
+    access_log: bool = True,
+    redactor: Redactor | None = None,
+    log_format: str = "text",
+    stream: TextIO | None = None,
 ) -> None:
-    """Log lines to stderr, as text or one JSON object per line, each with the request id when there is one;
-    with a ``redactor``, every line has the configured secrets masked."""
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format=TEXT_FORMAT)
-    for handler in logging.getLogger().handlers:
+    """Log lines to stderr (or ``stream``), as text or one JSON object per line, each with the request id when
+    there is one; with a ``redactor``, every line has the configured secrets masked.
+
+    A root logger without handlers gets the proxy's own (``observe.held_lines``: access lines written in
+    batches); one that has handlers keeps them, with the proxy's format."""
+    root = logging.getLogger()
+    for handler in root.handlers:  # configured again: what is held goes out first, in the format it was made in
+        handler.flush()
+    if not root.handlers:  # as ``logging.basicConfig``, which leaves a root that has handlers alone
+        own = HoldingStreamHandler(stream)
+        logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format=TEXT_FORMAT, handlers=[own])
+        atexit.register(own.flush)  # the last resort, when nothing flushed it before the exit
+    for handler in root.handlers:
         handler.setFormatter(formatter(log_format, redactor))
         if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
             handler.addFilter(RequestIdFilter())

@@ -30,6 +30,7 @@ from llm_proxy.ledger.record import UsageRecord
 from llm_proxy.ledger.service import Ledger
 from llm_proxy.modes import passthrough, translate
 from llm_proxy.modes.attempts import Health
+from llm_proxy.observe.held_lines import flush_held_lines
 from llm_proxy.observe.logs import REQUEST_ID
 from llm_proxy.observe.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from llm_proxy.observe.metrics import Metrics
@@ -141,6 +142,7 @@ class ProxyApp:
                 await self.ledger.close(max(self.config.server.shutdown_grace_period, 1.0))
                 if self.tracing is not None:
                     self.tracing.shutdown()
+                flush_held_lines()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

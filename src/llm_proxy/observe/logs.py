@@ -8,8 +8,9 @@ only when asked for; the access record's fields (``Exchange.log``) become keys o
 
 The access line is written once per request, so its path is kept short (``docs/observability.md``, "What it
 costs"): its record is an ``AccessRecord`` filled from a template instead of ``LogRecord.__init__``'s work, the
-formatters format the time of day once a second, and a JSON formatter takes the access fields from one
-prepared mapping instead of sifting every attribute of the record.
+formatters format the time of day once a second, a JSON formatter takes the access fields from one
+prepared mapping instead of sifting every attribute of the record, and when the proxy's own handler is the only
+one the line would reach, that handler formats it and holds it for a batched write (``observe.held_lines``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
+from llm_proxy.observe.held_lines import holder
 from llm_proxy.observe.redact import RedactingFormatter, Redactor
 
 REQUEST_ID: ContextVar[str] = ContextVar("llm_proxy_request_id", default="-")
@@ -76,6 +78,16 @@ class AccessLine:
         self.pathname = pathname
         self._template: dict[str, Any] | None = None
         self._start = 0.0
+
+    def write(self, args: tuple[object, ...], rid: str, fields: Mapping[str, object] | None) -> None:
+        """Log the line: held by the proxy's own handler when it is the only one the record would reach
+        (``observe.held_lines``), else through the logging module's whole path."""
+        record = self.record(args, rid, fields)
+        handler = holder(self.logger)
+        if handler is None:
+            self.logger.handle(record)
+        else:
+            handler.hold(record)
 
     def record(self, args: tuple[object, ...], rid: str, fields: Mapping[str, object] | None) -> logging.LogRecord:
         """The INFO record of ``message % args`` about request ``rid`` (its ``request_id``), with ``fields`` as its
