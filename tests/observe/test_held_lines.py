@@ -1,0 +1,429 @@
+"""Access lines held by the proxy's own handler: the same bytes as the logging path, written in order and in
+time, and never lost at a normal exit or a SIGTERM; any other handler on the way means the logging path.
+
+In-process tests use a private logger whose only handler is a ``HoldingStreamHandler`` (pytest's own handlers
+sit on the root logger); the end-to-end ones run ``llm-proxy`` with its stderr in a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import importlib.util
+import io
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from llm_proxy.app.serve import configure_logging
+from llm_proxy.observe.held_lines import FLUSH_AFTER, FLUSH_SIZE, WRITE_SIZE, HoldingStreamHandler, holder
+from llm_proxy.observe.logs import AccessLine, RequestIdFilter, formatter
+from llm_proxy.observe.redact import Redactor
+from tests.observe.test_logs import ARGS, FIELDS, MESSAGE
+from tests.servers import write_config
+from tests.test_cli import free_port, wait_healthy
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "sk-held-secret-0123456789"
+SECRET_ARGS = (*ARGS[:-1], f" upstream said {SECRET}")
+SECRET_FIELDS = {**FIELDS, "note": f"upstream said {SECRET}"}
+
+
+class Writes(io.StringIO):
+    """A stream that remembers each write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+@pytest.fixture
+def held() -> Iterator[tuple[logging.Logger, HoldingStreamHandler, Writes]]:
+    """A logger whose records reach one ``HoldingStreamHandler`` only, formatted as the proxy's text lines."""
+    logger = logging.getLogger("llm_proxy.test.held.access")
+    stream = Writes()
+    handler = HoldingStreamHandler(stream)
+    handler.setFormatter(formatter("text", Redactor([SECRET])))
+    handler.addFilter(RequestIdFilter())
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        yield logger, handler, stream
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+        handler.close()
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_held_line_is_the_logging_paths_line(log_format: str) -> None:
+    """Same record, same formatter: the held line equals the line ``Logger.handle`` writes, secret masked."""
+    logger = logging.getLogger("llm_proxy.test.held.access")
+    logger.propagate = False
+    redactor = Redactor([SECRET])
+    held_stream, plain_stream = io.StringIO(), io.StringIO()
+    holding = HoldingStreamHandler(held_stream)
+    plain = logging.StreamHandler(plain_stream)
+    for handler in (holding, plain):
+        handler.setFormatter(formatter(log_format, redactor))
+        handler.addFilter(RequestIdFilter())
+    line = AccessLine(logger, MESSAGE, __file__)
+    fields = SECRET_FIELDS if log_format == "json" else None
+    try:
+        logger.addHandler(holding)
+        assert holder(logger) is holding
+        record = line.record(SECRET_ARGS, "rid-held", fields)
+
+        async def hold() -> str:
+            holding.hold(record)
+            return held_stream.getvalue()
+
+        assert asyncio.run(hold()) == ""  # held, not written
+        holding.flush()
+        logger.removeHandler(holding)
+        logger.addHandler(plain)
+        assert holder(logger) is None
+        logger.handle(record)
+    finally:
+        logger.removeHandler(holding)
+        logger.removeHandler(plain)
+        logger.propagate = True
+    text = held_stream.getvalue()
+    assert text == plain_stream.getvalue() and text.endswith("\n") and text.count("\n") == 1
+    assert SECRET not in text and "[redacted]" in text
+    if log_format == "json":
+        doc = orjson.loads(text)
+        assert doc["request_id"] == "rid-held" and doc["note"] == "upstream said [redacted]"
+    else:
+        assert text.endswith(" upstream said [redacted] [request rid-held]\n")
+
+
+def test_access_line_write_holds_when_the_handler_is_the_only_one(
+    held: tuple[logging.Logger, HoldingStreamHandler, Writes],
+) -> None:
+    logger, handler, stream = held
+    line = AccessLine(logger, MESSAGE, __file__)
+    line.write(ARGS, "rid-1", None)  # no running loop: written at once
+    assert stream.writes and stream.writes[-1].endswith(" [request rid-1]\n")
+
+    async def two() -> str:
+        line.write(ARGS, "rid-2", None)
+        line.write(ARGS, "rid-3", None)
+        return stream.getvalue()
+
+    before = stream.getvalue()
+    assert asyncio.run(two()) == before  # held on a loop
+    handler.flush()
+    assert stream.getvalue().count("\n") == 3 and stream.writes[-1].count("\n") == 2  # one write for both
+
+
+def test_held_lines_go_before_a_later_record_in_the_same_write(
+    held: tuple[logging.Logger, HoldingStreamHandler, Writes],
+) -> None:
+    logger, handler, stream = held
+    line = AccessLine(logger, MESSAGE, __file__)
+
+    async def run() -> None:
+        line.write(ARGS, "rid-1", None)
+        line.write(ARGS, "rid-2", None)
+        logger.warning("upstream %s is slow", "b")
+
+    asyncio.run(run())
+    written = stream.getvalue().splitlines()
+    assert [text.rsplit(" ", 1)[-1] for text in written] == ["rid-1]", "rid-2]", "slow"]
+    assert " WARNING " in written[2]
+    assert len(stream.writes) == 1
+
+
+def test_the_timer_writes_the_lines_without_more_traffic(
+    held: tuple[logging.Logger, HoldingStreamHandler, Writes],
+) -> None:
+    logger, handler, stream = held
+    line = AccessLine(logger, MESSAGE, __file__)
+    timers: list[float] = []
+
+    async def run() -> tuple[str, str]:
+        loop = asyncio.get_running_loop()
+        call_later = loop.call_later
+
+        def counted(delay: float, callback: object, *args: object) -> asyncio.TimerHandle:
+            if getattr(callback, "__self__", None) is handler:  # asyncio.sleep's own timers aside
+                timers.append(delay)
+            return call_later(delay, callback, *args)  # type: ignore[arg-type]
+
+        loop.call_later = counted  # type: ignore[method-assign]
+        for n in range(20):  # fewer bytes than one write takes
+            line.write(ARGS, f"rid-{n}", None)
+        early = stream.getvalue()
+        await asyncio.sleep(FLUSH_AFTER + 0.1)
+        line.write(ARGS, "rid-late", None)  # the buffer was emptied: a new timer
+        await asyncio.sleep(FLUSH_AFTER + 0.1)
+        return early, stream.getvalue()
+
+    early, late = asyncio.run(run())
+    assert early == ""
+    assert late.count("\n") == 21 and late.endswith("[request rid-late]\n")
+    assert timers == [FLUSH_AFTER, FLUSH_AFTER]  # one per batch, not one per line
+    assert len(stream.writes) == 2
+
+
+def test_a_full_buffer_is_written_in_whole_lines_of_at_most_a_pipes_atomic_write(
+    held: tuple[logging.Logger, HoldingStreamHandler, Writes],
+) -> None:
+    logger, handler, stream = held
+    line = AccessLine(logger, MESSAGE, __file__)
+    long_args = (*ARGS[:-1], " " + "x" * (WRITE_SIZE + 100))
+
+    async def run() -> int:
+        count = 0
+        while not stream.writes:
+            line.write(ARGS if count != 3 else long_args, f"rid-{count}", None)
+            count += 1
+        return count
+
+    count = asyncio.run(run())
+    text = stream.getvalue()
+    assert text.count("\n") == count and FLUSH_SIZE <= len(text) < FLUSH_SIZE + 200  # at the size, not the timer
+    assert all(write.endswith("\n") for write in stream.writes)
+    long_line = [write for write in stream.writes if len(write) > WRITE_SIZE]
+    assert len(long_line) == 1 and long_line[0].count("\n") == 1  # a longer line goes alone
+    assert all(len(write.encode()) <= WRITE_SIZE for write in stream.writes if write not in long_line)
+    assert len(stream.writes) <= FLUSH_SIZE // (WRITE_SIZE - 200) + 3
+    handler.flush()
+
+
+def test_non_ascii_lines_are_cut_by_their_worst_case_size(
+    held: tuple[logging.Logger, HoldingStreamHandler, Writes],
+) -> None:
+    logger, handler, stream = held
+    line = AccessLine(logger, MESSAGE, __file__)
+
+    async def run() -> None:
+        for n in range(40):
+            line.write((*ARGS[:-1], " 日本語" * 20), f"rid-{n}", None)
+
+    asyncio.run(run())
+    handler.flush()
+    assert stream.getvalue().count("\n") == 40
+    assert all(write.endswith("\n") and len(write.encode()) <= WRITE_SIZE for write in stream.writes)
+
+
+@pytest.mark.parametrize("other", ["caplog", "extra handler", "logger filter", "disabled"])
+def test_any_other_handler_or_filter_means_the_logging_path(
+    held: tuple[logging.Logger, HoldingStreamHandler, Writes], other: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger, _, stream = held
+    line = AccessLine(logger, MESSAGE, __file__)
+    extra = logging.StreamHandler(io.StringIO())
+    if other == "caplog":
+        logger.propagate = True  # up to the root, where pytest's handlers are
+    elif other == "extra handler":
+        logger.addHandler(extra)
+    elif other == "logger filter":
+        logger.addFilter(_not_dropped)
+    else:
+        logger.disabled = True
+    try:
+        assert holder(logger) is None
+
+        async def run() -> str:
+            line.write(ARGS, "rid-1", None)
+            line.write(("DROP", *ARGS[1:]), "rid-2", None)
+            return stream.getvalue()
+
+        written = asyncio.run(run())
+    finally:
+        logger.removeHandler(extra)
+        logger.filters.clear()
+        logger.disabled = False
+    if other == "disabled":
+        assert written == ""
+        return
+    assert written.count("\n") == (1 if other == "logger filter" else 2)  # at once, not held
+    if other == "caplog":
+        assert [r.request_id for r in caplog.records if r.name == logger.name] == ["rid-1", "rid-2"]  # type: ignore[attr-defined]
+    if other == "extra handler":
+        assert extra.stream.getvalue().count("\n") == 2  # type: ignore[attr-defined]
+
+
+def _not_dropped(record: logging.LogRecord) -> bool:
+    return isinstance(record.args, tuple) and record.args[0] != "DROP"
+
+
+def test_a_handler_above_warning_holds_nothing(held: tuple[logging.Logger, HoldingStreamHandler, Writes]) -> None:
+    logger, handler, stream = held
+    handler.setLevel(logging.WARNING)
+    asyncio.run(_write_one(AccessLine(logger, MESSAGE, __file__)))
+    handler.flush()
+    assert stream.getvalue() == ""
+
+
+async def _write_one(line: AccessLine) -> None:
+    line.write(ARGS, "rid-1", None)
+
+
+def test_configuring_again_and_a_new_stream_write_what_is_held() -> None:
+    root = logging.getLogger()
+    saved, level = list(root.handlers), root.level
+    switches = {name: getattr(logging, name) for name in ("logThreads", "logProcesses", "logMultiprocessing")}
+    for handler in saved:
+        root.removeHandler(handler)
+    first, second = io.StringIO(), io.StringIO()
+    access = logging.getLogger("llm_proxy.access")
+    line = AccessLine(access, MESSAGE, __file__)
+    try:
+        configure_logging("info", True, None, "text", first)
+        (own,) = root.handlers
+        assert type(own) is HoldingStreamHandler and holder(access) is own
+        asyncio.run(_write_one(line))
+        assert first.getvalue() == ""
+        configure_logging("info", True, None, "json")  # a reload of the logging config
+        assert first.getvalue().endswith(" [request rid-1]\n") and root.handlers == [own]
+        asyncio.run(_write_one(line))
+        own.setStream(second)
+        assert orjson.loads(first.getvalue().splitlines()[-1])["request_id"] == "rid-1" and second.getvalue() == ""
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved:
+            root.addHandler(handler)
+        root.setLevel(level)
+        access.setLevel(logging.NOTSET)
+        for name, value in switches.items():
+            setattr(logging, name, value)
+
+
+def test_held_lines_are_written_at_exit() -> None:
+    """No shutdown, no flush: the process ends with lines held, and they are in its stderr."""
+    code = (
+        "import asyncio, logging\n"
+        "from llm_proxy.app.serve import configure_logging\n"
+        "from llm_proxy.app.exchange import _ACCESS\n"
+        "configure_logging('info', True, None, 'text')\n"
+        "async def main():\n"
+        "    for n in range(5):\n"
+        "        _ACCESS.write(('GET', '/', 'm', 'm', '200', 1.0, 2, ''), f'rid-{n}', None)\n"
+        "asyncio.run(main())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=_env())
+    assert result.returncode == 0, result.stderr
+    assert [line.rsplit(" ", 1)[-1] for line in result.stderr.splitlines()] == [f"rid-{n}]" for n in range(5)]
+
+
+# the proxy, end to end ------------------------------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO / "src")}
+
+
+def _request(port: int, rid: str) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    conn.request(
+        "POST", "/o/v1/chat/completions", body=body, headers={"x-request-id": rid, "authorization": "Bearer x"}
+    )
+    assert conn.getresponse().read() and True
+    conn.close()
+
+
+def _proxy(tmp_path: Path, server: dict[str, object]) -> tuple[subprocess.Popen[bytes], int, Path]:
+    port = free_port()
+    entry = {"frontend_model_name": "m", "frontend_base_url": "/o", "backend_base_url": "mock://"}
+    entry["backend_api_key"] = SECRET
+    path = write_config(tmp_path, [entry], {"usage_store": "none", **server})
+    log = tmp_path / "stderr.log"
+    with log.open("wb") as err:
+        args = [sys.executable, "-m", "llm_proxy", "--config", str(path), "--port", str(port)]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, env=_env())
+    return proc, port, log
+
+
+def _access(log: Path) -> list[str]:
+    return [line for line in log.read_text().splitlines() if "llm_proxy.access" in line]
+
+
+GRANIAN = importlib.util.find_spec("granian") is not None
+SERVERS = [
+    pytest.param({}, id="uvicorn"),
+    pytest.param({"interface": "rsgi"}, id="granian", marks=pytest.mark.skipif(not GRANIAN, reason="no granian")),
+]
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_running_proxy_writes_the_line_within_the_timer(tmp_path: Path, server: dict[str, object]) -> None:
+    proc, port, log = _proxy(tmp_path, {"log_level": "info", **server})
+    try:
+        wait_healthy(port, proc)
+        _request(port, "rid-timer")
+        sent = time.monotonic()
+        while not _access(log) and time.monotonic() - sent < 2:
+            time.sleep(0.02)
+        waited = time.monotonic() - sent
+        lines = _access(log)
+        assert len(lines) == 1 and lines[0].endswith(" [request rid-timer]") and waited < 0.5 + FLUSH_AFTER
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        *SERVERS,
+        pytest.param({"workers": 2}, id="uvicorn-2-workers"),
+        pytest.param({"log_format": "json"}, id="uvicorn-json"),
+    ],
+)
+def test_every_line_is_written_before_a_sigterm_exit(tmp_path: Path, server: dict[str, object]) -> None:
+    count = 40
+    proc, port, log = _proxy(tmp_path, {"log_level": "info", **server})
+    try:
+        wait_healthy(port, proc)
+        for n in range(count):
+            _request(port, f"rid-{n}")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    text = log.read_text()
+    assert SECRET not in text
+    lines = _access(log)
+    if server.get("log_format") == "json":
+        ids = [orjson.loads(line)["request_id"] for line in lines]
+    else:
+        ids = [line.rsplit(" ", 1)[-1].removesuffix("]") for line in lines]
+    assert sorted(ids) == sorted(f"rid-{n}" for n in range(count))  # every line, whole
+    if not server.get("workers"):
+        assert ids == [f"rid-{n}" for n in range(count)]  # in order
+
+
+def test_log_level_warning_writes_no_access_line(tmp_path: Path) -> None:
+    proc, port, log = _proxy(tmp_path, {"log_level": "warning", "access_log": True})
+    try:
+        wait_healthy(port, proc)
+        _request(port, "rid-quiet")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert _access(log) == [] and "rid-quiet" not in log.read_text()
