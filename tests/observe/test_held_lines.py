@@ -191,7 +191,7 @@ def test_a_full_buffer_is_written_in_whole_lines_of_at_most_a_pipes_atomic_write
 
     async def run() -> int:
         count = 0
-        while not stream.writes:
+        while not stream.writes and count < 10_000:
             line.write(ARGS if count != 3 else long_args, f"rid-{count}", None)
             count += 1
         return count
@@ -309,12 +309,14 @@ def test_configuring_again_and_a_new_stream_write_what_is_held() -> None:
 
 
 def test_held_lines_are_written_at_exit() -> None:
-    """No shutdown, no flush: the process ends with lines held, and they are in its stderr."""
+    """No shutdown, no flush: the process ends with lines held, and they are in its stderr. granian configures
+    its own loggers after ours (``dictConfig``), which drops every handler from ``logging.shutdown``'s list."""
     code = (
-        "import asyncio, logging\n"
+        "import asyncio, logging, logging.config\n"
         "from llm_proxy.app.serve import configure_logging\n"
         "from llm_proxy.app.exchange import _ACCESS\n"
         "configure_logging('info', True, None, 'text')\n"
+        "logging.config.dictConfig({'version': 1, 'disable_existing_loggers': False})\n"
         "async def main():\n"
         "    for n in range(5):\n"
         "        _ACCESS.write(('GET', '/', 'm', 'm', '200', 1.0, 2, ''), f'rid-{n}', None)\n"
