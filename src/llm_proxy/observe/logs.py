@@ -209,6 +209,32 @@ def _json_formatter() -> logging.Formatter:
             self._head = {rename.get(key, key): value for key, value in self.defaults.items()}
             """The defaults under their output names: the start of every line."""
             self._required = [(rename.get(key, key), key) for key in self._required_fields]
+            self._asctime = "asctime" in self._required_fields
+            self._direct = not (self.static_fields or self.timestamp or self.rename_fields_keep_missing or self.prefix)
+            """Whether an access line can be made in one step (``format``): none of the options it skips is set."""
+
+        def format(self, record: logging.LogRecord) -> str:
+            values = record.__dict__
+            fields = values.get(ACCESS_FIELDS)
+            if (
+                fields is None
+                or not self._direct
+                or record.exc_info
+                or record.exc_text
+                or record.stack_info
+                or not isinstance(record.msg, str)
+            ):
+                return super().format(record)
+            # The library's ``format`` and ``add_fields`` for an access record, without their generic steps (the
+            # message's type, the traceback and stack, static fields, the hook that is the identity here, prefix).
+            record.message = record.getMessage()
+            if self._asctime:
+                record.asctime = _format_time(self, self._clock, record, self.datefmt)
+            log_data = self._head.copy()
+            for key, name in self._required:
+                log_data[key] = values.get(name)
+            log_data.update(fields)
+            return self.jsonify_log_record(log_data)
 
         def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
             return _format_time(self, self._clock, record, datefmt)
