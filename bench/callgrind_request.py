@@ -43,7 +43,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 import orjson
 import uvloop
@@ -276,7 +276,7 @@ def _logging(log_format: str | None) -> None:
         root.removeHandler(handler)
     # the proxy's own handler (``observe.held_lines``), to a stream that drops what it is given
     level = "info" if log_format else "warning"
-    configure_logging(level, log_format is not None, None, log_format or "text", _Null())
+    configure_logging(level, log_format is not None, None, log_format or "text", cast(TextIO, _Null()))
 
 
 class _Null(io.TextIOBase):

@@ -166,7 +166,7 @@ def test_the_timer_writes_the_lines_without_more_traffic(
                 timers.append(delay)
             return call_later(delay, callback, *args)  # type: ignore[arg-type]
 
-        loop.call_later = counted  # type: ignore[method-assign]
+        loop.call_later = counted  # type: ignore[method-assign,assignment]
         for n in range(20):  # fewer bytes than one write takes
             line.write(ARGS, f"rid-{n}", None)
         early = stream.getvalue()
@@ -229,7 +229,8 @@ def test_any_other_handler_or_filter_means_the_logging_path(
 ) -> None:
     logger, _, stream = held
     line = AccessLine(logger, MESSAGE, __file__)
-    extra = logging.StreamHandler(io.StringIO())
+    sink = io.StringIO()
+    extra = logging.StreamHandler(sink)
     if other == "caplog":
         logger.propagate = True  # up to the root, where pytest's handlers are
     elif other == "extra handler":
@@ -258,7 +259,7 @@ def test_any_other_handler_or_filter_means_the_logging_path(
     if other == "caplog":
         assert [r.request_id for r in caplog.records if r.name == logger.name] == ["rid-1", "rid-2"]  # type: ignore[attr-defined]
     if other == "extra handler":
-        assert extra.stream.getvalue().count("\n") == 2  # type: ignore[attr-defined]
+        assert sink.getvalue().count("\n") == 2
 
 
 def _not_dropped(record: logging.LogRecord) -> bool:
