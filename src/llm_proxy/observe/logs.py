@@ -10,8 +10,7 @@ The access line is written once per request, so its path is kept short (``docs/o
 costs"): its record is an ``AccessRecord`` filled from a template instead of ``LogRecord.__init__``'s work, the
 formatters format the time of day once a second, a JSON formatter takes the access fields from one
 prepared mapping instead of sifting every attribute of the record, and when the proxy's own handler is the only
-one the line would reach, that handler formats it and holds it for a batched write (``observe.held_lines``),
-from one record refilled line after line when that handler's filter and formatter are the proxy's.
+one the line would reach, that handler formats it and holds it for a batched write (``observe.held_lines``).
 """
 
 from __future__ import annotations
