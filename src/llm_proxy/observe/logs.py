@@ -70,7 +70,7 @@ class AccessLine:
     ``__dict__``. With any of those switches on, the records are the standard ones (which read them).
     """
 
-    __slots__ = ("logger", "message", "pathname", "_template", "_start", "_spare")
+    __slots__ = ("logger", "message", "pathname", "_template", "_start")
 
     def __init__(self, logger: logging.Logger, message: str, pathname: str) -> None:
         self.logger = logger
@@ -78,41 +78,21 @@ class AccessLine:
         self.pathname = pathname
         self._template: dict[str, Any] | None = None
         self._start = 0.0
-        self._spare: logging.LogRecord | None = None
-        """The record refilled for each line the proxy's own handler holds, when nothing on its way keeps records."""
 
     def write(self, args: tuple[object, ...], rid: str, fields: Mapping[str, object] | None) -> None:
         """Log the line: held by the proxy's own handler when it is the only one the record would reach
         (``observe.held_lines``), else through the logging module's whole path."""
+        record = self.record(args, rid, fields)
         handler = holder(self.logger)
         if handler is None:
-            self.logger.handle(self.record(args, rid, fields))
-        elif _reads_only(handler):
-            with handler.lock:  # type: ignore[union-attr]  # one line at a time in the one record
-                handler.hold(self._refill(args, rid, fields))
+            self.logger.handle(record)
         else:
-            handler.hold(self.record(args, rid, fields))
-
-    def _refill(self, args: tuple[object, ...], rid: str, fields: Mapping[str, object] | None) -> logging.LogRecord:
-        """``record``'s record, made once and then refilled (its dict copied for nothing, with its collections)."""
-        record = self._spare
-        if record is None or type(record) is not AccessRecord or _looked_up():
-            record = self._spare = self.record(args, rid, fields)
-            return record
-        values = record.__dict__
-        now = time.time_ns()
-        values["args"] = args
-        values["created"] = created = now / 1e9
-        values["msecs"] = (now % 1_000_000_000) // 1_000_000 + 0.0
-        values["relativeCreated"] = (created - self._start) * 1000
-        values["request_id"] = rid
-        values[ACCESS_FIELDS] = fields
-        return record
+            handler.hold(record)
 
     def record(self, args: tuple[object, ...], rid: str, fields: Mapping[str, object] | None) -> logging.LogRecord:
         """The INFO record of ``message % args`` about request ``rid`` (its ``request_id``), with ``fields`` as its
         ``access_fields`` when given."""
-        if _looked_up():
+        if logging.logThreads or logging.logProcesses or logging.logMultiprocessing or (_TASKS and _log_tasks()):
             extra: dict[str, object] = {"request_id": rid}
             if fields is not None:
                 extra[ACCESS_FIELDS] = fields
@@ -145,24 +125,6 @@ class AccessLine:
 _new_record = object.__new__
 
 
-def _looked_up() -> bool:
-    """Whether records carry the thread, process or task (then access records are the standard ones)."""
-    return logging.logThreads or logging.logProcesses or logging.logMultiprocessing or (_TASKS and _log_tasks())
-
-
-def _reads_only(handler: logging.Handler) -> bool:
-    """Whether ``handler`` keeps no record it is given: its one filter is the request id's and its formatter
-    is the proxy's (both only read the record and set attributes the next line sets again)."""
-    filters = handler.filters
-    formatter = handler.formatter
-    return (
-        len(filters) == 1
-        and type(filters[0]) is RequestIdFilter
-        and type(formatter) is RedactingFormatter
-        and getattr(formatter.inner, "reads_only", False)
-    )
-
-
 _TASKS = hasattr(logging, "logAsyncioTasks")
 """Python 3.12+: records have the current task's name (unless ``logging.logAsyncioTasks`` is off)."""
 
@@ -187,9 +149,6 @@ class TextFormatter(logging.Formatter):
     """``logging.Formatter`` for ``TEXT_FORMAT`` (the same lines), in fewer steps: the time of day formatted once a
     second (see ``_TimeOfDay``), and the record's attributes used as they are once the filter has set
     ``request_tag`` (the defaults are for a handler without ``RequestIdFilter``)."""
-
-    reads_only = True
-    """Keeps no record it formats (``AccessLine`` may refill one record for the next line)."""
 
     def __init__(self, fmt: str, defaults: dict[str, Any]) -> None:
         super().__init__(fmt, defaults=defaults)
@@ -242,8 +201,6 @@ def _json_formatter() -> logging.Formatter:
     class JsonFormatter(OrjsonFormatter):
         """python-json-logger's orjson formatter; an access record's extra fields are its ``access_fields``
         mapping, merged as they are (the library's own path looks at every attribute of every record)."""
-
-        reads_only = True
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
