@@ -28,7 +28,7 @@ from llm_proxy.app.serve import configure_logging
 from llm_proxy.observe.held_lines import FLUSH_AFTER, FLUSH_SIZE, WRITE_SIZE, HoldingStreamHandler, holder
 from llm_proxy.observe.logs import AccessLine, RequestIdFilter, formatter
 from llm_proxy.observe.redact import Redactor
-from tests.observe.test_logs import ARGS, FIELDS, MESSAGE
+from tests.observe.test_logs import ARGS, FIELDS, MESSAGE, quiet_switches
 from tests.servers import write_config
 from tests.test_cli import free_port, wait_healthy
 
@@ -111,6 +111,57 @@ def test_a_held_line_is_the_logging_paths_line(log_format: str) -> None:
         assert doc["request_id"] == "rid-held" and doc["note"] == "upstream said [redacted]"
     else:
         assert text.endswith(" upstream said [redacted] [request rid-held]\n")
+
+
+@pytest.mark.usefixtures(quiet_switches.__name__)  # as configure_logging sets them
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_lines_written_one_after_another_are_the_logging_paths_lines(log_format: str) -> None:
+    """Lines made by ``AccessLine.write`` one after another and held are the logging path's lines (but for the
+    time, which moves on)."""
+    logger = logging.getLogger("llm_proxy.test.held.access")
+    logger.propagate = False
+    redactor = Redactor([SECRET])
+    held_stream, plain_stream = io.StringIO(), io.StringIO()
+    holding = HoldingStreamHandler(held_stream)
+    plain = logging.StreamHandler(plain_stream)
+    for handler in (holding, plain):
+        handler.setFormatter(formatter(log_format, redactor))
+        handler.addFilter(RequestIdFilter())
+    line = AccessLine(logger, MESSAGE, __file__)
+    fields = SECRET_FIELDS if log_format == "json" else None
+
+    async def run() -> None:
+        for n in range(3):
+            line.write((*SECRET_ARGS[:5], 1.5 * n, n, SECRET_ARGS[7]), f"rid-{n}", fields and {**fields, "bytes": n})
+            await asyncio.sleep(0.002)  # another millisecond, another time
+
+    try:
+        logger.addHandler(holding)
+        asyncio.run(run())
+        holding.flush()
+        logger.removeHandler(holding)
+        logger.addHandler(plain)
+        for n in range(3):
+            line.write((*SECRET_ARGS[:5], 1.5 * n, n, SECRET_ARGS[7]), f"rid-{n}", fields and {**fields, "bytes": n})
+    finally:
+        logger.removeHandler(holding)
+        logger.removeHandler(plain)
+        logger.propagate = True
+    held_lines, plain_lines = held_stream.getvalue().splitlines(), plain_stream.getvalue().splitlines()
+    assert len(held_lines) == 3
+    if log_format == "json":
+        held_docs = [orjson.loads(text) for text in held_lines]
+        plain_docs = [orjson.loads(text) for text in plain_lines]
+        for doc in (*held_docs, *plain_docs):
+            doc.pop("time")
+        assert held_docs == plain_docs and [d["request_id"] for d in held_docs] == ["rid-0", "rid-1", "rid-2"]
+        assert [d["bytes"] for d in held_docs] == [0, 1, 2]
+    else:
+        assert [text.split(" INFO ", 1)[1] for text in held_lines] == [
+            text.split(" INFO ", 1)[1] for text in plain_lines
+        ]
+        assert held_lines[2].endswith(" 3.0ms 2B upstream said [redacted] [request rid-2]")
+    assert SECRET not in held_stream.getvalue()
 
 
 def test_access_line_write_holds_when_the_handler_is_the_only_one(
