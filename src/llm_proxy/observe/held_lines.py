@@ -5,7 +5,7 @@ through the logging module reaches it as usual and is written at once. An access
 takes a shorter way when this handler is the only one its record would reach (``holder``, checked per line:
 nothing else on the way, no filter on the access logger): the handler runs its filters and its formatter on
 the record, exactly as ``emit`` would, and keeps the finished line instead of writing it. The held lines go
-out in one write (whole lines, ``_write``):
+out together (whole lines, in writes of at most ``WRITE_SIZE`` bytes, ``_write``):
 
 - at most ``FLUSH_AFTER`` seconds after the first of them, by an event-loop timer scheduled when the buffer
   stops being empty (no timer per line; with no running loop the line is written at once);
@@ -15,7 +15,9 @@ out in one write (whole lines, ``_write``):
 - whenever the handler is flushed: at the server's lifespan shutdown (after SIGTERM too), when the logging is
   configured again, when its stream is replaced, at exit (``atexit`` and ``logging.shutdown``).
 
-A process killed with SIGKILL loses the lines held at that moment (up to ``FLUSH_AFTER`` seconds of them).
+A process killed with SIGKILL loses the lines held at that moment (up to ``FLUSH_AFTER`` seconds of them). A
+loop that stops before its timer fires leaves the lines to the next of the other flushes (the lifespan shutdown
+comes first when a server stops).
 
 Any other handler on the way (pytest's ``caplog``, a user's) means the whole logging path, as before.
 """
