@@ -18,8 +18,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -162,6 +163,97 @@ def test_lines_written_one_after_another_are_the_logging_paths_lines(log_format:
         ]
         assert held_lines[2].endswith(" 3.0ms 2B upstream said [redacted] [request rid-2]")
     assert SECRET not in held_stream.getvalue()
+
+
+@pytest.mark.usefixtures(quiet_switches.__name__)  # as configure_logging sets them
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize("rid", ["rid-direct", "-"])
+def test_a_line_made_without_a_record_is_the_records_line_byte_for_byte(
+    log_format: str, rid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the proxy's own filter and formatter, ``AccessLine.write`` makes the line from its values (no record):
+    at the same instant, the same bytes as the record's line through the logging path, secret masked."""
+    logger = logging.getLogger("llm_proxy.test.held.access")
+    logger.propagate = False
+    redactor = Redactor([SECRET])
+    held_stream, plain_stream = io.StringIO(), io.StringIO()
+    holding = HoldingStreamHandler(held_stream)
+    plain = logging.StreamHandler(plain_stream)
+    for handler in (holding, plain):
+        handler.setFormatter(formatter(log_format, redactor))
+        handler.addFilter(RequestIdFilter())
+    line = AccessLine(logger, MESSAGE, __file__)
+    fields = SECRET_FIELDS if log_format == "json" else None
+    instants = iter([1_790_000_000_123_456_789, 1_790_000_001_987_654_321] * 2)
+    monkeypatch.setattr(time, "time_ns", lambda: next(instants))
+    made: list[logging.LogRecord] = []
+    monkeypatch.setattr(AccessLine, "record", _counting(AccessLine.record, made))
+
+    async def write_two() -> None:
+        line.write(SECRET_ARGS, rid, fields)
+        line.write((*SECRET_ARGS[:5], 0.05, 7, ""), rid, fields)
+
+    try:
+        logger.addHandler(holding)
+        asyncio.run(write_two())
+        holding.flush()
+        assert made == []  # no record on the held path
+        logger.removeHandler(holding)
+        logger.addHandler(plain)
+        line.write(SECRET_ARGS, rid, fields)
+        line.write((*SECRET_ARGS[:5], 0.05, 7, ""), rid, fields)
+        assert len(made) == 2
+    finally:
+        logger.removeHandler(holding)
+        logger.removeHandler(plain)
+        logger.propagate = True
+    text = held_stream.getvalue()
+    assert text == plain_stream.getvalue() and text.count("\n") == 2
+    assert SECRET not in text and "[redacted]" in text
+    if log_format == "text":
+        first, second = text.splitlines()
+        assert first.split(" ", 2)[1].endswith(",123") and second.split(" ", 2)[1].endswith(",987")
+        assert second.endswith(" 0.1ms 7B" + ("" if rid == "-" else f" [request {rid}]"))
+    else:
+        docs = [orjson.loads(doc) for doc in text.splitlines()]
+        assert [d["time"][-4:] for d in docs] == [",123", ",987"] and {d["request_id"] for d in docs} == {rid}
+        assert list(docs[0])[:5] == ["request_id", "time", "level", "logger", "message"]
+
+
+def test_a_handler_with_another_filter_or_formatter_gets_a_record(
+    held: tuple[logging.Logger, HoldingStreamHandler, Writes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filter or formatter other than the proxy's own on the holding handler: each line is a record again, seen
+    by that filter or formatted by that formatter."""
+    logger, handler, stream = held
+    made: list[logging.LogRecord] = []
+    monkeypatch.setattr(AccessLine, "record", _counting(AccessLine.record, made))
+    line = AccessLine(logger, MESSAGE, __file__)
+    seen: list[str] = []
+
+    def extra(record: logging.LogRecord) -> bool:
+        seen.append(record.getMessage())
+        return True
+
+    handler.addFilter(extra)
+    line.write(ARGS, "rid-1", None)
+    assert len(made) == 1 and len(seen) == 1
+    handler.removeFilter(extra)
+    line.write(ARGS, "rid-2", None)
+    assert len(made) == 1  # the proxy's own filter and formatter again: no record
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    line.write(ARGS, "rid-3", None)
+    assert len(made) == 2 and stream.getvalue().splitlines()[-1] == "INFO " + MESSAGE % ARGS
+
+
+def _counting(
+    record: Callable[..., logging.LogRecord], made: list[logging.LogRecord]
+) -> Callable[..., logging.LogRecord]:
+    def counted(self: AccessLine, *args: Any) -> logging.LogRecord:
+        made.append(made_record := record(self, *args))
+        return made_record
+
+    return counted
 
 
 def test_access_line_write_holds_when_the_handler_is_the_only_one(

@@ -57,16 +57,29 @@ class HoldingStreamHandler(logging.StreamHandler[TextIO]):
             record = passed
         with self.lock:  # type: ignore[union-attr]  # made by Handler.__init__
             try:
-                line = self.format(record) + self.terminator
-                lines = self._lines
-                lines.append(line)
-                self._size += len(line)
-                if len(lines) == 1 or self._size >= FLUSH_SIZE:
-                    self._schedule()
+                self._keep(self.format(record) + self.terminator)
             except RecursionError:
                 raise
             except Exception:
                 self.handleError(record)
+
+    def hold_line(self, line: str) -> None:
+        """Keep ``line``, finished (formatted, masked, terminated) by a caller that did this handler's level,
+        filter and formatter's work itself (``observe.logs.AccessLine``)."""
+        with self.lock:  # type: ignore[union-attr]
+            try:
+                self._keep(line)
+            except RecursionError:
+                raise
+            except Exception:
+                self.handleError(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
+
+    def _keep(self, line: str) -> None:
+        lines = self._lines
+        lines.append(line)
+        self._size += len(line)
+        if len(lines) == 1 or self._size >= FLUSH_SIZE:
+            self._schedule()
 
     def _schedule(self) -> None:
         if self._size >= FLUSH_SIZE:

@@ -10,7 +10,8 @@ The access line is written once per request, so its path is kept short (``docs/o
 costs"): its record is an ``AccessRecord`` filled from a template instead of ``LogRecord.__init__``'s work, the
 formatters format the time of day once a second, a JSON formatter takes the access fields from one
 prepared mapping instead of sifting every attribute of the record, and when the proxy's own handler is the only
-one the line would reach, that handler formats it and holds it for a batched write (``observe.held_lines``).
+one the line would reach, that handler holds it for a batched write (``observe.held_lines``), and with the
+proxy's own filter and formatter the line is made from its few values without any record (``AccessLine.write``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from llm_proxy.observe.held_lines import holder
 from llm_proxy.observe.redact import RedactingFormatter, Redactor
+from llm_proxy.observe.time_of_day import TimeOfDay, format_time, time_text
 
 REQUEST_ID: ContextVar[str] = ContextVar("llm_proxy_request_id", default="-")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_tag)s"
@@ -81,13 +83,45 @@ class AccessLine:
 
     def write(self, args: tuple[object, ...], rid: str, fields: Mapping[str, object] | None) -> None:
         """Log the line: held by the proxy's own handler when it is the only one the record would reach
-        (``observe.held_lines``), else through the logging module's whole path."""
-        record = self.record(args, rid, fields)
+        (``observe.held_lines``), else through the logging module's whole path. Held, and with that handler's
+        usual filter and formatter (``RequestIdFilter``, the proxy's text or JSON format behind its redaction),
+        the line is made from its values without a record (``_direct``): the same bytes for a fifth of the work."""
         handler = holder(self.logger)
         if handler is None:
-            self.logger.handle(record)
-        else:
-            handler.hold(record)
+            self.logger.handle(self.record(args, rid, fields))
+            return
+        filters = handler.filters
+        fmt = handler.formatter
+        if (
+            handler.level <= logging.INFO
+            and len(filters) == 1
+            and type(filters[0]) is RequestIdFilter
+            and type(fmt) is RedactingFormatter
+            and isinstance(fmt.inner, DirectAccessFormat)
+        ):
+            line = self._direct(fmt.inner, args, rid, fields)
+            if line is not None:
+                handler.hold_line(fmt.redactor.text(line) + handler.terminator)
+                return
+        handler.hold(self.record(args, rid, fields))
+
+    def _direct(
+        self, inner: DirectAccessFormat, args: tuple[object, ...], rid: str, fields: Mapping[str, object] | None
+    ) -> str | None:
+        """The line the record path would give (``RequestIdFilter`` then ``inner``), made without a record; None
+        when ``inner`` cannot make it so (the record path then does)."""
+        now = time.time_ns()
+        values: dict[str, object] = {
+            "name": self.logger.name,
+            "levelname": "INFO",
+            "message": self.message % args,
+            "request_id": rid,
+            "request_tag": "" if rid == "-" else f" [request {rid}]",
+        }
+        try:
+            return inner.access_line(now / 1e9, (now % 1_000_000_000) // 1_000_000 + 0.0, values, fields)
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def record(self, args: tuple[object, ...], rid: str, fields: Mapping[str, object] | None) -> logging.LogRecord:
         """The INFO record of ``message % args`` about request ``rid`` (its ``request_id``), with ``fields`` as its
@@ -133,26 +167,26 @@ def _log_tasks() -> bool:
     return bool(getattr(logging, "logAsyncioTasks", False))
 
 
-class _TimeOfDay:
-    """``formatTime`` with the date and time of day formatted once a second (``time.strftime`` is most of a
-    line's formatting); the same text as ``logging.Formatter.formatTime``."""
+class DirectAccessFormat:
+    """A formatter that can make an access line from its few values, without a record (``AccessLine.write``)."""
 
-    __slots__ = ("second", "datefmt", "text")
+    def access_line(
+        self, created: float, msecs: float, values: dict[str, object], fields: Mapping[str, object] | None
+    ) -> str | None:
+        """The line of an INFO record made at ``created`` (``msecs`` its milliseconds) whose attributes the format
+        reads are ``values`` (``name``, ``levelname``, ``message``, ``request_id``, ``request_tag``), with
+        ``fields`` as its ``access_fields``; None when the format reads anything else."""
+        raise NotImplementedError
 
-    def __init__(self) -> None:
-        self.second = -1
-        self.datefmt: str | None = None
-        self.text = ""
 
-
-class TextFormatter(logging.Formatter):
+class TextFormatter(logging.Formatter, DirectAccessFormat):
     """``logging.Formatter`` for ``TEXT_FORMAT`` (the same lines), in fewer steps: the time of day formatted once a
-    second (see ``_TimeOfDay``), and the record's attributes used as they are once the filter has set
+    second (see ``TimeOfDay``), and the record's attributes used as they are once the filter has set
     ``request_tag`` (the defaults are for a handler without ``RequestIdFilter``)."""
 
     def __init__(self, fmt: str, defaults: dict[str, Any]) -> None:
         super().__init__(fmt, defaults=defaults)
-        self._clock = _TimeOfDay()
+        self._clock = TimeOfDay()
         self._uses_time = self.usesTime()
         self._line = fmt
 
@@ -162,23 +196,18 @@ class TextFormatter(logging.Formatter):
             return super().format(record)
         record.message = record.getMessage()
         if self._uses_time:
-            record.asctime = _format_time(self, self._clock, record, self.datefmt)
+            record.asctime = format_time(self, self._clock, record, self.datefmt)
         return self._line % values
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
-        return _format_time(self, self._clock, record, datefmt)
+        return format_time(self, self._clock, record, datefmt)
 
-
-def _format_time(owner: logging.Formatter, clock: _TimeOfDay, record: logging.LogRecord, datefmt: str | None) -> str:
-    created = record.created
-    second = int(created)
-    if second != clock.second or datefmt != clock.datefmt:
-        moment = owner.converter(created)
-        clock.text = time.strftime(datefmt, moment) if datefmt else time.strftime(owner.default_time_format, moment)
-        clock.second, clock.datefmt = second, datefmt
-    if datefmt or not owner.default_msec_format:
-        return clock.text
-    return owner.default_msec_format % (clock.text, record.msecs)
+    def access_line(
+        self, created: float, msecs: float, values: dict[str, object], fields: Mapping[str, object] | None
+    ) -> str | None:
+        if self._uses_time:
+            values["asctime"] = time_text(self, self._clock, created, msecs, self.datefmt)
+        return self._line % values  # a KeyError when the format reads another attribute
 
 
 def formatter(log_format: str, redactor: Redactor | None) -> logging.Formatter:
@@ -186,87 +215,10 @@ def formatter(log_format: str, redactor: Redactor | None) -> logging.Formatter:
     inner: logging.Formatter
     if log_format == "json":
         FIELDS.structured = True
-        inner = _json_formatter()
+        from llm_proxy.observe.json_lines import json_formatter  # python-json-logger: only when asked for
+
+        inner = json_formatter()
     else:
         # Defaults: a handler set up without ``RequestIdFilter`` still formats (with no tag).
         inner = TextFormatter(TEXT_FORMAT, defaults={"request_tag": "", "request_id": "-"})
     return RedactingFormatter(redactor or Redactor(), inner=inner)
-
-
-def _json_formatter() -> logging.Formatter:
-    import orjson
-    from pythonjsonlogger.core import RESERVED_ATTRS
-    from pythonjsonlogger.orjson import OrjsonFormatter  # orjson: already ours; a third of json's cost
-
-    class JsonFormatter(OrjsonFormatter):
-        """python-json-logger's orjson formatter; an access record's extra fields are its ``access_fields``
-        mapping, merged as they are (the library's own path looks at every attribute of every record)."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._clock = _TimeOfDay()
-            rename = self.rename_fields
-            self._head = {rename.get(key, key): value for key, value in self.defaults.items()}
-            """The defaults under their output names: the start of every line."""
-            self._required = [(rename.get(key, key), key) for key in self._required_fields]
-            self._asctime = "asctime" in self._required_fields
-            self._direct = not (self.static_fields or self.timestamp or self.rename_fields_keep_missing or self.prefix)
-            """Whether an access line can be made in one step (``format``): none of the options it skips is set."""
-
-        def format(self, record: logging.LogRecord) -> str:
-            values = record.__dict__
-            fields = values.get(ACCESS_FIELDS)
-            if (
-                fields is None
-                or not self._direct
-                or record.exc_info
-                or record.exc_text
-                or record.stack_info
-                or not isinstance(record.msg, str)
-            ):
-                return super().format(record)
-            # The library's ``format`` and ``add_fields`` for an access record, without their generic steps (the
-            # message's type, the traceback and stack, static fields, the hook that is the identity here, prefix).
-            record.message = record.getMessage()
-            if self._asctime:
-                record.asctime = _format_time(self, self._clock, record, self.datefmt)
-            log_data = self._head.copy()
-            for key, name in self._required:
-                log_data[key] = values.get(name)
-            log_data.update(fields)
-            return self.jsonify_log_record(log_data)
-
-        def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-            return _format_time(self, self._clock, record, datefmt)
-
-        def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
-            # The library asks orjson for non-string keys on every line, which makes orjson take its slower
-            # path for every key; lines whose keys are all strings (every line of ours) are the same bytes
-            # without it, and a line with another key (orjson refuses it: a TypeError) takes the library's way.
-            if not self.json_indent:
-                try:
-                    return orjson.dumps(log_data, default=self.json_default).decode("utf8")
-                except TypeError:
-                    pass
-            return super().jsonify_log_record(log_data)
-
-        def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
-            values = record.__dict__
-            fields = values.get(ACCESS_FIELDS)
-            if fields is None or self.static_fields or message_dict:
-                super().add_fields(log_data, record, message_dict)
-                if fields is not None:
-                    log_data.update(fields)
-                return
-            # What the library's loop gives for such a record: the defaults, the format's fields, the extras.
-            log_data.update(self._head)
-            for key, name in self._required:
-                log_data[key] = values.get(name)
-            log_data.update(fields)
-
-    return JsonFormatter(
-        JSON_FIELDS,
-        rename_fields={"levelname": "level", "asctime": "time", "name": "logger"},
-        reserved_attrs=[*RESERVED_ATTRS, "request_tag", ACCESS_FIELDS],  # the text lines' form of request_id
-        defaults={"request_id": "-"},
-    )
