@@ -71,15 +71,24 @@ CLAUDE_REQUEST = orjson.dumps(
 
 
 class _Content:
-    """An aiohttp ``StreamReader`` stand-in: the recorded chunks, as they would arrive."""
+    """An aiohttp ``StreamReader`` stand-in: the recorded chunks, as they would arrive (one reader per response)."""
 
-    __slots__ = ("_chunks",)
+    __slots__ = ("_chunks", "_next")
 
     def __init__(self, chunks: list[bytes]) -> None:
         self._chunks = chunks
+        self._next = 0
+
+    async def readany(self) -> bytes:
+        """The next chunk; ``b""`` at the end, as aiohttp's reader."""
+        n = self._next
+        if n == len(self._chunks):
+            return b""
+        self._next = n + 1
+        return self._chunks[n]
 
     async def iter_any(self) -> AsyncIterator[bytes]:
-        for chunk in self._chunks:
+        while chunk := await self.readany():
             yield chunk
 
 
@@ -93,12 +102,12 @@ class _ClientResponse:
         status: int,
         raw_headers: tuple[tuple[bytes, bytes], ...],
         headers: CIMultiDictProxy[str],
-        content: _Content,
+        chunks: list[bytes],
     ) -> None:
         self.status = status
         self.raw_headers = raw_headers
         self.headers = headers
-        self.content = content
+        self.content = _Content(chunks)
 
     def release(self) -> None:
         return None
@@ -113,7 +122,7 @@ class StubSession:
     def __init__(self, status: int, raw_headers: RawHeaders, chunks: list[bytes]) -> None:
         # Made once: aiohttp's parser builds these for every response, and that is aiohttp's cost, not the proxy's.
         headers = CIMultiDictProxy(CIMultiDict((k.decode(), v.decode()) for k, v in raw_headers))
-        self._answer = (status, tuple(raw_headers), headers, _Content(chunks))
+        self._answer = (status, tuple(raw_headers), headers, chunks)
 
     async def request(self, method: str, url: object, **kwargs: object) -> _ClientResponse:
         return _ClientResponse(*self._answer)
@@ -287,13 +296,14 @@ class _Null(io.TextIOBase):
 class _Client:
     """One request's client: the body at the first ``receive``, then nothing until the app stops waiting."""
 
-    __slots__ = ("_body", "_delivered", "_never", "status")
+    __slots__ = ("_body", "_delivered", "_never", "status", "ended")
 
     def __init__(self, body: bytes, never: asyncio.Future[None]) -> None:
         self._body = body
         self._delivered = False
         self._never = never
         self.status = 0
+        self.ended = False
 
     async def receive(self) -> Message:
         if not self._delivered:
@@ -305,6 +315,8 @@ class _Client:
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
+        elif not message.get("more_body", False):
+            self.ended = True
 
 
 async def drive(app: ProxyApp, scope: Callable[[], dict[str, Any]], body: bytes, n: int) -> None:
@@ -312,8 +324,8 @@ async def drive(app: ProxyApp, scope: Callable[[], dict[str, Any]], body: bytes,
     for _ in range(n):
         client = _Client(body, loop.create_future())
         await app(scope(), client.receive, client.send)
-        if client.status != 200:
-            raise SystemExit(f"request answered {client.status}")
+        if client.status != 200 or not client.ended:  # a body cut by an error would count the error path
+            raise SystemExit(f"request answered {client.status}" + ("" if client.ended else ", its body cut"))
 
 
 WARM_UP = 5

@@ -3,12 +3,22 @@ the first request that uses them (they cost about a third of the launch-to-``/he
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
+import uvloop
+
+from llm_proxy.app import serve
+from tests.servers import write_config
 
 REPO = Path(__file__).resolve().parents[1]
 LAZY = (
@@ -79,3 +89,64 @@ def test_starting_the_example_config_loads_no_tokenizer_aws_or_redis(tmp_path: P
     report = json.loads(result.stdout)
     assert report["sent"] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert report["loaded"] == []
+
+
+@pytest.fixture
+def fresh_gc() -> Iterator[None]:
+    """Nothing frozen and Python's thresholds before the test; the same again after it."""
+    thresholds = gc.get_threshold()
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+def _gc_state() -> tuple[int, int]:
+    return gc.get_freeze_count(), gc.get_threshold()[0]
+
+
+@pytest.mark.parametrize("interface", ["asgi", "rsgi"])
+def test_the_heap_settles_before_the_server_serves(
+    interface: str, monkeypatch: pytest.MonkeyPatch, fresh_gc: None
+) -> None:
+    """Start-up's objects are frozen out of later collections and the young generation is collected less often
+    by the time the server starts serving (``serve.settle_heap``), on either interface."""
+    seen: list[tuple[int, int]] = []
+    if interface == "asgi":
+
+        def fake_serve(self: object, sockets: list[socket.socket]) -> None:
+            seen.append(_gc_state())
+            for sock in sockets:
+                sock.close()
+
+        monkeypatch.setattr(serve._Server, "run", fake_serve)
+    else:
+        pytest.importorskip("granian")
+
+        def fake_loop(main: Coroutine[Any, Any, None]) -> None:
+            seen.append(_gc_state())
+            main.close()
+
+        monkeypatch.setattr(uvloop, "run", fake_loop)
+    assert gc.get_freeze_count() == 0
+    serve.run(object(), host="127.0.0.1", port=0, grace=1.0, interface=interface)
+    assert len(seen) == 1
+    frozen, young = seen[0]
+    assert frozen > 1000
+    assert young == serve.YOUNG_GC_THRESHOLD
+
+
+def test_a_worker_settles_its_heap_once_its_app_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_gc: None
+) -> None:
+    """Worker processes (``server.workers`` > 1, uvicorn's or granian's) build the app from the config file, then
+    settle their heap the same way."""
+    model = {"frontend_model_name": "m", "frontend_base_url": "/", "backend_base_url": "mock://"}
+    config = write_config(tmp_path, [model], {"usage_store": "none"})
+    monkeypatch.setenv(serve.CONFIG_ENV, str(config))
+    monkeypatch.setattr(serve, "configure_logging", lambda *args, **kwargs: None)  # leave the test's logging be
+    assert gc.get_freeze_count() == 0
+    app = serve.app_from_env()
+    assert type(app).__name__ == "ProxyApp"
+    assert gc.get_freeze_count() > 1000
+    assert gc.get_threshold()[0] == serve.YOUNG_GC_THRESHOLD

@@ -249,7 +249,7 @@ def run(
     except ImportError:
         raise ListenError("server.interface rsgi needs granian: pip install 'llm-proxy[granian]'") from None
 
-    from llm_proxy.app.serve import CONFIG_ENV, _metrics_directory, listen_socket
+    from llm_proxy.app.serve import CONFIG_ENV, _metrics_directory, listen_socket, settle_heap
 
     listen_socket(host, port).close()  # a port in use is one clear message, before anything starts
     log.info("listening on http://%s:%d (granian RSGI)", f"[{host}]" if ":" in host else host, port)
@@ -284,6 +284,7 @@ def run(
         return
     import uvloop
 
+    settle_heap()
     uvloop.run(_serve_embedded(RsgiApp(cast(AsgiApp, app)), common, grace))
 
 

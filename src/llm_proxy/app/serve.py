@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import logging
 import os
 import shutil
@@ -34,6 +35,22 @@ MOCK_MAX_BODY = 256 << 20
 log = logging.getLogger("llm_proxy.app.serve")
 CONFIG_ENV = "LLM_PROXY_CONFIG"
 """Worker processes find the config file here (uvicorn workers import the app by name)."""
+YOUNG_GC_THRESHOLD = 10_000
+"""Container objects allocated (net of those freed) between two collections of the young generation; Python's
+default is 700. A request in flight holds a few hundred (tasks, frames, headers, the parsed body): at 700, under a
+few dozen concurrent requests, a young collection ran every ~10 requests and moved the objects of the requests
+in flight to older generations, whose collections then walked them again — about 8 % of the CPU of a loaded
+proxy. Reference cycles, the only garbage these collections find, are rare on the request path."""
+
+
+def settle_heap() -> None:
+    """Start-up is over: the objects made so far (modules, config, routes — tens of thousands) live as long as
+    the process, so ``gc.freeze`` takes them out of every later collection (a full one walked them all), and
+    the young generation is collected less often (``YOUNG_GC_THRESHOLD``). Called once the app is built, before
+    the server serves (``run``) or in each worker process (``app_from_env``)."""
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, middle, old)
 
 
 def app_from_env() -> object:
@@ -45,7 +62,9 @@ def app_from_env() -> object:
     redactor = Redactor(config.secrets)
     # a spawned worker starts bare
     configure_logging(config.server.log_level, config.server.access_log, redactor, config.server.log_format)
-    return ProxyApp(config, redactor=redactor)
+    app = ProxyApp(config, redactor=redactor)
+    settle_heap()
+    return app
 
 
 def run(
@@ -99,6 +118,7 @@ def run(
         with _metrics_directory():
             Multiprocess(config, sockets=[sock]).run()
     else:
+        settle_heap()
         _Server(config).run(sockets=[sock])
 
 
