@@ -2,7 +2,8 @@
 
 For each request: read the body, find the route (prefix, then model), hand over to proxy mode or
 translation mode, and render any failure as an error body in the dialect the client speaks. A
-client disconnect cancels the handler at once, which closes the upstream connection.
+client disconnect cancels the handler, which closes the upstream connection: at once once the request has run
+``WATCH_AFTER`` seconds, else when it reaches that age (``app.disconnect``).
 
 The app is plain ASGI so that the server underneath (uvicorn or granian) can be swapped in
 ``llm_proxy.app.serve`` without touching anything here.
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from llm_proxy.access.gate import Gate, Signed
 from llm_proxy.app.admin import PATHS as ADMIN_PATHS
 from llm_proxy.app.admin import Admin, is_admin_path
+from llm_proxy.app.disconnect import DisconnectWatch
 from llm_proxy.app.exchange import Exchange, Receive, Scope, Send, read_body
 from llm_proxy.app.reload import Reloader
 from llm_proxy.canonical import ErrorKind, ProxyError
@@ -180,30 +182,17 @@ class ProxyApp:
         if body is None:
             self._done(ex, True, dialect)
             return
-        task = asyncio.current_task()
-        disconnected = False
-
-        async def watch_disconnect() -> None:
-            nonlocal disconnected
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    if not ex.finished and task is not None:
-                        disconnected = True
-                        task.cancel()
-                    return
-
-        watcher = asyncio.get_running_loop().create_task(watch_disconnect())  # ensure_future's checks cost more
+        watch = DisconnectWatch(receive, ex)
         try:
             await self._dispatch(ex, target, body, dialect)
         except asyncio.CancelledError:
-            if not disconnected or task is None:
+            if not watch.disconnected:
                 raise
-            task.uncancel()
+            watch.taken_back()
             ex.note = "client disconnected"
         finally:
-            watcher.cancel()
-            self._done(ex, disconnected, dialect)
+            watch.stop()
+            self._done(ex, watch.disconnected, dialect)
 
     def _done(self, ex: Exchange, disconnected: bool, dialect: str | None) -> None:
         """The request ended: its metrics, its span and its access line, from ``ex.record``."""
