@@ -50,23 +50,18 @@ def parse_body(body: bytes) -> Any:
     return doc
 
 
-def _too_deep(doc: Any, limit: int) -> bool:
-    """Whether the container ``doc`` holds containers nested more than ``limit`` levels deep (itself included).
+def _too_deep(value: Any, room: int) -> bool:
+    """Whether the container ``value`` holds containers nested more than ``room`` levels deep (itself included)."""
+    if room == 0:
+        return True
+    room -= 1
+    for item in value.values() if type(value) is dict else value:
+        if type(item) in _CONTAINERS and _too_deep(item, room):
+            return True
+    return False
 
-    Walked level by level, each level's containers gathered by one comprehension: far fewer Python calls than a
-    recursion into every container (an LLM request is wide and shallow: three or four levels).
-    """
-    level = [doc]
-    for _ in range(limit):
-        level = [
-            item
-            for value in level
-            for item in (value.values() if type(value) is dict else value)
-            if type(item) is dict or type(item) is list
-        ]
-        if not level:
-            return False
-    return True
+
+_CONTAINERS = (dict, list)
 
 
 def replace_model(body: bytes, current: str, new_model: str) -> bytes | None:
