@@ -56,12 +56,10 @@ def _too_deep(value: Any, room: int) -> bool:
         return True
     room -= 1
     for item in value.values() if type(value) is dict else value:
-        if type(item) in _CONTAINERS and _too_deep(item, room):
+        kind = type(item)
+        if (kind is dict or kind is list) and _too_deep(item, room):
             return True
     return False
-
-
-_CONTAINERS = (dict, list)
 
 
 def replace_model(body: bytes, current: str, new_model: str) -> bytes | None:
