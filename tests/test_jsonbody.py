@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import re
+
 import orjson
 import pytest
 
 from llm_proxy.errors import RequestError
-from llm_proxy.jsonbody import parse_body, replace_model
+from llm_proxy.jsonbody import _string_after_colon, _too_deep, parse_body, replace_model
 from llm_proxy.modes.plan import plan_passthrough
 from llm_proxy.routing import Router
 from tests.servers import make_config
@@ -116,3 +118,58 @@ def test_a_wide_shallow_body_is_accepted() -> None:
     """Many brackets side by side (more than the limit) are not depth."""
     body = b'{"model":"m","messages":[' + b",".join([b'{"role":"user","content":[[]]}'] * 500) + b"]}"
     assert len(parse_body(body)["messages"]) == 500
+
+
+_REFERENCE_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]]', re.S)
+_REFERENCE_COLON = re.compile(rb"\s*:\s*")
+
+
+def _reference_string_after_colon(body: bytes, pos: int) -> tuple[int, int] | None:
+    """The splice's value reader as two regular expressions: what the hand-written one must agree with."""
+    colon = _REFERENCE_COLON.match(body, pos)
+    if colon is None:
+        return None
+    value = _REFERENCE_TOKEN.match(body, colon.end())
+    if value is None or not value.group().startswith(b'"'):
+        return None
+    return value.start(), value.end()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model":"gpt-x","n":1}',
+        b'{ "model" :  "gpt-x" }',
+        b'{"model"\t:\n\r "a\\"b\\\\","x":"model"}',
+        b'{"model":"caf\\u00e9","model":"\\\\"}',
+        b'{"model":1,"model":null,"model":["a"],"model":{"a":"b"},"model":""}',
+        b'{"a":{"model":"x"},"model" : "",  "b":"\\"model\\"" }',
+    ],
+)
+def test_the_model_value_reader_agrees_with_the_tokenizer(body: bytes) -> None:
+    """After every ``"model"`` key of a body (and at every offset), the value found is the tokenizer's."""
+    orjson.loads(body)  # the reader is only ever given parsed bodies
+    for pos in range(len(body) + 1):
+        assert _string_after_colon(body, pos) == _reference_string_after_colon(body, pos), pos
+
+
+@pytest.mark.parametrize("shape", ["wide", "deep", "mixed"])
+def test_the_level_walk_agrees_with_a_recursive_one(shape: str) -> None:
+    """The depth walk counts levels exactly like a recursion into every container."""
+
+    def depth(value: object) -> int:
+        if isinstance(value, dict):
+            return 1 + max((depth(v) for v in value.values()), default=0)
+        if isinstance(value, list):
+            return 1 + max((depth(v) for v in value), default=0)
+        return 0
+
+    docs: list[object] = []
+    for n in range(1, 12):
+        nested: object = "leaf"
+        for i in range(n):
+            nested = [nested, 1] if (i + len(shape)) % 2 else {"k": nested, "s": "x"}
+        docs.append({"wide": [{"a": []}] * n, "deep": nested} if shape == "mixed" else {shape: nested})
+    for doc in docs:
+        for limit in range(1, 14):
+            assert _too_deep(doc, limit) == (depth(doc) > limit), (doc, limit)

@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 from urllib.parse import quote
 
-from llm_proxy.canonical import JSON, ProxyError, Request, Response, StreamEvent
+from llm_proxy.canonical import JSON, ProxyError, Request, Response, StopReason, StreamEvent, Usage
 
 if TYPE_CHECKING:
     from llm_proxy.prompt import SystemEdit
@@ -123,6 +123,18 @@ class ErrorBody:
     content_type: str = "application/json"
 
 
+class Summary(NamedTuple):
+    """Model, stop reason and usage of a whole answer, without its content (``Dialect.summarize``).
+
+    What metrics, the access line, the span and the ledger read from a relayed answer; a tuple, because a
+    ``Response`` (nine frozen fields) costs more to build than reading the answer's usage.
+    """
+
+    model: str
+    stop_reason: StopReason | None
+    usage: Usage
+
+
 class StreamDecoder(Protocol):
     """Upstream stream bytes in, canonical events out."""
 
@@ -187,8 +199,8 @@ class Dialect(Protocol):
 
     def decode_response(self, body: JSON, request: Request) -> Response: ...
 
-    def summarize(self, body: dict[str, Any]) -> Response | None:
-        """Model, usage and stop reason of a whole answer, without its content (``content`` empty).
+    def summarize(self, body: dict[str, Any]) -> Summary | None:
+        """Model, usage and stop reason of a whole answer, without its content.
 
         Proxy mode relays answers untouched but metrics, the access line, the span and the ledger want
         their usage; decoding every content part would cost more than the rest of that together.

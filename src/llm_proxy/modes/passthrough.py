@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from llm_proxy.app.exchange import Exchange
-from llm_proxy.canonical import ProxyError, Request, StreamEvent
+from llm_proxy.canonical import ProxyError, Request, Response, StreamEvent
 from llm_proxy.config import Backend, Route
 from llm_proxy.errors import StreamInterrupted, UpstreamError, UpstreamUnavailable, kind_for_status
 from llm_proxy.modes.attempts import MAX_WAIT, NEXT_KEY_STATUSES, RETRYABLE_STATUSES, retry_after, wait_before
@@ -147,7 +147,7 @@ async def _relay(
                 observe(events)
         if answer is not None:
             ex.record.answered(answer)
-            if turn is not None:
+            if turn is not None and isinstance(answer, Response):
                 turn.answered(answer)
     if turn is not None:
         await sessions.close(turn)

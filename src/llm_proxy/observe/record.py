@@ -30,6 +30,7 @@ from llm_proxy.canonical import (
 )
 
 if TYPE_CHECKING:
+    from llm_proxy.dialects.base import Summary
     from llm_proxy.observe.metrics import Metrics
     from llm_proxy.observe.tracing import RequestSpan
     from llm_proxy.upstream.client import UpstreamCall
@@ -187,8 +188,8 @@ class Record:
             elif self.ttft is None and isinstance(event, BlockStart) and event.kind == "redacted_thinking":
                 self.ttft = time.perf_counter() - self.started
 
-    def answered(self, response: Response) -> None:
-        """The whole answer (not streamed)."""
+    def answered(self, response: Response | Summary) -> None:
+        """The whole answer (not streamed), or its summary (proxy mode)."""
         self.response_model = response.model or self.response_model
         self.usage = response.usage
         if response.stop_reason is not None:

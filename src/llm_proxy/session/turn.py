@@ -24,7 +24,7 @@ import orjson
 from llm_proxy.canonical import Request, Response, StreamEvent
 from llm_proxy.config import Route
 from llm_proxy.dialects import get_dialect, get_spec
-from llm_proxy.dialects.base import StreamDecoder
+from llm_proxy.dialects.base import StreamDecoder, Summary
 from llm_proxy.errors import ProxyFailure
 from llm_proxy.prompt import SystemEdit, edit_request
 from llm_proxy.session.assemble import ResponseAssembler
@@ -107,7 +107,7 @@ class Turn:
             events, response = self._tap.close()
             if events:
                 self.observe(events)
-            if response is not None:
+            if isinstance(response, Response):
                 self.answered(response)
         if self._answer is None and self._assembler is not None and self._assembler.complete:
             self._answer = self._assembler.response()
@@ -143,7 +143,8 @@ class Tap:
                 self._body = None
         return []
 
-    def close(self) -> tuple[list[StreamEvent], Response | None]:
+    def close(self) -> tuple[list[StreamEvent], Response | Summary | None]:
+        """The last events, and the whole answer of a JSON body: decoded, or summarized when ``light``."""
         if self._decoder is not None:
             return self._decoder.close(), None
         if self._body is None:

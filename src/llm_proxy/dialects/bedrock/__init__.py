@@ -32,7 +32,7 @@ from llm_proxy.canonical import (
     StreamEvent,
 )
 from llm_proxy.dialects import claude, get_spec
-from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder, Summary
 from llm_proxy.dialects.bedrock import watch
 from llm_proxy.dialects.jsonread import header, http_error, upstream_fault
 from llm_proxy.dialects.watch import StreamWatcher
@@ -383,7 +383,7 @@ class BedrockDialect:
     def decode_response(self, body: JSON, request: Request) -> Response:
         return claude.decode_message(body, request, origin=NAME)
 
-    def summarize(self, body: dict[str, Any]) -> Response | None:
+    def summarize(self, body: dict[str, Any]) -> Summary | None:
         return claude.DIALECT.summarize(body)  # invoke answers are Anthropic Messages
 
     def stream_decoder(self, request: Request) -> BedrockStreamDecoder:

@@ -21,7 +21,7 @@ import orjson
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
 from llm_proxy.dialects import bedrock, get_spec
-from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder, Summary
 from llm_proxy.dialects.bedrock_converse import watch
 from llm_proxy.dialects.bedrock_converse.raw_edit import edit_system_raw
 from llm_proxy.dialects.bedrock_converse.request import decode_request, encode_request
@@ -93,7 +93,7 @@ class ConverseDialect:
     def decode_response(self, body: JSON, request: Request) -> Response:
         return decode_response(body, request)
 
-    def summarize(self, body: dict[str, Any]) -> Response | None:
+    def summarize(self, body: dict[str, Any]) -> Summary | None:
         return summarize(body)
 
     def stream_decoder(self, request: Request) -> ConverseStreamDecoder:

@@ -14,7 +14,7 @@ from typing import Any
 
 from llm_proxy.canonical import JSON, Image, Part, Request, Response, StopReason, ToolCall, ToolResult, Usage
 from llm_proxy.dialects import claude
-from llm_proxy.dialects.base import drop
+from llm_proxy.dialects.base import Summary, drop
 from llm_proxy.dialects.bedrock_converse.blocks import decode_blocks, encode_parts
 from llm_proxy.dialects.bedrock_converse.wire import NAME, read
 from llm_proxy.dialects.jsonread import Invalid, bad_upstream, integer_or, obj_or_empty, rest
@@ -153,7 +153,6 @@ def encode_response(response: Response, request: Request) -> dict[str, JSON]:
     return out
 
 
-def summarize(doc: dict[str, Any]) -> Response:
+def summarize(doc: dict[str, Any]) -> Summary:
     """Usage and stop reason of a Converse answer, without its content (proxy mode)."""
-    stop = decode_stop_reason(doc.get("stopReason"))
-    return Response(id="", model="", content=(), stop_reason=stop, usage=decode_usage(doc.get("usage")))
+    return Summary("", decode_stop_reason(doc.get("stopReason")), decode_usage(doc.get("usage")))

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
-from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder, Summary
 from llm_proxy.dialects.claude import watch
 from llm_proxy.dialects.claude.blocks import reasoning_signature, tool_input
 from llm_proxy.dialects.claude.errors import (
@@ -159,7 +159,7 @@ class ClaudeDialect:
     def decode_response(self, body: JSON, request: Request) -> Response:
         return decode_message(body, request)
 
-    def summarize(self, body: dict[str, Any]) -> Response | None:
+    def summarize(self, body: dict[str, Any]) -> Summary | None:
         return summarize(body)
 
     def stream_decoder(self, request: Request) -> ClaudeStreamDecoder:

@@ -23,7 +23,7 @@ from llm_proxy.canonical import (
     ToolResult,
     Usage,
 )
-from llm_proxy.dialects.base import drop
+from llm_proxy.dialects.base import Summary, drop
 from llm_proxy.dialects.claude.blocks import decode_blocks, encode_part
 from llm_proxy.dialects.claude.wire import FAMILY, NAME, message_id, read
 from llm_proxy.dialects.jsonread import Invalid, bad_upstream, integer_or, merge_extra, rest
@@ -139,13 +139,11 @@ def unwrap_custom_json(text: str) -> str:
     return inner if isinstance(inner, str) else text
 
 
-def summarize(doc: dict[str, Any]) -> Response:
+def summarize(doc: dict[str, Any]) -> Summary:
     """Model, usage and stop reason of a Messages answer (Bedrock's invoke answers too), without its content."""
     model = doc.get("model")
-    return Response(
-        id="",
-        model=model if isinstance(model, str) else "",
-        content=(),
-        stop_reason=decode_stop_reason(doc.get("stop_reason")),
-        usage=merge_usage(Usage(), doc.get("usage")),
+    return Summary(
+        model if isinstance(model, str) else "",
+        decode_stop_reason(doc.get("stop_reason")),
+        merge_usage(Usage(), doc.get("usage")),
     )

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import orjson
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
-from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder, Summary
 from llm_proxy.dialects.gemini import watch
 from llm_proxy.dialects.gemini.errors import decode_error, encode_error
 from llm_proxy.dialects.gemini.raw_edit import edit_system_raw
@@ -73,7 +73,7 @@ class GeminiDialect:
     def decode_response(self, body: JSON, request: Request) -> Response:
         return decode_response(body, request)
 
-    def summarize(self, body: dict[str, Any]) -> Response | None:
+    def summarize(self, body: dict[str, Any]) -> Summary | None:
         return summarize(body)
 
     def stream_decoder(self, request: Request) -> GeminiStreamDecoder:

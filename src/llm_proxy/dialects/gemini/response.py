@@ -12,6 +12,7 @@ import hashlib
 from typing import Any
 
 from llm_proxy.canonical import JSON, Part, Request, Response, StopReason, ToolCall, Usage
+from llm_proxy.dialects.base import Summary
 from llm_proxy.dialects.gemini.parts import Ids, decode_parts
 from llm_proxy.dialects.gemini.request import content_parts
 from llm_proxy.dialects.gemini.wire import NAME, read
@@ -166,17 +167,14 @@ def encode_response(response: Response, request: Request) -> dict[str, JSON]:
     return doc
 
 
-def summarize(doc: dict[str, Any]) -> Response:
+def summarize(doc: dict[str, Any]) -> Summary:
     """Model, usage and stop reason of a generateContent answer, without its content."""
     candidates = doc.get("candidates")
     first = candidates[0] if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict) else {}
     parts = obj_or_empty(first.get("content")).get("parts")
     has_calls = isinstance(parts, list) and any(isinstance(p, dict) and "functionCall" in p for p in parts)
+    stop = decode_stop(first.get("finishReason"), has_calls)
+    if stop is None and not candidates and isinstance(doc.get("promptFeedback"), dict):
+        stop = StopReason.CONTENT_FILTER  # as ``decode_response``: the prompt was blocked, no candidate at all
     model = doc.get("modelVersion")
-    return Response(
-        id="",
-        model=model if isinstance(model, str) else "",
-        content=(),
-        stop_reason=decode_stop(first.get("finishReason"), has_calls),
-        usage=decode_usage(doc.get("usageMetadata")),
-    )
+    return Summary(model if isinstance(model, str) else "", stop, decode_usage(doc.get("usageMetadata")))

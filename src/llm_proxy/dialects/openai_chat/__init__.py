@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
-from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder, Summary
 from llm_proxy.dialects.openai_chat import watch
 from llm_proxy.dialects.openai_chat.raw_edit import edit_system_raw
 from llm_proxy.dialects.openai_chat.request import decode_request, encode_request
@@ -96,7 +96,7 @@ class OpenAIChatDialect:
     def decode_response(self, body: JSON, request: Request) -> Response:
         return decode_response(body, request)
 
-    def summarize(self, body: dict[str, Any]) -> Response | None:
+    def summarize(self, body: dict[str, Any]) -> Summary | None:
         return summarize(body)
 
     def stream_decoder(self, request: Request) -> ChatStreamDecoder:

@@ -23,6 +23,7 @@ from llm_proxy.canonical import (
     ToolCall,
     Usage,
 )
+from llm_proxy.dialects.base import Summary
 from llm_proxy.dialects.jsonread import Invalid, bad_upstream, integer_or
 from llm_proxy.dialects.openai_chat.messages import decode_content, decode_tool_call, encode_tool_call
 from llm_proxy.dialects.openai_chat.thinking import decode_thinking_block, thinking_fields
@@ -168,15 +169,13 @@ def encode_response(response: Response, request: Request) -> bytes:
     return orjson.dumps(body)
 
 
-def summarize(doc: dict[str, Any]) -> Response:
+def summarize(doc: dict[str, Any]) -> Summary:
     """Model, usage and stop reason of a chat completion, without its content."""
     choices = doc.get("choices")
     first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
     model = doc.get("model")
-    return Response(
-        id="",
-        model=model if isinstance(model, str) else "",
-        content=(),
-        stop_reason=decode_stop_reason(first.get("finish_reason")),
-        usage=decode_usage(doc.get("usage")),
+    return Summary(
+        model if isinstance(model, str) else "",
+        decode_stop_reason(first.get("finish_reason")),
+        decode_usage(doc.get("usage")),
     )

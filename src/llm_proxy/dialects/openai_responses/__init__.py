@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from llm_proxy.canonical import JSON, ProxyError, Request, Response
-from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder
+from llm_proxy.dialects.base import Dialect, EncodeOptions, ErrorBody, StreamDecoder, Summary
 from llm_proxy.dialects.openai_errors import RESPONSES_RULES, encode_error
 from llm_proxy.dialects.openai_models import encode_model_list
 from llm_proxy.dialects.openai_responses import watch
@@ -100,7 +100,7 @@ class ResponsesDialect:
     def decode_response(self, body: JSON, request: Request) -> Response:
         return decode_response(body, request)
 
-    def summarize(self, body: dict[str, Any]) -> Response | None:
+    def summarize(self, body: dict[str, Any]) -> Summary | None:
         return summarize(body)
 
     def stream_decoder(self, request: Request) -> ResponsesStreamDecoder:

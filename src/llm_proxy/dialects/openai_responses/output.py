@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from llm_proxy.canonical import JSON, Reasoning, Request, Response, StopReason, Usage
+from llm_proxy.canonical import JSON, Reasoning, Request, StopReason, Usage
+from llm_proxy.dialects.base import Summary
 from llm_proxy.dialects.jsonread import integer_or, obj_or_empty
 from llm_proxy.dialects.openai_responses.request import encode_tool_choice
 from llm_proxy.dialects.openai_responses.wire import custom_names
@@ -210,15 +211,13 @@ def response_object(
     }
 
 
-def summarize(doc: dict[str, Any]) -> Response:
+def summarize(doc: dict[str, Any]) -> Summary:
     """Model, usage and stop reason of a Responses answer, without its content."""
     output = doc.get("output")
     calls = isinstance(output, list) and any(isinstance(i, dict) and i.get("type") == "function_call" for i in output)
     model = doc.get("model")
-    return Response(
-        id="",
-        model=model if isinstance(model, str) else "",
-        content=(),
-        stop_reason=decode_stop_reason(doc.get("status"), doc.get("incomplete_details"), calls),
-        usage=decode_usage(doc.get("usage")),
+    return Summary(
+        model if isinstance(model, str) else "",
+        decode_stop_reason(doc.get("status"), doc.get("incomplete_details"), calls),
+        decode_usage(doc.get("usage")),
     )
