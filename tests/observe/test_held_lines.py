@@ -8,6 +8,7 @@ sit on the root logger); the end-to-end ones run ``llm-proxy`` with its stderr i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import importlib.util
 import io
@@ -71,41 +72,59 @@ def held() -> Iterator[tuple[logging.Logger, HoldingStreamHandler, Writes]]:
         handler.close()
 
 
+class HeldThenPlain:
+    """One logger, and two handlers with the proxy's filter and formatter for ``log_format``: first the holding
+    handler alone (``holding``), then, after ``switch``, a plain ``StreamHandler`` alone (``plain``)."""
+
+    def __init__(self, log_format: str) -> None:
+        self.logger = logging.getLogger("llm_proxy.test.held.access")
+        redactor = Redactor([SECRET])
+        self.held_stream, self.plain_stream = io.StringIO(), io.StringIO()
+        self.holding = HoldingStreamHandler(self.held_stream)
+        self.plain = logging.StreamHandler(self.plain_stream)
+        for handler in (self.holding, self.plain):
+            handler.setFormatter(formatter(log_format, redactor))
+            handler.addFilter(RequestIdFilter())
+
+    def switch(self) -> None:
+        """What the holding handler holds is written; from now on the plain handler alone gets the records."""
+        self.holding.flush()
+        self.logger.removeHandler(self.holding)
+        self.logger.addHandler(self.plain)
+
+
+@contextlib.contextmanager
+def held_then_plain(log_format: str) -> Iterator[HeldThenPlain]:
+    pair = HeldThenPlain(log_format)
+    pair.logger.propagate = False
+    pair.logger.addHandler(pair.holding)
+    try:
+        yield pair
+    finally:
+        pair.logger.removeHandler(pair.holding)
+        pair.logger.removeHandler(pair.plain)
+        pair.logger.propagate = True
+
+
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_a_held_line_is_the_logging_paths_line(log_format: str) -> None:
     """Same record, same formatter: the held line equals the line ``Logger.handle`` writes, secret masked."""
-    logger = logging.getLogger("llm_proxy.test.held.access")
-    logger.propagate = False
-    redactor = Redactor([SECRET])
-    held_stream, plain_stream = io.StringIO(), io.StringIO()
-    holding = HoldingStreamHandler(held_stream)
-    plain = logging.StreamHandler(plain_stream)
-    for handler in (holding, plain):
-        handler.setFormatter(formatter(log_format, redactor))
-        handler.addFilter(RequestIdFilter())
-    line = AccessLine(logger, MESSAGE, __file__)
     fields = SECRET_FIELDS if log_format == "json" else None
-    try:
-        logger.addHandler(holding)
+    with held_then_plain(log_format) as pair:
+        logger, holding, held_stream = pair.logger, pair.holding, pair.held_stream
         assert holder(logger) is holding
-        record = line.record(SECRET_ARGS, "rid-held", fields)
+        record = AccessLine(logger, MESSAGE, __file__).record(SECRET_ARGS, "rid-held", fields)
 
         async def hold() -> str:
             holding.hold(record)
             return held_stream.getvalue()
 
         assert asyncio.run(hold()) == ""  # held, not written
-        holding.flush()
-        logger.removeHandler(holding)
-        logger.addHandler(plain)
+        pair.switch()
         assert holder(logger) is None
         logger.handle(record)
-    finally:
-        logger.removeHandler(holding)
-        logger.removeHandler(plain)
-        logger.propagate = True
-    text = held_stream.getvalue()
-    assert text == plain_stream.getvalue() and text.endswith("\n") and text.count("\n") == 1
+    text = pair.held_stream.getvalue()
+    assert text == pair.plain_stream.getvalue() and text.endswith("\n") and text.count("\n") == 1
     assert SECRET not in text and "[redacted]" in text
     if log_format == "json":
         doc = orjson.loads(text)
@@ -119,36 +138,23 @@ def test_a_held_line_is_the_logging_paths_line(log_format: str) -> None:
 def test_lines_written_one_after_another_are_the_logging_paths_lines(log_format: str) -> None:
     """Lines made by ``AccessLine.write`` one after another and held are the logging path's lines (but for the
     time, which moves on)."""
-    logger = logging.getLogger("llm_proxy.test.held.access")
-    logger.propagate = False
-    redactor = Redactor([SECRET])
-    held_stream, plain_stream = io.StringIO(), io.StringIO()
-    holding = HoldingStreamHandler(held_stream)
-    plain = logging.StreamHandler(plain_stream)
-    for handler in (holding, plain):
-        handler.setFormatter(formatter(log_format, redactor))
-        handler.addFilter(RequestIdFilter())
-    line = AccessLine(logger, MESSAGE, __file__)
     fields = SECRET_FIELDS if log_format == "json" else None
 
-    async def run() -> None:
+    def write(line: AccessLine, n: int) -> None:
+        line.write((*SECRET_ARGS[:5], 1.5 * n, n, SECRET_ARGS[7]), f"rid-{n}", fields and {**fields, "bytes": n})
+
+    async def run(line: AccessLine) -> None:
         for n in range(3):
-            line.write((*SECRET_ARGS[:5], 1.5 * n, n, SECRET_ARGS[7]), f"rid-{n}", fields and {**fields, "bytes": n})
+            write(line, n)
             await asyncio.sleep(0.002)  # another millisecond, another time
 
-    try:
-        logger.addHandler(holding)
-        asyncio.run(run())
-        holding.flush()
-        logger.removeHandler(holding)
-        logger.addHandler(plain)
+    with held_then_plain(log_format) as pair:
+        line = AccessLine(pair.logger, MESSAGE, __file__)
+        asyncio.run(run(line))
+        pair.switch()
         for n in range(3):
-            line.write((*SECRET_ARGS[:5], 1.5 * n, n, SECRET_ARGS[7]), f"rid-{n}", fields and {**fields, "bytes": n})
-    finally:
-        logger.removeHandler(holding)
-        logger.removeHandler(plain)
-        logger.propagate = True
-    held_lines, plain_lines = held_stream.getvalue().splitlines(), plain_stream.getvalue().splitlines()
+            write(line, n)
+    held_lines, plain_lines = pair.held_stream.getvalue().splitlines(), pair.plain_stream.getvalue().splitlines()
     assert len(held_lines) == 3
     if log_format == "json":
         held_docs = [orjson.loads(text) for text in held_lines]
@@ -162,7 +168,7 @@ def test_lines_written_one_after_another_are_the_logging_paths_lines(log_format:
             text.split(" INFO ", 1)[1] for text in plain_lines
         ]
         assert held_lines[2].endswith(" 3.0ms 2B upstream said [redacted] [request rid-2]")
-    assert SECRET not in held_stream.getvalue()
+    assert SECRET not in pair.held_stream.getvalue()
 
 
 @pytest.mark.usefixtures(quiet_switches.__name__)  # as configure_logging sets them
@@ -173,42 +179,28 @@ def test_a_line_made_without_a_record_is_the_records_line_byte_for_byte(
 ) -> None:
     """With the proxy's own filter and formatter, ``AccessLine.write`` makes the line from its values (no record):
     at the same instant, the same bytes as the record's line through the logging path, secret masked."""
-    logger = logging.getLogger("llm_proxy.test.held.access")
-    logger.propagate = False
-    redactor = Redactor([SECRET])
-    held_stream, plain_stream = io.StringIO(), io.StringIO()
-    holding = HoldingStreamHandler(held_stream)
-    plain = logging.StreamHandler(plain_stream)
-    for handler in (holding, plain):
-        handler.setFormatter(formatter(log_format, redactor))
-        handler.addFilter(RequestIdFilter())
-    line = AccessLine(logger, MESSAGE, __file__)
     fields = SECRET_FIELDS if log_format == "json" else None
     instants = iter([1_790_000_000_123_456_789, 1_790_000_001_987_654_321] * 2)
     monkeypatch.setattr(time, "time_ns", lambda: next(instants))
     made: list[logging.LogRecord] = []
     monkeypatch.setattr(AccessLine, "record", _counting(AccessLine.record, made))
 
-    async def write_two() -> None:
+    def write_two(line: AccessLine) -> None:
         line.write(SECRET_ARGS, rid, fields)
         line.write((*SECRET_ARGS[:5], 0.05, 7, ""), rid, fields)
 
-    try:
-        logger.addHandler(holding)
-        asyncio.run(write_two())
-        holding.flush()
+    async def on_a_loop(line: AccessLine) -> None:
+        write_two(line)
+
+    with held_then_plain(log_format) as pair:
+        line = AccessLine(pair.logger, MESSAGE, __file__)
+        asyncio.run(on_a_loop(line))
+        pair.switch()
         assert made == []  # no record on the held path
-        logger.removeHandler(holding)
-        logger.addHandler(plain)
-        line.write(SECRET_ARGS, rid, fields)
-        line.write((*SECRET_ARGS[:5], 0.05, 7, ""), rid, fields)
+        write_two(line)
         assert len(made) == 2
-    finally:
-        logger.removeHandler(holding)
-        logger.removeHandler(plain)
-        logger.propagate = True
-    text = held_stream.getvalue()
-    assert text == plain_stream.getvalue() and text.count("\n") == 2
+    text = pair.held_stream.getvalue()
+    assert text == pair.plain_stream.getvalue() and text.count("\n") == 2
     assert SECRET not in text and "[redacted]" in text
     if log_format == "text":
         first, second = text.splitlines()
