@@ -75,13 +75,7 @@ def rounds(
         for n in range(count):
             shift = n % len(variants)
             for variant in [*variants[shift:], *variants[:shift]]:  # neither always goes first
-                port = free_port()
-                config = configure(variant, n, port, upstream)
-                argv = ["python3", "-m", "llm_proxy", "--config", str(config)]
-                proxy = procs.start(f"proxy-{variant}-{n}", argv, layout.server_cpu, env)
-                wait_ready(proxy, f"http://127.0.0.1:{port}/healthz", 30)
-                wait_idle(proxy.popen.pid)  # start-up work done (the ledger's children share the proxy's CPU)
-                ep = Endpoint(f"http://127.0.0.1:{port}{path}", model, "openai-chat", ())
+                proxy, ep = _start_proxy(procs, layout, configure, variant, n, upstream, env, path, model)
                 run_wrk(ep, body_file, concurrency, warmup, layout.load_cpu, work)
                 with CpuMeter(proxy.popen.pid) as cpu:
                     result = run_wrk(ep, body_file, concurrency, duration, layout.load_cpu, work)
@@ -126,14 +120,10 @@ def side_by_side(
         for n in range(count):
             started: dict[str, tuple[Proc, Endpoint, Path]] = {}
             for variant in variants:
-                port = free_port()
-                argv = ["python3", "-m", "llm_proxy", "--config", str(configure(variant, n, port, upstream))]
-                proxy = procs.start(f"proxy-{variant}-{n}", argv, layout.server_cpu, env)
-                wait_ready(proxy, f"http://127.0.0.1:{port}/healthz", 30)
-                wait_idle(proxy.popen.pid)
+                proxy, ep = _start_proxy(procs, layout, configure, variant, n, upstream, env, path, model)
                 folder = work / f"wrk-{variant}"
                 folder.mkdir(exist_ok=True)
-                started[variant] = (proxy, Endpoint(f"http://127.0.0.1:{port}{path}", model, "openai-chat", ()), folder)
+                started[variant] = (proxy, ep, folder)
 
             _together(started, body_file, concurrency, warmup, layout)
             measured = _together(started, body_file, concurrency, duration, layout)
@@ -148,6 +138,27 @@ def side_by_side(
                 line.append(f"{variant} {result.rps:.0f} req/s {runs.cpu_us[variant][-1]:.0f} µs")
             print(f"round {n + 1}: " + ", ".join(line) + f"; core used {used:.2f}", flush=True)
     return runs
+
+
+def _start_proxy(
+    procs: Processes,
+    layout: Layout,
+    configure: Configure,
+    variant: str,
+    n: int,
+    upstream: int,
+    env: dict[str, str] | None,
+    path: str,
+    model: str,
+) -> tuple[Proc, Endpoint]:
+    """``variant``'s proxy for round ``n``, pinned to the server core, ready and done with its start-up work (the
+    ledger's children share the proxy's CPU); its endpoint for wrk."""
+    port = free_port()
+    argv = ["python3", "-m", "llm_proxy", "--config", str(configure(variant, n, port, upstream))]
+    proxy = procs.start(f"proxy-{variant}-{n}", argv, layout.server_cpu, env)
+    wait_ready(proxy, f"http://127.0.0.1:{port}/healthz", 30)
+    wait_idle(proxy.popen.pid)
+    return proxy, Endpoint(f"http://127.0.0.1:{port}{path}", model, "openai-chat", ())
 
 
 def _together(
