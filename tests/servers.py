@@ -9,7 +9,9 @@ client and these servers, which made latency figures measured with them meaningl
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import subprocess
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -186,3 +188,17 @@ def sdk_anthropic(**kwargs: Any) -> Any:
 def close_sdk_clients() -> None:
     while _sdk_clients:
         _sdk_clients.pop().close()
+
+
+@contextmanager
+def ends_on_sigterm(proc: subprocess.Popen[bytes], timeout: float = 30) -> Iterator[None]:
+    """Runs the body against a started proxy process, then sends it SIGTERM and asserts a clean exit (status 0)
+    within ``timeout`` seconds; a process still running after a failure is killed, by its PID, and reaped."""
+    try:
+        yield
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -27,7 +26,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from llm_proxy.app.server import ProxyApp
 from llm_proxy.observe.logs import RequestIdFilter, formatter
-from tests.servers import Recorded, RecordingUpstream, Reply, ServerThread, make_config, running_upstream, write_config
+from tests.servers import (
+    Recorded,
+    RecordingUpstream,
+    Reply,
+    ServerThread,
+    ends_on_sigterm,
+    make_config,
+    running_upstream,
+    write_config,
+)
 from tests.test_cli import free_port, wait_healthy
 
 KEY = "sk-observed-key-000000000000007e1d"
@@ -347,7 +355,7 @@ def test_two_workers_one_scrape_sums_both(tmp_path: Path) -> None:
     args = [sys.executable, "-m", "llm_proxy", "--config", str(path), "--port", str(port)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     sent = 60
-    try:
+    with ends_on_sigterm(proc, 15):
         wait_healthy(port, proc)
         body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -370,12 +378,6 @@ def test_two_workers_one_scrape_sums_both(tmp_path: Path) -> None:
             samples = scrape(port)
             assert value(samples, "llm_proxy_requests_total", **labels) == sent
             assert value(samples, "llm_proxy_upstream_attempts_total", backend="0", outcome="ok") == sent
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
     assert list(env_tmp.glob("llm-proxy-metrics-*")) == []
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 import yaml
 
+from tests.servers import ends_on_sigterm
 from tests.test_cli import free_port, wait_healthy
 
 
@@ -63,7 +64,7 @@ def test_reload_under_load_loses_no_request(tmp_path: Path) -> None:
     log_path = tmp_path / "proxy.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "llm_proxy", "--config", str(config)], stderr=log, stdout=log)
-        try:
+        with ends_on_sigterm(proc, 15):
             wait_healthy(port, proc)
             seen: list[tuple[int, str]] = []
             per_thread: list[list[str]] = [[], [], []]
@@ -94,12 +95,6 @@ def test_reload_under_load_loses_no_request(tmp_path: Path) -> None:
                 stop.set()
                 for worker in workers:
                     worker.join(15)
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(15) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
     statuses = Counter(status for status, _ in seen)
     assert statuses == {200: len(seen)} and len(seen) > 100
     # Versions only move forward: a request sent after a reload is served by the new config, whole.

@@ -3,7 +3,6 @@ holds exactly N records (the store opens in the background after the start, so r
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +14,7 @@ import yaml
 from tests.ledger.clients import ask, post
 from tests.ledger.test_postgres import _summary
 from tests.postgres_server import PostgresServer
+from tests.servers import ends_on_sigterm
 from tests.test_cli import free_port, wait_healthy
 
 N = 60
@@ -29,17 +29,11 @@ def _serve_then_stop(tmp_path: Path, url: str) -> str:
     path, body = ask("claude", "/c", "m", stream=False)
     with log_path.open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "llm_proxy", "--config", str(config)], stderr=log, stdout=log)
-        try:
+        with ends_on_sigterm(proc):
             wait_healthy(port, proc)
             with ThreadPoolExecutor(8) as pool:
                 statuses = list(pool.map(lambda _: post(port, path, body)[0], range(N)))
             assert statuses == [200] * N
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(30) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
     text = log_path.read_text()
     assert "not written" not in text and "Traceback" not in text, text
     return text

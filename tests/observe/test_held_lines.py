@@ -15,7 +15,6 @@ import io
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from llm_proxy.observe.held_lines import FLUSH_AFTER, FLUSH_SIZE, WRITE_SIZE, Ho
 from llm_proxy.observe.logs import AccessLine, RequestIdFilter, formatter
 from llm_proxy.observe.redact import Redactor
 from tests.observe.test_logs import ARGS, FIELDS, MESSAGE, quiet_switches
-from tests.servers import write_config
+from tests.servers import ends_on_sigterm, write_config
 from tests.test_cli import free_port, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -531,16 +530,10 @@ def test_a_running_proxy_writes_the_line_within_the_timer(tmp_path: Path, server
 def test_every_line_is_written_before_a_sigterm_exit(tmp_path: Path, server: dict[str, object]) -> None:
     count = 40
     proc, port, log = _proxy(tmp_path, {"log_level": "info", **server})
-    try:
+    with ends_on_sigterm(proc):
         wait_healthy(port, proc)
         for n in range(count):
             _request(port, f"rid-{n}")
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
     text = log.read_text()
     assert SECRET not in text
     lines = _access(log)
@@ -555,13 +548,7 @@ def test_every_line_is_written_before_a_sigterm_exit(tmp_path: Path, server: dic
 
 def test_log_level_warning_writes_no_access_line(tmp_path: Path) -> None:
     proc, port, log = _proxy(tmp_path, {"log_level": "warning", "access_log": True})
-    try:
+    with ends_on_sigterm(proc):
         wait_healthy(port, proc)
         _request(port, "rid-quiet")
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
     assert _access(log) == [] and "rid-quiet" not in log.read_text()
