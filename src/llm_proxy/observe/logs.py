@@ -45,6 +45,16 @@ class _Fields:
 FIELDS = _Fields()
 
 
+def request_tag(rid: str) -> str:
+    """The end of a text line about request ``rid`` (nothing outside a request)."""
+    return "" if rid == "-" else f" [request {rid}]"
+
+
+def _msecs(now_ns: int) -> float:
+    """A record's ``msecs`` for an instant in nanoseconds, as ``LogRecord`` computes it."""
+    return (now_ns % 1_000_000_000) // 1_000_000 + 0.0
+
+
 class RequestIdFilter(logging.Filter):
     """Puts the current request's id on every record (as ``request_id``, and ``request_tag`` for text lines)."""
 
@@ -52,7 +62,7 @@ class RequestIdFilter(logging.Filter):
         rid = getattr(record, "request_id", None)
         if rid is None:
             record.request_id = rid = REQUEST_ID.get()
-        record.request_tag = "" if rid == "-" else f" [request {rid}]"
+        record.request_tag = request_tag(rid)
         return True
 
 
@@ -85,7 +95,8 @@ class AccessLine:
         """Log the line: held by the proxy's own handler when it is the only one the record would reach
         (``observe.held_lines``), else through the logging module's whole path. Held, and with that handler's
         usual filter and formatter (``RequestIdFilter``, the proxy's text or JSON format behind its redaction),
-        the line is made from its values without a record (``_direct``): the same bytes for a fifth of the work."""
+        the line is made from its values without a record (``_direct``): the same bytes, without the record's
+        copy and the handler's filter call (~9k instructions of a text line's ~44k)."""
         handler = holder(self.logger)
         if handler is None:
             self.logger.handle(self.record(args, rid, fields))
@@ -116,10 +127,10 @@ class AccessLine:
             "levelname": "INFO",
             "message": self.message % args,
             "request_id": rid,
-            "request_tag": "" if rid == "-" else f" [request {rid}]",
+            "request_tag": request_tag(rid),
         }
         try:
-            return inner.access_line(now / 1e9, (now % 1_000_000_000) // 1_000_000 + 0.0, values, fields)
+            return inner.access_line(now / 1e9, _msecs(now), values, fields)
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -139,7 +150,7 @@ class AccessLine:
         values = template.copy()
         values["args"] = args
         values["created"] = created = now / 1e9
-        values["msecs"] = (now % 1_000_000_000) // 1_000_000 + 0.0
+        values["msecs"] = _msecs(now)
         values["relativeCreated"] = (created - self._start) * 1000
         values["request_id"] = rid
         values[ACCESS_FIELDS] = fields
