@@ -84,16 +84,12 @@ class _AiohttpResponse:
     async def read(self, limit: int) -> bytes:
         parts: list[bytes] = []
         size = 0
-        next_chunk = _Chunks(self).__anext__
-        while True:
-            try:
-                chunk = await next_chunk()
-            except StopAsyncIteration:
-                return b"".join(parts)
+        async for chunk in _Chunks(self):
             size += len(chunk)
             if size > limit:
                 raise StreamInterrupted(f"the upstream response is larger than {limit} bytes", timeout=False)
             parts.append(chunk)
+        return b"".join(parts)
 
     def close(self) -> None:
         # A connection whose body was not read to the end cannot be reused: close it, which also
