@@ -1,8 +1,8 @@
 """Access lines held by the proxy's own handler: the same bytes as the logging path, written in order and in
 time, and never lost at a normal exit or a SIGTERM; any other handler on the way means the logging path.
 
-In-process tests use a private logger whose only handler is a ``HoldingStreamHandler`` (pytest's own handlers
-sit on the root logger); the end-to-end ones run ``llm-proxy`` with its stderr in a file.
+In-process tests use a private logger whose only handler is a ``HoldingStreamHandler`` (``private_logger``: pytest's
+own handlers sit on the root logger); the end-to-end ones run ``llm-proxy`` with its stderr in a file.
 """
 
 from __future__ import annotations
@@ -51,23 +51,27 @@ class Writes(io.StringIO):
         return super().write(text)
 
 
+def private_logger() -> logging.Logger:
+    """A logger of its own: no parent (its records reach its own handlers only) and not in the logging module's
+    registry. pytest (9.1 and later) adds its capture handler to every registered logger that does not propagate,
+    at the start of each test; a registered logger with ``propagate = False`` would have it too."""
+    logger = logging.Logger("llm_proxy.test.held.access", logging.INFO)
+    assert logger.parent is None
+    return logger
+
+
 @pytest.fixture
 def held() -> Iterator[tuple[logging.Logger, HoldingStreamHandler, Writes]]:
     """A logger whose records reach one ``HoldingStreamHandler`` only, formatted as the proxy's text lines."""
-    logger = logging.getLogger("llm_proxy.test.held.access")
+    logger = private_logger()
     stream = Writes()
     handler = HoldingStreamHandler(stream)
     handler.setFormatter(formatter("text", Redactor([SECRET])))
     handler.addFilter(RequestIdFilter())
     logger.addHandler(handler)
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
     try:
         yield logger, handler, stream
     finally:
-        logger.removeHandler(handler)
-        logger.propagate = True
-        logger.setLevel(logging.NOTSET)
         handler.close()
 
 
@@ -76,7 +80,7 @@ class HeldThenPlain:
     handler alone (``holding``), then, after ``switch``, a plain ``StreamHandler`` alone (``plain``)."""
 
     def __init__(self, log_format: str) -> None:
-        self.logger = logging.getLogger("llm_proxy.test.held.access")
+        self.logger = private_logger()
         redactor = Redactor([SECRET])
         self.held_stream, self.plain_stream = io.StringIO(), io.StringIO()
         self.holding = HoldingStreamHandler(self.held_stream)
@@ -95,14 +99,8 @@ class HeldThenPlain:
 @contextlib.contextmanager
 def held_then_plain(log_format: str) -> Iterator[HeldThenPlain]:
     pair = HeldThenPlain(log_format)
-    pair.logger.propagate = False
     pair.logger.addHandler(pair.holding)
-    try:
-        yield pair
-    finally:
-        pair.logger.removeHandler(pair.holding)
-        pair.logger.removeHandler(pair.plain)
-        pair.logger.propagate = True
+    yield pair
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
@@ -366,7 +364,7 @@ def test_any_other_handler_or_filter_means_the_logging_path(
     sink = io.StringIO()
     extra = logging.StreamHandler(sink)
     if other == "caplog":
-        logger.propagate = True  # up to the root, where pytest's handlers are
+        logger.parent = logging.getLogger()  # up to the root, where pytest's handlers are
     elif other == "extra handler":
         logger.addHandler(extra)
     elif other == "logger filter":
