@@ -314,6 +314,18 @@ class LlmProxyObserved(LlmProxy):
         return procs.start(self.name, self.argv(config, port), layout.server_cpu, env=self.env(config), cwd=REPO)
 
 
+class LlmProxyTextLog(LlmProxyObserved):
+    """llm-proxy with the default access line (text) per request, to the bench's log file."""
+
+    name = "llm-proxy-text-log"
+    label = "llm-proxy (uvicorn, text access log)"
+
+    def launch(self, procs: Processes, work: Path, port: int, up: Upstreams, layout: Layout) -> Proc | None:
+        settings: dict[str, object] = {"log_level": "info", "access_log": True, "log_format": "text"}
+        config = proxy_config(work / f"{self.name}.yaml", up, settings)
+        return procs.start(self.name, self.argv(config, port), layout.server_cpu, env=self.env(config), cwd=REPO)
+
+
 class LlmProxyWorkers(LlmProxy):
     """The same app under ``uvicorn --workers 2``, built by the proxy's own worker factory (``llm_proxy.app.serve``)."""
 
@@ -602,7 +614,7 @@ CONTENDERS: dict[str, type[Contender]] = {
     c.name: c
     for c in (
         Direct, LlmProxy, LlmProxyNoLedger, LlmProxyBefore, LlmProxyRsgi, LlmProxyFeatures, LlmProxyObserved,
-        LlmProxyWorkers, LlmProxyGranian, MinimalAsgi, MinimalRsgi, Nginx, LiteLLM,
+        LlmProxyTextLog, LlmProxyWorkers, LlmProxyGranian, MinimalAsgi, MinimalRsgi, Nginx, LiteLLM,
     )
 }  # fmt: skip
 QUICK_CONTENDERS = ("direct", "llm-proxy", "llm-proxy-rsgi", "minimal-asgi", "minimal-rsgi", "nginx")

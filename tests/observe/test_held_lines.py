@@ -169,14 +169,23 @@ def test_lines_written_one_after_another_are_the_logging_paths_lines(log_format:
 
 
 @pytest.mark.usefixtures(quiet_switches.__name__)  # as configure_logging sets them
-@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize(
+    ("log_format", "fields"),
+    [
+        ("text", None),
+        ("json", SECRET_FIELDS),
+        ("json", {**SECRET_FIELDS, "level": "custom"}),  # a key of the line's head: the merged object's bytes
+        ("json", {"note": SECRET}),
+        ("json", {}),
+    ],
+    ids=["text", "json", "json-head-key", "json-one-field", "json-no-field"],
+)
 @pytest.mark.parametrize("rid", ["rid-direct", "-"])
 def test_a_line_made_without_a_record_is_the_records_line_byte_for_byte(
-    log_format: str, rid: str, monkeypatch: pytest.MonkeyPatch
+    log_format: str, fields: dict[str, object] | None, rid: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the proxy's own filter and formatter, ``AccessLine.write`` makes the line from its values (no record):
     at the same instant, the same bytes as the record's line through the logging path, secret masked."""
-    fields = SECRET_FIELDS if log_format == "json" else None
     instants = iter([1_790_000_000_123_456_789, 1_790_000_001_987_654_321] * 2)
     monkeypatch.setattr(time, "time_ns", lambda: next(instants))
     made: list[logging.LogRecord] = []
@@ -199,6 +208,9 @@ def test_a_line_made_without_a_record_is_the_records_line_byte_for_byte(
     text = pair.held_stream.getvalue()
     assert text == pair.plain_stream.getvalue() and text.count("\n") == 2
     assert SECRET not in text and "[redacted]" in text
+    if fields is not SECRET_FIELDS and fields is not None:
+        assert [orjson.loads(doc).get("level") for doc in text.splitlines()] == [fields.get("level", "INFO")] * 2
+        return
     if log_format == "text":
         first, second = text.splitlines()
         assert first.split(" ", 2)[1].endswith(",123") and second.split(" ", 2)[1].endswith(",987")

@@ -139,6 +139,22 @@ def test_text_formatter_time_of_day_follows_the_clock(quiet_switches: None) -> N
         assert ours.formatTime(record, "%H:%M:%S") == standard.formatTime(record, "%H:%M:%S")
 
 
+@pytest.mark.parametrize("msec_format", ["%s,%03d", "%s.%03d", None])
+def test_the_milliseconds_are_the_standard_formatters(msec_format: str | None) -> None:
+    """The usual ``%s,%03d`` milliseconds come from a table: every millisecond, fractional ones (a record's own
+    ``msecs``) and a formatter with another ``default_msec_format``, changed on the same formatter, all give
+    ``logging.Formatter``'s text."""
+    ours = TextFormatter(TEXT_FORMAT, defaults={"request_tag": "", "request_id": "-"})
+    standard = logging.Formatter(TEXT_FORMAT)
+    record = logging.LogRecord("x", logging.INFO, __file__, 0, "m", (), None)
+    _at(record, 1_764_000_000.5)
+    assert ours.formatTime(record) == standard.formatTime(record)  # the usual format first, cached
+    ours.default_msec_format = standard.default_msec_format = msec_format
+    for msecs in [*range(1000), 0.4, 123.7, 999.9999]:
+        record.msecs = float(msecs)
+        assert ours.formatTime(record) == standard.formatTime(record)
+
+
 def test_other_text_records_format_as_before() -> None:
     """Records without the filter's tag, with a traceback or a stack: the standard formatter's lines."""
     ours = TextFormatter(TEXT_FORMAT, defaults={"request_tag": "", "request_id": "-"})
