@@ -201,6 +201,25 @@ _ACCESS = AccessLine(access_log, "%s %s %s -> %s %s %.1fms %dB%s", __file__)
 (no log format of the proxy shows them) and without most of ``LogRecord.__init__`` (``observe.logs``)."""
 
 
+class RequestBody:
+    """The request's bytes and their parse, handed down the request path in one object so that they can be let go
+    of (``release``) once the answer is being relayed: a stream can last minutes, and while it runs nothing reads
+    the request again. Held in the frames of every step instead, 1,000 streams of a 5 KB request kept ~17 MB
+    (the bytes, the parsed body and the upstream's copy) for as long as they lasted."""
+
+    __slots__ = ("data", "doc")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.doc: Any = None
+        """The parsed body, once parsed (None when it is not JSON and need not be)."""
+
+    def release(self) -> None:
+        """Nothing reads the request any more (the last upstream attempt has answered, or it was translated)."""
+        self.data = b""
+        self.doc = None
+
+
 async def read_body(receive: Receive, limit: int) -> bytes | None:
     """The whole request body, or None if the client went away before sending it."""
     chunks: list[bytes] = []

@@ -21,7 +21,7 @@ from llm_proxy.access.gate import Gate, Signed
 from llm_proxy.app.admin import PATHS as ADMIN_PATHS
 from llm_proxy.app.admin import Admin, is_admin_path
 from llm_proxy.app.disconnect import DisconnectWatch
-from llm_proxy.app.exchange import Exchange, Receive, Scope, Send, read_body
+from llm_proxy.app.exchange import Exchange, Receive, RequestBody, Scope, Send, read_body
 from llm_proxy.app.reload import Reloader
 from llm_proxy.canonical import ErrorKind, ProxyError
 from llm_proxy.config import ClientKey, Config, Route
@@ -182,9 +182,11 @@ class ProxyApp:
         if body is None:
             self._done(ex, True, dialect)
             return
+        request = RequestBody(body)
+        del body  # from here on ``request`` alone holds it (released while the answer is relayed)
         watch = DisconnectWatch(receive, ex)
         try:
-            await self._dispatch(ex, target, body, dialect)
+            await self._dispatch(ex, target, request, dialect)
         except asyncio.CancelledError:
             if not watch.disconnected:
                 raise
@@ -221,7 +223,7 @@ class ProxyApp:
         if ledger.writer is not None or (ex.key is not None and ex.key.budgeted):
             ledger.finish(_usage_record(ex, int(status) if status.isdigit() else 0, elapsed), ex.key, ex.charged)
 
-    async def _dispatch(self, ex: Exchange, target: Target | None, body: bytes, dialect: str) -> None:
+    async def _dispatch(self, ex: Exchange, target: Target | None, request: RequestBody, dialect: str) -> None:
         try:
             if target is None:
                 raise RouteError(f"no route for path {ex.path!r}; configured prefixes: {self._prefix_list()}")
@@ -232,20 +234,20 @@ class ProxyApp:
             self.router.check_path(target)
             if target.endpoint is None and self._all_translating(target.prefix):
                 raise RouteError(f"{ex.method} {ex.path} is not an operation served under {target.prefix or '/'}")
-            doc, route, model = self._select(ex, target, body)
+            route, model = self._select(ex, target, request)
             ex.model, ex.backend_model = route.frontend_model_name, route.backend_model_name
             if route.frontend_dialect is not None:
                 ex.record.dialect = route.frontend_dialect
-            key = await self._admit(ex, route, target, body, model) if self.gate.active else None
+            key = await self._admit(ex, route, target, request.data, model) if self.gate.active else None
             if route.translating:
                 if target.dialect != route.frontend_dialect:
                     raise RequestError(
                         f"model {route.frontend_model_name!r} under {target.prefix or '/'} speaks "
                         f"{route.frontend_dialect}; this path is not one of its operations"
                     )
-                await translate.handle(ex, route, target, doc, self.services)
+                await translate.handle(ex, route, target, request, self.services)
             else:
-                await passthrough.handle(ex, route, target, body, doc, self.services)
+                await passthrough.handle(ex, route, target, request, self.services)
             if key is not None and key.tokens_per_minute is not None:
                 await self.gate.debit(key, ex.record.tokens)
             if key is not None and key.budgeted:
@@ -292,17 +294,19 @@ class ProxyApp:
             raise
         return key
 
-    def _select(self, ex: Exchange, target: Target, body: bytes) -> tuple[Any, Route, str]:
-        """The parsed body (None when it is not JSON and need not be), the route for its model, the model asked."""
+    def _select(self, ex: Exchange, target: Target, request: RequestBody) -> tuple[Route, str]:
+        """The route for the request's model and the model asked; the body parsed into ``request.doc`` (unless it is
+        not JSON and need not be)."""
         models = self.router.models(target.prefix)
+        body = request.data
         doc: Any = None
         model = target.path_model
         endpoint = target.endpoint
         if endpoint is not None and endpoint.model_in_path:
             if body:
-                doc = parse_body(body)
+                doc = request.doc = parse_body(body)
         elif body and (endpoint is not None or _is_json(ex)):
-            doc = parse_body(body)
+            doc = request.doc = parse_body(body)
             if endpoint is not None and not isinstance(doc, dict):
                 raise RequestError("the request body must be a JSON object")
             named = doc.get("model") if isinstance(doc, dict) else None
@@ -316,7 +320,7 @@ class ProxyApp:
         if not model:
             if endpoint is None and len(models) == 1 and model is None:
                 only = next(iter(models.values()))
-                return doc, only, only.frontend_model_name
+                return only, only.frontend_model_name
             raise RequestError(f"the request names no model; models under {target.prefix or '/'}: {names()}")
         route = self.router.lookup(target.prefix, model)
         if route is None:
@@ -324,7 +328,7 @@ class ProxyApp:
                 f"model {model!r} is not served under {target.prefix or '/'}; available: {names()}",
                 code="model_not_found",
             )
-        return doc, route, model
+        return route, model
 
     async def _list_models(self, ex: Exchange, target: Target) -> None:
         names = list(self.router.models(target.prefix))

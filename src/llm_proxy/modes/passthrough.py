@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from llm_proxy.app.exchange import Exchange
+from llm_proxy.app.exchange import Exchange, RequestBody
 from llm_proxy.canonical import ProxyError, Request, Response, StreamEvent
 from llm_proxy.config import Backend, Route
 from llm_proxy.errors import StreamInterrupted, UpstreamError, UpstreamUnavailable, kind_for_status
@@ -35,30 +34,27 @@ _UNREAD = Request(model="", messages=())
 log = logging.getLogger("llm_proxy.modes.passthrough")
 
 
-async def handle(
-    ex: Exchange,
-    route: Route,
-    target: Target,
-    body: bytes,
-    doc: Any,
-    services: Services,
-) -> None:
+async def handle(ex: Exchange, route: Route, target: Target, request: RequestBody, services: Services) -> None:
+    """Send the request (``request.data``, parsed as ``request.doc``) to the route's upstream and relay the answer;
+    ``request`` is released once an answer is relayed (no local here keeps the body beyond that)."""
     dialect = target.dialect
     sessions, redactor, health = services.sessions, services.redactor, services.health
     turn: Turn | None = None
     edited = False
     edits = route.inject_progress or route.system_replacements or route.system_append
-    if edits and dialect is not None and isinstance(doc, dict):
-        edited, turn = await sessions.open_raw(route, dialect, ex.headers, doc, target.path_model)
+    if edits and dialect is not None and isinstance(request.doc, dict):
+        edited, turn = await sessions.open_raw(route, dialect, ex.headers, request.doc, target.path_model)
     if not route.backends and not route.fallbacks and not route.retries:
         # One backend, one attempt: nothing to choose, retry or record (the common case, kept short).
-        call = plan_passthrough(route, target, ex.method, ex.raw_headers, ex.query, body, doc, edited)
+        call = plan_passthrough(route, target, ex.method, ex.raw_headers, ex.query, request.data, request.doc, edited)
         call = ex.record.attempt(route.backend_name, call)
         try:
             response = await services.upstream.send(call)
         except UpstreamUnavailable as exc:
             ex.record.failed(str(exc.error.kind))
             raise
+        del call  # the upstream's copy of the body: not needed while the answer is relayed
+        request.release()
         ex.record.headers_in(response.status)
         tag = SINGLE_TAG if route.backend_name == "0" else _tag(route.backend_name, 1)
         try:
@@ -74,7 +70,9 @@ async def handle(
         if n and not await wait_before(n, backend, previous, wait, health):
             break
         previous, last = backend, n == len(attempts) - 1
-        call = plan_passthrough(route.using(backend), target, ex.method, ex.raw_headers, ex.query, body, doc, edited)
+        call = plan_passthrough(
+            route.using(backend), target, ex.method, ex.raw_headers, ex.query, request.data, request.doc, edited
+        )
         call = ex.record.attempt(backend.name, call)
         try:
             response = await services.upstream.send(call)
@@ -102,8 +100,11 @@ async def handle(
         if status < 500 and (pooled or route.fallbacks):
             health.succeeded(route, backend)
         tag = _tag(backend.name, n + 1)
+        model = call.route.backend_model_name
+        del call  # this answer is relayed: no later attempt reads the request
+        request.release()
         try:
-            await _relay(ex, response, turn, dialect, sessions, redactor, tag, call.route.backend_model_name)
+            await _relay(ex, response, turn, dialect, sessions, redactor, tag, model)
         finally:
             response.close()
         return

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from llm_proxy.app.exchange import Exchange
+from llm_proxy.app.exchange import Exchange, RequestBody
 from llm_proxy.canonical import ErrorKind, ProxyError, Request, Response, StreamError, StreamEvent
 from llm_proxy.config import Backend, Route
 from llm_proxy.dialects import get_dialect, get_spec
@@ -65,11 +65,14 @@ class Services:
     health: Health
 
 
-async def handle(ex: Exchange, route: Route, target: Target, doc: Any, services: Services) -> None:
+async def handle(ex: Exchange, route: Route, target: Target, body: RequestBody, services: Services) -> None:
+    """Decode the request (``body.doc``) into the canonical one, which every attempt is made from; ``body`` is
+    released once decoded."""
     client = get_dialect(route.frontend_dialect or "")
-    if not isinstance(doc, dict):
+    if not isinstance(body.doc, dict):
         raise RequestError("the request body must be a JSON object")
-    request = client.decode_request(doc, path_model=target.path_model, query=_query(ex.query))
+    request = client.decode_request(body.doc, path_model=target.path_model, query=_query(ex.query))
+    body.release()
     endpoint = target.endpoint
     if endpoint is not None and endpoint.action == "count_tokens":
         await _count_tokens(ex, route, request, get_dialect(route.backend_dialect or ""), services)
