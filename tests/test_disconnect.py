@@ -4,8 +4,10 @@ the request's task (once), and a request over by then never starts the watching 
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -106,3 +108,35 @@ def test_a_disconnect_after_the_answer_was_finished_cancels_nothing(monkeypatch:
         return watch.disconnected
 
     assert asyncio.run(run()) is False
+
+
+class _Unfinished:
+    finished = False
+
+
+def test_a_stopped_watch_lets_go_of_receive_and_the_exchange_without_a_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once stopped, nothing of the request stays alive through the cancelled watching task: its traceback holds
+    its frame, which holds the watch; a watch still holding the task made a cycle that kept ``receive`` (and with
+    it the server's response objects: granian ends a streamed body only when they are freed) until a collection."""
+    monkeypatch.setattr(disconnect, "WATCH_AFTER", 0.01)
+
+    async def run() -> tuple[bool, bool]:
+        client = Client()
+        exchange = _Unfinished()  # an object a weak reference can follow
+        watch = DisconnectWatch(client.receive, cast(Any, exchange))
+        await asyncio.sleep(0.05)  # the watching task waits in receive()
+        assert client.calls == 1
+        receive_alive, exchange_alive = weakref.ref(client), weakref.ref(exchange)
+        watch.stop()
+        del client, exchange, watch
+        for _ in range(3):  # the cancellation reaches the task, which ends
+            await asyncio.sleep(0)
+        return receive_alive() is not None, exchange_alive() is not None
+
+    gc.disable()
+    try:
+        assert asyncio.run(run()) == (False, False)
+    finally:
+        gc.enable()

@@ -9,6 +9,7 @@ the metrics.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import importlib.util
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from llm_proxy.app.disconnect import WATCH_AFTER
 from tests.servers import Recorded, RecordingUpstream, Reply, ServerThread, write_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,6 +64,13 @@ async def _upstream(recorded: Recorded, reply: Reply) -> None:
         if await reply.wait_disconnect(10):
             UPSTREAM.event("slow-closed").set()
         return
+    if content == "paced":  # a stream that outlives the disconnect watch's start (``WATCH_AFTER``)
+        await reply.start(200, [("content-type", "text/event-stream")])
+        for event in CHAT_STREAM:
+            await reply.chunk(event)
+            await asyncio.sleep(PACE)
+        await reply.chunk(b"", more=False)
+        return
     if content == "busy":
         await reply.json(429, b'{"error":{"message":"slow down","type":"rate_limit_error"}}', [("retry-after", "1")])
         return
@@ -75,6 +84,8 @@ async def _upstream(recorded: Recorded, reply: Reply) -> None:
 
 
 UPSTREAM = RecordingUpstream(_upstream)
+PACE = 2 * WATCH_AFTER / len(CHAT_STREAM)
+"""Seconds between the events of a ``paced`` stream: it lasts twice ``WATCH_AFTER``."""
 
 
 def _free_port() -> int:
@@ -90,9 +101,14 @@ class Proxy:
         self.proc = proc
 
     def request(
-        self, method: str, path: str, body: object = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 10,
     ) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             data = body if isinstance(body, bytes) or body is None else orjson.dumps(body)
             conn.request(method, path, body=data, headers={"content-type": "application/json", **(headers or {})})
@@ -184,6 +200,21 @@ def test_streamed_translation_to_claude(proxy: Proxy) -> None:
     assert status == 200
     assert data.count(b"event: content_block_delta") >= 20
     assert b"part19" in data and data.rstrip().endswith(b'data: {"type":"message_stop"}')
+
+
+@pytest.mark.parametrize("path", ["/openai/v1/chat/completions", "/claude/v1/messages"])
+def test_a_stream_longer_than_the_disconnect_watch_delay_ends(proxy: Proxy, path: str) -> None:
+    """granian ends a streamed body when its transport object is freed. A stream that lasts past ``WATCH_AFTER``
+    has a disconnect watch, whose cancelled task once kept the transport in a reference cycle: the end of the
+    body then waited for a garbage collection (none comes to an idle server), and the client hung."""
+    body = {"model": "m", "stream": True, "max_tokens": 50, "messages": [{"role": "user", "content": "paced"}]}
+    started = time.monotonic()
+    status, _, data = proxy.request("POST", path, body, {"anthropic-version": "2023-06-01"}, timeout=5)
+    assert status == 200 and time.monotonic() - started < 3
+    if path.startswith("/openai"):
+        assert data == b"".join(CHAT_STREAM)
+    else:
+        assert b"part19" in data and data.rstrip().endswith(b'data: {"type":"message_stop"}')
 
 
 def test_errors_in_the_client_dialect(proxy: Proxy) -> None:

@@ -51,3 +51,8 @@ class DisconnectWatch:
         self._timer.cancel()
         if self._watcher is not None:
             self._watcher.cancel()
+            # Let go of the task: once cancelled, its exception's traceback holds its frame, which holds this
+            # watch, which would hold the task, in a cycle that keeps ``receive`` and the exchange (the server's
+            # response objects) until a garbage collection. granian ends a streamed body only when its transport
+            # object is freed: through that cycle, a stream that outlived ``WATCH_AFTER`` never ended.
+            self._watcher = None

@@ -51,13 +51,15 @@ def _closed_errors() -> tuple[type[BaseException], ...]:
 class _Response:
     """The ASGI ``send`` of one request, written to granian's protocol object."""
 
-    __slots__ = ("proto", "status", "headers", "stream", "complete", "closed", "_errors")
+    __slots__ = ("proto", "status", "headers", "stream", "streamed", "complete", "closed", "_errors")
 
     def __init__(self, proto: Any, errors: tuple[type[BaseException], ...]) -> None:
         self.proto = proto
         self.status = 0
         self.headers: list[tuple[str, str]] = []
         self.stream: Any = None
+        self.streamed = False
+        """A streamed body was started (its transport is let go of when the app returns)."""
         self.complete = False
         self.closed = False
         self._errors = errors
@@ -78,6 +80,7 @@ class _Response:
                     self.proto.response_bytes(self.status, self.headers, body)
                     return
                 self.stream = self.proto.response_stream(self.status, self.headers)
+                self.streamed = True
             if body:
                 await self.stream.send_bytes(body)
         except self._errors:
@@ -174,7 +177,10 @@ class RsgiApp:
         receive = _receiver(proto, one_shot, errors)
         response = _Response(proto, errors)
         await self.app(asgi_scope, receive, response.send)
-        if response.stream is None and not response.complete and not response.closed:
+        # granian ends a streamed body when its transport object is freed: let go of it now, whatever else may
+        # still hold this response (a reference cycle would keep the body open until a garbage collection).
+        response.stream = None
+        if not response.complete and not response.closed and not response.streamed:
             # the app answered nothing (a client that left before its body was read): granian needs a reply
             with contextlib.suppress(*errors):
                 proto.response_empty(response.status or 500, response.headers)
