@@ -29,7 +29,8 @@ class Results:
 
     def values(self, cell: str, contender: str, metric: str) -> dict[int, float]:
         rounds = self.samples.get(cell, {}).get(contender, {})
-        return {r: s[metric] for r, s in rounds.items() if metric in s}
+        # a figure a round could not take is None (NaN before a save: JSON writes it as null)
+        return {r: s[metric] for r, s in rounds.items() if s.get(metric) is not None}
 
     def median(self, cell: str, contender: str, metric: str) -> float | None:
         found = list(self.values(cell, contender, metric).values())
