@@ -307,9 +307,10 @@ class LlmProxyObserved(LlmProxy):
 
     name = "llm-proxy-observed"
     label = "llm-proxy (uvicorn, JSON access log)"
+    log_format = "json"
 
     def launch(self, procs: Processes, work: Path, port: int, up: Upstreams, layout: Layout) -> Proc | None:
-        settings: dict[str, object] = {"log_level": "info", "access_log": True, "log_format": "json"}
+        settings: dict[str, object] = {"log_level": "info", "access_log": True, "log_format": self.log_format}
         config = proxy_config(work / f"{self.name}.yaml", up, settings)
         return procs.start(self.name, self.argv(config, port), layout.server_cpu, env=self.env(config), cwd=REPO)
 
@@ -319,11 +320,7 @@ class LlmProxyTextLog(LlmProxyObserved):
 
     name = "llm-proxy-text-log"
     label = "llm-proxy (uvicorn, text access log)"
-
-    def launch(self, procs: Processes, work: Path, port: int, up: Upstreams, layout: Layout) -> Proc | None:
-        settings: dict[str, object] = {"log_level": "info", "access_log": True, "log_format": "text"}
-        config = proxy_config(work / f"{self.name}.yaml", up, settings)
-        return procs.start(self.name, self.argv(config, port), layout.server_cpu, env=self.env(config), cwd=REPO)
+    log_format = "text"
 
 
 class LlmProxyWorkers(LlmProxy):

@@ -202,12 +202,18 @@ class TextFormatter(logging.Formatter, DirectAccessFormat):
     def access_line(
         self, now_ns: int, name: str, message: str, rid: str, fields: Mapping[str, object] | None
     ) -> str | None:
-        tag = "" if rid == "-" else f" [request {rid}]"  # request_tag(rid), without the call
+        tag = request_tag(rid)
         asctime = time_text(self, self._clock, now_ns / 1e9, record_msecs(now_ns), self.datefmt)
         if self._own:  # the proxy's own format (TEXT_FORMAT): the line in one step
             return f"{asctime} INFO {name}: {message}{tag}"
-        values = {"name": name, "levelname": "INFO", "message": message, "request_id": rid, "request_tag": tag}
-        values["asctime"] = asctime
+        values = {
+            "name": name,
+            "levelname": "INFO",
+            "message": message,
+            "request_id": rid,
+            "request_tag": tag,
+            "asctime": asctime,
+        }
         return self._line % values  # a KeyError when the format reads another attribute
 
 
