@@ -24,6 +24,8 @@ Scenarios (all proxy mode, openai-chat, ~5 KB request, ~1 KB answer with usage, 
 - ``proxy-retries``: a route with ``retries: 2`` (the attempt loop instead of the short path)
 - ``proxy-all``: metrics, JSON access log, client keys and retries together
 - ``stream-chat`` / ``stream-claude``: streamed passthrough, 200 deltas per answer (per-event cost: divide)
+- ``stream-translate`` / ``stream-translate-chat``: streamed translation, 200 deltas per answer: a claude client in
+  front of an openai-chat backend, and an openai-chat client in front of a claude backend
 - ``translate``: a claude client in front of an openai-chat backend, not streamed
 """
 
@@ -211,6 +213,29 @@ def scenarios() -> dict[str, Scenario]:
             claude_stream,
             _route(frontend_model_name="claude-x", frontend_base_url="/claude"),
             [*_HEADERS[:-1], (b"x-api-key", b"sk-ant-client-000000000000"), (b"anthropic-version", b"2023-06-01")],
+            200,
+        ),
+        "stream-translate": Scenario(
+            "/claude/v1/messages",
+            claude_stream,
+            up,
+            CHAT_STREAM_UPSTREAM,
+            _route(
+                frontend_model_name="claude-x",
+                frontend_base_url="/claude",
+                frontend_dialect="claude",
+                backend_dialect="openai-chat",
+            ),
+            [*_HEADERS[:-1], (b"x-api-key", b"sk-ant-client-000000000000"), (b"anthropic-version", b"2023-06-01")],
+            200,
+        ),
+        "stream-translate-chat": Scenario(
+            chat,
+            CHAT_STREAM,
+            "/v1/messages",
+            orjson.dumps({**orjson.loads(claude_stream), "model": "upstream-model"}),
+            _route(frontend_dialect="openai-chat", backend_dialect="claude"),
+            _HEADERS,
             200,
         ),
         "translate": Scenario(

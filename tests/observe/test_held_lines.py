@@ -186,38 +186,42 @@ def test_a_line_made_without_a_record_is_the_records_line_byte_for_byte(
 ) -> None:
     """With the proxy's own filter and formatter, ``AccessLine.write`` makes the line from its values (no record):
     at the same instant, the same bytes as the record's line through the logging path, secret masked."""
-    instants = iter([1_790_000_000_123_456_789, 1_790_000_001_987_654_321] * 2)
+    # the third line in the second line's second: only its milliseconds are new (the formatter's short way)
+    instants = iter([1_790_000_000_123_456_789, 1_790_000_001_987_654_321, 1_790_000_001_999_000_000] * 2)
     monkeypatch.setattr(time, "time_ns", lambda: next(instants))
     made: list[logging.LogRecord] = []
     monkeypatch.setattr(AccessLine, "record", _counting(AccessLine.record, made))
 
-    def write_two(line: AccessLine) -> None:
+    def write_three(line: AccessLine) -> None:
         line.write(SECRET_ARGS, rid, fields)
         line.write((*SECRET_ARGS[:5], 0.05, 7, ""), rid, fields)
+        line.write((*SECRET_ARGS[:5], 0.25, 8, ""), rid, fields)
 
     async def on_a_loop(line: AccessLine) -> None:
-        write_two(line)
+        write_three(line)
 
     with held_then_plain(log_format) as pair:
         line = AccessLine(pair.logger, MESSAGE, __file__)
         asyncio.run(on_a_loop(line))
         pair.switch()
         assert made == []  # no record on the held path
-        write_two(line)
-        assert len(made) == 2
+        write_three(line)
+        assert len(made) == 3
     text = pair.held_stream.getvalue()
-    assert text == pair.plain_stream.getvalue() and text.count("\n") == 2
+    assert text == pair.plain_stream.getvalue() and text.count("\n") == 3
     assert SECRET not in text and "[redacted]" in text
     if fields is not SECRET_FIELDS and fields is not None:
-        assert [orjson.loads(doc).get("level") for doc in text.splitlines()] == [fields.get("level", "INFO")] * 2
+        assert [orjson.loads(doc).get("level") for doc in text.splitlines()] == [fields.get("level", "INFO")] * 3
         return
     if log_format == "text":
-        first, second = text.splitlines()
-        assert first.split(" ", 2)[1].endswith(",123") and second.split(" ", 2)[1].endswith(",987")
+        first, second, third = text.splitlines()
+        assert [line.split(" ", 2)[1][-4:] for line in (first, second, third)] == [",123", ",987", ",999"]
         assert second.endswith(" 0.1ms 7B" + ("" if rid == "-" else f" [request {rid}]"))
+        assert third.split(" ", 2)[1][:-4] == second.split(" ", 2)[1][:-4]
+        assert third.endswith(" 0.2ms 8B" + ("" if rid == "-" else f" [request {rid}]"))
     else:
         docs = [orjson.loads(doc) for doc in text.splitlines()]
-        assert [d["time"][-4:] for d in docs] == [",123", ",987"] and {d["request_id"] for d in docs} == {rid}
+        assert [d["time"][-4:] for d in docs] == [",123", ",987", ",999"] and {d["request_id"] for d in docs} == {rid}
         assert list(docs[0])[:5] == ["request_id", "time", "level", "logger", "message"]
 
 

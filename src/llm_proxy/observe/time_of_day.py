@@ -23,7 +23,7 @@ class TimeOfDay:
 
 
 _USUAL_MSEC_FORMAT = "%s,%03d"
-_MILLIS = [f"{ms:03d}" for ms in range(1000)]
+MILLIS = [f"{ms:03d}" for ms in range(1000)]
 """``%03d`` of each millisecond: indexing a list costs a fraction of a ``%`` format."""
 
 
@@ -44,5 +44,5 @@ def time_text(owner: logging.Formatter, clock: TimeOfDay, created: float, msecs:
     if datefmt or not msec_format:
         return clock.text
     if clock.head and 0 <= msecs < 1000:
-        return clock.head + _MILLIS[int(msecs)]
+        return clock.head + MILLIS[int(msecs)]
     return msec_format % (clock.text, msecs)
