@@ -29,54 +29,59 @@ class _State(Enum):
     FAILED = "failed"
 
 
+_NEW, _OPEN, _FINISHED, _FAILED = _State.NEW, _State.OPEN, _State.FINISHED, _State.FAILED
+"""The states as module names: read on every event of every stream, and an enum class's attribute costs more."""
+
+
 class StreamEnd:
     __slots__ = ("_state", "_terminator")
 
     def __init__(self, terminator: bytes = b"") -> None:
-        self._state = _State.NEW
+        self._state = _NEW
         self._terminator = terminator
 
     @property
     def started(self) -> bool:
-        return self._state is not _State.NEW
+        return self._state is not _NEW
 
     @property
     def open(self) -> bool:
         """Started and not ended."""
-        return self._state is _State.OPEN
+        return self._state is _OPEN
 
     @property
     def ended(self) -> bool:
         """Finished or failed: nothing more goes out."""
-        return self._state is _State.FINISHED or self._state is _State.FAILED
+        state = self._state
+        return state is _FINISHED or state is _FAILED
 
     def start(self) -> bool:
         """Open the stream; whether this was the first time (the caller then writes its opening)."""
-        if self._state is not _State.NEW:
+        if self._state is not _NEW:
             return False
-        self._state = _State.OPEN
+        self._state = _OPEN
         return True
 
     def finish(self) -> None:
         """The terminal event went out."""
-        self._state = _State.FINISHED
+        self._state = _FINISHED
 
     def fail(self) -> None:
         """An error ended the stream."""
-        self._state = _State.FAILED
+        self._state = _FAILED
 
     def close(self) -> bytes:
         """An encoder's last bytes: the terminator, unless the stream already ended."""
         if self.ended:
             return b""
-        self._state = _State.FINISHED
+        self._state = _FINISHED
         return self._terminator
 
     def error(self, error: ProxyError) -> list[StreamEvent]:
         """A decoder's failure: the ``StreamError`` that ends the stream, or nothing once it has ended."""
         if self.ended:
             return []
-        self._state = _State.FAILED
+        self._state = _FAILED
         return [StreamError(error=error)]
 
     def cut_short(self) -> list[StreamEvent]:

@@ -79,6 +79,11 @@ class StreamTranslator:
 
     def _prepared(self, events: list[StreamEvent]) -> list[StreamEvent]:
         """``events`` under the proxy's own message id (when it mints one), in-stream errors scrubbed of secrets."""
+        for event in events:  # most chunks hold neither (they are deltas): the list as it is
+            if type(event) is MessageStart or type(event) is StreamError:
+                break
+        else:
+            return events
         if self._message_id is not None:
             events = [dataclasses.replace(e, id=self._message_id) if isinstance(e, MessageStart) else e for e in events]
         if self._redactor is not None:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 REQUEST_ID_HEADER = "x-request-id"
 _ACCEPTED_ID = re.compile(r"[A-Za-z0-9._:+/=@-]{1,128}")
 """A client's request id is kept when it is this plain (it goes into headers and log lines verbatim)."""
-_TOKEN_EVENTS = (TextDelta, ThinkingDelta, ToolArgsDelta, SignatureDelta)
+_TOKEN_EVENTS = frozenset((TextDelta, ThinkingDelta, ToolArgsDelta, SignatureDelta))
 """Events that carry generated content: the first one is the stream's first token."""
 
 
@@ -174,8 +174,9 @@ class Record:
     def observe(self, events: list[StreamEvent]) -> None:
         """Canonical stream events of the answer, in order (an observer of the stream translator or the tap)."""
         for event in events:
-            if self.ttft is None and isinstance(event, _TOKEN_EVENTS):
-                self.ttft = time.perf_counter() - self.started
+            if type(event) in _TOKEN_EVENTS:  # most events: after the first token, nothing to note
+                if self.ttft is None:
+                    self.ttft = time.perf_counter() - self.started
             elif isinstance(event, MessageStart):
                 self.response_model = event.model or self.response_model
                 self.usage = _merged(self.usage, event.usage)

@@ -111,8 +111,13 @@ class ChatStreamDecoder:
         if isinstance(usage, dict):
             self._usage = decode_usage(usage)
         for choice in chunk.get("choices") or ():
-            if isinstance(choice, dict) and choice.get("index", 0) == 0:
-                self._choice(choice, out)
+            if isinstance(choice, dict) and choice.get("index", 0) == 0:  # the first choice's delta and finish
+                delta = choice.get("delta")
+                if isinstance(delta, dict):
+                    self._delta(delta, out)
+                finish = choice.get("finish_reason")
+                if isinstance(finish, str):
+                    self._stop, self._saw_finish = decode_stop_reason(finish), True
 
     def _start(self, out: list[StreamEvent], chunk: dict[str, JSON]) -> None:
         if not self._end.start():
@@ -126,14 +131,6 @@ class ChatStreamDecoder:
                 created=created if isinstance(created, int) and not isinstance(created, bool) else None,
             )
         )
-
-    def _choice(self, choice: dict[str, JSON], out: list[StreamEvent]) -> None:
-        delta = choice.get("delta")
-        if isinstance(delta, dict):
-            self._delta(delta, out)
-        finish = choice.get("finish_reason")
-        if isinstance(finish, str):
-            self._stop, self._saw_finish = decode_stop_reason(finish), True
 
     def _delta(self, delta: dict[str, JSON], out: list[StreamEvent]) -> None:
         if len(delta) == 1:  # most chunks carry just text
