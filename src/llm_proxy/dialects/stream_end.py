@@ -16,74 +16,58 @@ A decoder ends the stream at the upstream's terminal event or error and produces
 
 from __future__ import annotations
 
-from enum import Enum
-
 from llm_proxy.canonical import ProxyError, StreamError, StreamEvent
 from llm_proxy.errors import stream_cut_short
 
 
-class _State(Enum):
-    NEW = "new"
-    OPEN = "open"
-    FINISHED = "finished"
-    FAILED = "failed"
-
-
-_NEW, _OPEN, _FINISHED, _FAILED = _State.NEW, _State.OPEN, _State.FINISHED, _State.FAILED
-"""The states as module names: read on every event of every stream, and an enum class's attribute costs more."""
-
-
 class StreamEnd:
-    __slots__ = ("_state", "_terminator")
+    """The state machine above. ``started``, ``open`` and ``ended`` are plain attributes, set at each transition:
+    codecs read them on every event of every stream, where a property's call would cost more than the read."""
+
+    __slots__ = ("started", "open", "ended", "_terminator")
 
     def __init__(self, terminator: bytes = b"") -> None:
-        self._state = _NEW
-        self._terminator = terminator
-
-    @property
-    def started(self) -> bool:
-        return self._state is not _NEW
-
-    @property
-    def open(self) -> bool:
+        self.started = False
+        """Not new any more (open, finished or failed)."""
+        self.open = False
         """Started and not ended."""
-        return self._state is _OPEN
-
-    @property
-    def ended(self) -> bool:
+        self.ended = False
         """Finished or failed: nothing more goes out."""
-        state = self._state
-        return state is _FINISHED or state is _FAILED
+        self._terminator = terminator
 
     def start(self) -> bool:
         """Open the stream; whether this was the first time (the caller then writes its opening)."""
-        if self._state is not _NEW:
+        if self.started:
             return False
-        self._state = _OPEN
+        self.started = self.open = True
         return True
 
     def finish(self) -> None:
         """The terminal event went out."""
-        self._state = _FINISHED
+        self._end()
 
     def fail(self) -> None:
         """An error ended the stream."""
-        self._state = _FAILED
+        self._end()
 
     def close(self) -> bytes:
         """An encoder's last bytes: the terminator, unless the stream already ended."""
         if self.ended:
             return b""
-        self._state = _FINISHED
+        self._end()
         return self._terminator
 
     def error(self, error: ProxyError) -> list[StreamEvent]:
         """A decoder's failure: the ``StreamError`` that ends the stream, or nothing once it has ended."""
         if self.ended:
             return []
-        self._state = _FAILED
+        self._end()
         return [StreamError(error=error)]
 
     def cut_short(self) -> list[StreamEvent]:
         """A decoder's close: the upstream closed the stream, which is an error unless it had ended."""
         return self.error(stream_cut_short())
+
+    def _end(self) -> None:
+        self.started = self.ended = True
+        self.open = False

@@ -47,6 +47,9 @@ class SSEParser:
         self._buf = buf[end + 2 :]
         out: list[SSEEvent] = []
         for block in buf[:end].split(b"\n\n"):
+            if block.startswith(b"data: ") and b"\n" not in block:  # one data line (OpenAI): no call for it
+                out.append(SSEEvent(None, block[6:]))
+                continue
             event = _parse_block(block)
             if event is not None:
                 out.append(event)

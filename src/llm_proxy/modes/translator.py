@@ -56,7 +56,10 @@ class StreamTranslator:
         """The canonical events in ``data`` (stamped and scrubbed), not yet shown to anyone: the shell peeks at
         the first ones to see whether the upstream answered with an error it may retry elsewhere."""
         events = self._decoder.feed(data)
-        return self._prepared(events) if events else events
+        for event in events:  # most chunks hold neither a message start nor an error: the list as it is
+            if type(event) is MessageStart or type(event) is StreamError:
+                return self._prepared(events)
+        return events
 
     def encode(self, events: list[StreamEvent]) -> bytes:
         """Client bytes for ``events``, which the observers see now."""
@@ -79,11 +82,6 @@ class StreamTranslator:
 
     def _prepared(self, events: list[StreamEvent]) -> list[StreamEvent]:
         """``events`` under the proxy's own message id (when it mints one), in-stream errors scrubbed of secrets."""
-        for event in events:  # most chunks hold neither (they are deltas): the list as it is
-            if type(event) is MessageStart or type(event) is StreamError:
-                break
-        else:
-            return events
         if self._message_id is not None:
             events = [dataclasses.replace(e, id=self._message_id) if isinstance(e, MessageStart) else e for e in events]
         if self._redactor is not None:

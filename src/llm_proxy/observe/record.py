@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 REQUEST_ID_HEADER = "x-request-id"
 _ACCEPTED_ID = re.compile(r"[A-Za-z0-9._:+/=@-]{1,128}")
 """A client's request id is kept when it is this plain (it goes into headers and log lines verbatim)."""
-_TOKEN_EVENTS = frozenset((TextDelta, ThinkingDelta, ToolArgsDelta, SignatureDelta))
+_TOKEN_EVENTS: frozenset[type] = frozenset((TextDelta, ThinkingDelta, ToolArgsDelta, SignatureDelta))
 """Events that carry generated content: the first one is the stream's first token."""
 
 
