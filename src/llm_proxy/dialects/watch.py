@@ -53,7 +53,8 @@ class StreamWatcher(Generic[T]):
         self._first = False
 
     def feed(self, data: bytes) -> list[StreamEvent]:
-        return self._kept(self._decoder.feed(data))
+        events = self._decoder.feed(data)
+        return self._kept(events) if events else events  # most chunks: skipped, nothing decoded
 
     def close(self) -> list[StreamEvent]:
         return self._kept(self._decoder.close())

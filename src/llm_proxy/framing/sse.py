@@ -47,8 +47,19 @@ class SSEParser:
         self._buf = buf[end + 2 :]
         out: list[SSEEvent] = []
         for block in buf[:end].split(b"\n\n"):
-            if block.startswith(b"data: ") and b"\n" not in block:  # one data line (OpenAI): no call for it
-                out.append(SSEEvent(None, block[6:]))
+            # The common shapes without a call: one `data:` line (OpenAI), or one `event:` line and one `data:`
+            # line (Anthropic); any other block is ``_parse_block``'s.
+            newline = block.find(b"\n")
+            if newline < 0:
+                if block.startswith(b"data: "):
+                    out.append(SSEEvent(None, block[6:]))
+                    continue
+            elif (
+                block.startswith(b"event: ")
+                and block.startswith(b"data: ", newline + 1)
+                and block.find(b"\n", newline + 1) < 0
+            ):
+                out.append(SSEEvent(block[7:newline].decode("utf-8", "replace"), block[newline + 7 :]))
                 continue
             event = _parse_block(block)
             if event is not None:
@@ -68,12 +79,6 @@ class SSEParser:
 
 def _parse_block(block: bytes) -> SSEEvent | None:
     """One event's lines (no blank line inside, except leading ones): its ``event`` and joined ``data``."""
-    # The common shapes first: one `data:` line (OpenAI), or one `event:` line and one `data:` line (Anthropic).
-    newline = block.find(b"\n")
-    if newline < 0 and block.startswith(b"data: "):
-        return SSEEvent(None, block[6:])
-    if block.startswith(b"event: ") and block.startswith(b"data: ", newline + 1) and block.find(b"\n", newline + 1) < 0:
-        return SSEEvent(block[7:newline].decode("utf-8", "replace"), block[newline + 7 :])
     name: str | None = None
     data: list[bytes] = []
     for line in block.split(b"\n"):
