@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.processes import Layout, Proc, Processes, free_port, wait_ready
+from bench.processes import Layout, Proc, Processes, free_port, wait_machine_quiet, wait_ready
 from llm_proxy.app.serve import CONFIG_ENV
 
 _LITELLM_KEY = "sk-bench-7f3a9c2e41b84d0e9a6c5f1b2d8e4a70"
@@ -105,8 +105,15 @@ class Contender(ABC):
     def route(self, kind: str) -> tuple[str, str] | None:
         """(path, model) for ``kind``, or None if this contender does not do it."""
 
-    def start(self, procs: Processes, work: Path, up: Upstreams, layout: Layout, timeout: float) -> Running:
+    def start(
+        self, procs: Processes, work: Path, up: Upstreams, layout: Layout, timeout: float, quiet: float = 0.0
+    ) -> Running:
+        """Launch, and wait for the first 200 on the health path (at most ``timeout`` seconds); first, for up to
+        ``quiet`` seconds, wait for the machine to be quiet, so that the launch time is this contender's and not
+        that of the previous contender's tail."""
         port = free_port()
+        if quiet:
+            wait_machine_quiet(timeout=quiet)
         proc = self.launch(procs, work, port, up, layout)
         startup = None
         if proc is not None:
@@ -134,7 +141,9 @@ class Direct(Contender):
     def launch(self, procs: Processes, work: Path, port: int, up: Upstreams, layout: Layout) -> Proc | None:
         return None
 
-    def start(self, procs: Processes, work: Path, up: Upstreams, layout: Layout, timeout: float) -> Running:
+    def start(
+        self, procs: Processes, work: Path, up: Upstreams, layout: Layout, timeout: float, quiet: float = 0.0
+    ) -> Running:
         return Running(self, None, up.fast_port, None)
 
     def route(self, kind: str) -> tuple[str, str] | None:

@@ -190,6 +190,31 @@ def wait_idle(pgid: int, *, window: float = 0.5, share: float = 0.02, timeout: f
     return time.perf_counter() - began, peak
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent not idle so far (``/proc/stat``: every state but idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    ticks = [int(value) for value in fields]
+    busy = sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def wait_machine_quiet(*, window: float = 0.3, share: float = 0.1, timeout: float = 15.0) -> float:
+    """Wait until the machine as a whole is quiet: less than ``share`` of one CPU busy over ``window`` seconds
+    (what the previous contender left behind, a stopped server's sockets and an upstream's closing streams,
+    has settled). A launch timed on a busy machine measures the machine. Returns the seconds waited; gives up
+    after ``timeout`` seconds."""
+    began = time.perf_counter()
+    before = machine_busy_seconds()
+    while time.perf_counter() - began < timeout:
+        time.sleep(window)
+        now = machine_busy_seconds()
+        if now - before < share * window:
+            break
+        before = now
+    return time.perf_counter() - began
+
+
 def group_cpu_seconds(pgid: int) -> float:
     """User + system CPU time used so far by every live process of the group, and by the children they reaped
     (the proxy's short-lived ledger children: without them the sum would drop when one exits)."""

@@ -256,7 +256,9 @@ def scenario5(res: Results, ctx: Context) -> str:
     return "\n".join([
         "## 5. Startup and idle memory\n",
         "Startup: from process spawn to the first 200 on its health path (`/healthz`; LiteLLM "
-        f"`/health/liveliness`). Then the contender rests {IDLE_SETTLE:g} s and until its start-up work is done "
+        "`/health/liveliness`), spawned once the machine is quiet (under a tenth of a CPU busy over 0.3 s, waited "
+        f"for at most {ctx.settings.quiet_timeout:g} s: the previous contender's tail is not timed). "
+        f"Then the contender rests {IDLE_SETTLE:g} s and until its start-up work is done "
         "(no CPU used over half a second; `start-up work done`: seconds from the first 200, at most 20 s more): "
         "llm-proxy's usage ledger prepares its database and looks up prices in short-lived child processes meanwhile. "
         "`RSS peak while settling`: the largest RSS of its processes (children included) sampled from the end of "

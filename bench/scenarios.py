@@ -86,7 +86,7 @@ def run_main_round(bench: Bench, contender: Contender, rnd: int) -> None:
     cells = ["s5", *(f"s1/c{c}" for c in s.concurrency), *(f"s2/{k}" for k in FAST_STREAMS)]
     cells += [f"s3/{k}" for k in stream_kinds(s)]
     try:
-        running = contender.start(bench.procs, bench.work, bench.up, bench.layout, s.startup_timeout)
+        running = contender.start(bench.procs, bench.work, bench.up, bench.layout, s.startup_timeout, s.quiet_timeout)
     except NotReady as exc:
         for cell in cells:
             bench.results.skip(cell, contender.name, f"did not start: {exc}")
@@ -107,7 +107,7 @@ def run_main_round(bench: Bench, contender: Contender, rnd: int) -> None:
 def run_slow_round(bench: Bench, contender: Contender, rnd: int) -> None:
     s = bench.settings
     try:
-        running = contender.start(bench.procs, bench.work, bench.up, bench.layout, s.startup_timeout)
+        running = contender.start(bench.procs, bench.work, bench.up, bench.layout, s.startup_timeout, s.quiet_timeout)
     except NotReady as exc:
         bench.results.skip("s4", contender.name, f"did not start: {exc}")
         return

@@ -31,6 +31,8 @@ class Settings:
     """Reply text size: with the JSON envelope the non-streaming reply is about 1.1 KB. A multiple of the
     event counts, so that the mock splits it into exactly that many deltas."""
     startup_timeout: float = 60.0
+    quiet_timeout: float = 15.0
+    """Seconds a contender's launch may wait for the machine to be quiet first (``processes.wait_machine_quiet``)."""
 
     @property
     def deltas_per_stream(self) -> int:
@@ -87,6 +89,7 @@ SMOKE = Settings(
     slow_events=5,
     slow_delay_ms=20.0,
     startup_timeout=20.0,
+    quiet_timeout=1.0,
 )
 
 PRESETS = {s.mode: s for s in (FULL, QUICK, SMOKE)}

@@ -91,6 +91,16 @@ class ClaudeStreamDecoder:
                 obj = None
             if not isinstance(obj, dict):
                 out.extend(self.end.error(upstream_fault("the upstream sent a stream event that is not a JSON object")))
+            elif obj.get("type") == "content_block_delta" and not self.end.ended and sse.event != "error":
+                # Text deltas are most of a stream: ``_on_block_delta``'s event for them, without its dispatch.
+                delta, index = obj.get("delta"), obj.get("index")
+                block = self._blocks.get(index) if type(index) is int else None
+                if block is not None and isinstance(delta, dict) and delta.get("type") == "text_delta":
+                    text = delta.get("text")
+                    if isinstance(text, str):
+                        out.append(TextDelta(index=block.index, text=text))
+                        continue
+                out.extend(self.feed_event(obj))
             elif sse.event == "error" and obj.get("type") != "error":
                 out.extend(self.feed_event({"type": "error", "error": obj.get("error", obj)}))
             else:

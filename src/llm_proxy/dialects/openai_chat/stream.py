@@ -273,6 +273,12 @@ class ChatStreamEncoder:
         self._content_chunk: tuple[bytes, bytes] = (b"", b"")
 
     def encode(self, event: StreamEvent) -> bytes:
+        if type(event) is TextDelta and self._end.open:
+            # Text deltas are most of a stream: ``_body``'s bytes for them, without its dispatch.
+            block = self._blocks.get(event.index)
+            if block is not None and block.kind == "text":
+                prefix, suffix = self._content_chunk
+                return prefix + orjson.dumps(event.text) + suffix
         if self._end.ended:
             return b""
         if isinstance(event, StreamError):
