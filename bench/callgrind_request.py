@@ -195,6 +195,17 @@ def scenarios() -> dict[str, Scenario]:
     up = "/v1/chat/completions"
     proxy = Scenario(chat, CHAT_BODY, up, CHAT_UPSTREAM, _route(), _HEADERS)
     claude_stream = orjson.dumps({**orjson.loads(CLAUDE_REQUEST), "stream": True})
+    claude_headers = [
+        *_HEADERS[:-1],
+        (b"x-api-key", b"sk-ant-client-000000000000"),
+        (b"anthropic-version", b"2023-06-01"),
+    ]
+    claude_to_chat = _route(
+        frontend_model_name="claude-x",
+        frontend_base_url="/claude",
+        frontend_dialect="claude",
+        backend_dialect="openai-chat",
+    )
     return {
         "proxy-bare": Scenario(chat, CHAT_BODY, up, CHAT_UPSTREAM, _route(), _HEADERS, metrics=False),
         "proxy": proxy,
@@ -212,22 +223,11 @@ def scenarios() -> dict[str, Scenario]:
             "/v1/messages",
             claude_stream,
             _route(frontend_model_name="claude-x", frontend_base_url="/claude"),
-            [*_HEADERS[:-1], (b"x-api-key", b"sk-ant-client-000000000000"), (b"anthropic-version", b"2023-06-01")],
+            claude_headers,
             200,
         ),
         "stream-translate": Scenario(
-            "/claude/v1/messages",
-            claude_stream,
-            up,
-            CHAT_STREAM_UPSTREAM,
-            _route(
-                frontend_model_name="claude-x",
-                frontend_base_url="/claude",
-                frontend_dialect="claude",
-                backend_dialect="openai-chat",
-            ),
-            [*_HEADERS[:-1], (b"x-api-key", b"sk-ant-client-000000000000"), (b"anthropic-version", b"2023-06-01")],
-            200,
+            "/claude/v1/messages", claude_stream, up, CHAT_STREAM_UPSTREAM, claude_to_chat, claude_headers, 200
         ),
         "stream-translate-chat": Scenario(
             chat,
@@ -238,19 +238,7 @@ def scenarios() -> dict[str, Scenario]:
             _HEADERS,
             200,
         ),
-        "translate": Scenario(
-            "/claude/v1/messages",
-            CLAUDE_REQUEST,
-            up,
-            CHAT_UPSTREAM,
-            _route(
-                frontend_model_name="claude-x",
-                frontend_base_url="/claude",
-                frontend_dialect="claude",
-                backend_dialect="openai-chat",
-            ),
-            [*_HEADERS[:-1], (b"x-api-key", b"sk-ant-client-000000000000"), (b"anthropic-version", b"2023-06-01")],
-        ),
+        "translate": Scenario("/claude/v1/messages", CLAUDE_REQUEST, up, CHAT_UPSTREAM, claude_to_chat, claude_headers),
     }
 
 
