@@ -7,6 +7,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from llm_proxy.config import parse_config
+from llm_proxy.config.model import BACKEND_FIELDS
 from tests.faulty_upstream import FaultyUpstream
 from tests.servers import (
     Recorded,
@@ -388,6 +390,34 @@ def test_the_resilience_docs_example_loads() -> None:
     served = route.for_model("claude-haiku-4-5")
     assert [b.backend_model_name for b in served.pool] == ["claude-haiku-4-5", "claude-haiku-4-5"]
     assert served.fallbacks[1].backend_model_name == "gpt-4o"
+
+
+def test_an_attempts_view_of_a_route_is_made_once_per_backend_and_is_that_backends() -> None:
+    """``Route.using`` keeps its view of each backend (every attempt asks for it): the same object again, with
+    the backend's fields; a route made from it by ``replace`` (a pattern route's model) has views of its own."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "resilience.md").read_text()
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    env = {"ANTHROPIC_KEY_1": "sk-ant-one-000001", "ANTHROPIC_KEY_2": "sk-ant-two-000002", "OPENAI_API_KEY": "sk-o-3"}
+    route = parse_config(yaml.safe_load(block), "docs/resilience.md", env).routes[0]
+    served = route.for_model("claude-haiku-4-5")
+    for source in (route, served):
+        for backend in (*source.pool, *source.fallbacks):
+            view = source.using(backend)
+            assert source.using(backend) is view
+            fields = {name: getattr(backend, name) for name in BACKEND_FIELDS}
+            assert view == replace(source, backend_name=backend.name, **fields)
+            assert {name: getattr(view, name) for name in BACKEND_FIELDS} == fields
+    first = route.pool[0]
+    assert route.using(first).backend_model_name == "{model}"  # the pattern, not the served model
+    assert served.using(served.pool[0]).backend_model_name == "claude-haiku-4-5"
+    # the same backend object through both routes: each route's own view (with its own pool)
+    fallback = route.fallbacks[0]
+    assert route.using(fallback).backends == route.backends
+    assert served.using(fallback).backends == served.backends != route.backends
+    # an equal backend that is another object gets a view of its own (never another backend's)
+    twin = replace(first)
+    assert twin == first and twin is not first
+    assert route.using(twin) is not route.using(first) and route.using(twin) == route.using(first)
 
 
 @pytest.mark.parametrize(("behaviour", "key"), [("silent", "first_byte"), ("silent_mid", "idle")])
