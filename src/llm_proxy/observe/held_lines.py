@@ -67,16 +67,12 @@ class HoldingStreamHandler(logging.StreamHandler[TextIO]):
         """Keep ``line``, finished (formatted, masked, terminated) by a caller that did this handler's level,
         filter and formatter's work itself (``observe.logs.AccessLine``)."""
         with self.lock:  # type: ignore[union-attr]
-            lines = self._lines
-            lines.append(line)
-            self._size += len(line)
-            if len(lines) == 1 or self._size >= FLUSH_SIZE:  # ``_keep``, inlined: this runs once per request
-                try:
-                    self._schedule()
-                except RecursionError:
-                    raise
-                except Exception:
-                    self.handleError(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
+            try:
+                self._keep(line)
+            except RecursionError:
+                raise
+            except Exception:
+                self.handleError(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
 
     def _keep(self, line: str) -> None:
         lines = self._lines

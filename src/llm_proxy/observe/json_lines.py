@@ -14,8 +14,8 @@ import orjson
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.orjson import OrjsonFormatter  # orjson: already ours; a third of json's cost
 
-from llm_proxy.observe.logs import ACCESS_FIELDS, JSON_FIELDS, DirectAccessFormat, record_msecs
-from llm_proxy.observe.time_of_day import TimeOfDay, format_time, time_text
+from llm_proxy.observe.logs import ACCESS_FIELDS, JSON_FIELDS, DirectAccessFormat
+from llm_proxy.observe.time_of_day import TimeOfDay, format_time, time_at
 
 
 class JsonFormatter(OrjsonFormatter, DirectAccessFormat):
@@ -67,9 +67,7 @@ class JsonFormatter(OrjsonFormatter, DirectAccessFormat):
     ) -> str | None:
         if fields is None or not self._direct:
             return None
-        asctime = (
-            time_text(self, self._clock, now_ns / 1e9, record_msecs(now_ns), self.datefmt) if self._asctime else None
-        )
+        asctime = time_at(self, self._clock, now_ns, self.datefmt) if self._asctime else None
         if self._own and fields and fields.keys().isdisjoint(_OWN_KEYS):
             # The proxy's own names (json_formatter): the merged object's bytes are the head's object and the
             # fields' object joined, without the merged dict (two dumps of small dicts cost less than a third,

@@ -24,7 +24,7 @@ from typing import Any
 
 from llm_proxy.observe.held_lines import holder
 from llm_proxy.observe.redact import RedactingFormatter, Redactor
-from llm_proxy.observe.time_of_day import MILLIS, TimeOfDay, format_time, time_text
+from llm_proxy.observe.time_of_day import TimeOfDay, format_time, record_msecs, time_at
 
 REQUEST_ID: ContextVar[str] = ContextVar("llm_proxy_request_id", default="-")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_tag)s"
@@ -48,11 +48,6 @@ FIELDS = _Fields()
 def request_tag(rid: str) -> str:
     """The end of a text line about request ``rid`` (nothing outside a request)."""
     return "" if rid == "-" else f" [request {rid}]"
-
-
-def record_msecs(now_ns: int) -> float:
-    """A record's ``msecs`` for an instant in nanoseconds, as ``LogRecord`` computes it."""
-    return (now_ns % 1_000_000_000) // 1_000_000 + 0.0
 
 
 class RequestIdFilter(logging.Filter):
@@ -202,21 +197,10 @@ class TextFormatter(logging.Formatter, DirectAccessFormat):
     def access_line(
         self, now_ns: int, name: str, message: str, rid: str, fields: Mapping[str, object] | None
     ) -> str | None:
+        asctime = time_at(self, self._clock, now_ns, self.datefmt)
         if self._own:  # the proxy's own format (TEXT_FORMAT): the line in one step
-            clock = self._clock
-            if (  # the second's text is made and still right: only the milliseconds (``time_of``'s usual case)
-                int(now_ns / 1e9) == clock.second
-                and clock.head
-                and self.datefmt is None is clock.datefmt
-                and self.default_msec_format is clock.msec_format
-            ):
-                millis = MILLIS[now_ns % 1_000_000_000 // 1_000_000]
-                if rid == "-":
-                    return f"{clock.head}{millis} INFO {name}: {message}"
-                return f"{clock.head}{millis} INFO {name}: {message} [request {rid}]"
-            return f"{self.time_of(now_ns)} INFO {name}: {message}{request_tag(rid)}"
+            return f"{asctime} INFO {name}: {message}{request_tag(rid)}"
         tag = request_tag(rid)
-        asctime = self.time_of(now_ns)
         values = {
             "name": name,
             "levelname": "INFO",
@@ -226,11 +210,6 @@ class TextFormatter(logging.Formatter, DirectAccessFormat):
             "asctime": asctime,
         }
         return self._line % values  # a KeyError when the format reads another attribute
-
-    def time_of(self, now_ns: int) -> str:
-        """``asctime`` of a record made at ``now_ns`` (``time.time_ns()``), as ``formatTime`` gives it."""
-        created = now_ns / 1e9  # as ``LogRecord`` computes ``created`` (its second, near a second's end)
-        return time_text(self, self._clock, created, record_msecs(now_ns), self.datefmt)
 
 
 def formatter(log_format: str, redactor: Redactor | None) -> logging.Formatter:

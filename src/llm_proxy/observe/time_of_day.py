@@ -23,7 +23,7 @@ class TimeOfDay:
 
 
 _USUAL_MSEC_FORMAT = "%s,%03d"
-MILLIS = [f"{ms:03d}" for ms in range(1000)]
+_MILLIS = [f"{ms:03d}" for ms in range(1000)]
 """``%03d`` of each millisecond: indexing a list costs a fraction of a ``%`` format."""
 
 
@@ -44,5 +44,24 @@ def time_text(owner: logging.Formatter, clock: TimeOfDay, created: float, msecs:
     if datefmt or not msec_format:
         return clock.text
     if clock.head and 0 <= msecs < 1000:
-        return clock.head + MILLIS[int(msecs)]
+        return clock.head + _MILLIS[int(msecs)]
     return msec_format % (clock.text, msecs)
+
+
+def record_msecs(now_ns: int) -> float:
+    """A record's ``msecs`` for an instant in nanoseconds, as ``LogRecord`` computes it."""
+    return (now_ns % 1_000_000_000) // 1_000_000 + 0.0
+
+
+def time_at(owner: logging.Formatter, clock: TimeOfDay, now_ns: int, datefmt: str | None) -> str:
+    """``time_text`` of a record made at ``now_ns`` (``time.time_ns()``): the access lines' time, made without a
+    record. Within the second ``clock`` already has, in the usual format, only the milliseconds are new."""
+    created = now_ns / 1e9  # as ``LogRecord`` computes ``created`` (its second, near a second's end)
+    if (
+        int(created) == clock.second
+        and clock.head
+        and datefmt is None is clock.datefmt
+        and owner.default_msec_format is clock.msec_format
+    ):
+        return clock.head + _MILLIS[now_ns % 1_000_000_000 // 1_000_000]
+    return time_text(owner, clock, created, record_msecs(now_ns), datefmt)
