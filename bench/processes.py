@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,17 +177,14 @@ def wait_idle(pgid: int, *, window: float = 0.5, share: float = 0.02, timeout: f
     """Wait until the group is idle: less than ``share`` of a CPU used over ``window`` seconds (a contender's
     start-up work, its short-lived children included, is done). Returns the seconds waited and the largest
     group RSS seen meanwhile (the start-up peak); gives up after ``timeout`` seconds."""
-    began = time.perf_counter()
     peak = group_rss_bytes(pgid)
-    before = group_cpu_seconds(pgid)
-    while time.perf_counter() - began < timeout:
-        time.sleep(window)
+
+    def used() -> float:
+        nonlocal peak
         peak = max(peak, group_rss_bytes(pgid))
-        now = group_cpu_seconds(pgid)
-        if now - before < share * window:
-            break
-        before = now
-    return time.perf_counter() - began, peak
+        return group_cpu_seconds(pgid)
+
+    return _wait_still(used, window, share, timeout), peak
 
 
 def machine_busy_seconds() -> float:
@@ -204,11 +201,17 @@ def wait_machine_quiet(*, window: float = 0.3, share: float = 0.1, timeout: floa
     (what the previous contender left behind, a stopped server's sockets and an upstream's closing streams,
     has settled). A launch timed on a busy machine measures the machine. Returns the seconds waited; gives up
     after ``timeout`` seconds."""
+    return _wait_still(machine_busy_seconds, window, share, timeout)
+
+
+def _wait_still(used: Callable[[], float], window: float, share: float, timeout: float) -> float:
+    """Sleep ``window`` at a time until ``used`` (CPU seconds so far) grew by less than ``share`` of a CPU over one
+    window, or ``timeout`` seconds passed; the seconds waited."""
     began = time.perf_counter()
-    before = machine_busy_seconds()
+    before = used()
     while time.perf_counter() - began < timeout:
         time.sleep(window)
-        now = machine_busy_seconds()
+        now = used()
         if now - before < share * window:
             break
         before = now
