@@ -30,6 +30,7 @@ from bench.load import parse_wrk, percentile
 from bench.minimal import Settings
 from bench.minimal_asgi import MinimalAsgi
 from bench.payloads import chat_request, claude_request
+from bench.processes import _wait_still
 from bench.results import Results
 
 from llm_proxy.app.serve import MockApp
@@ -280,3 +281,17 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def test_the_wait_for_a_quiet_machine_ends_at_the_first_still_window_or_at_its_timeout() -> None:
+    """``_wait_still`` (``wait_idle``, ``wait_machine_quiet``): it returns after the first window in which the CPU
+    meter grew by less than ``share`` of a CPU, and gives up at ``timeout`` on a meter that keeps growing."""
+    readings = iter([0.0, 0.05, 0.10, 0.101, 9.0])  # busy, busy, then a window with 0.001 s of CPU
+
+    waited = _wait_still(lambda: next(readings), 0.05, 0.1, 5.0)
+    assert 0.15 <= waited < 1.0
+    assert next(readings) == 9.0  # four readings taken: the first, then one per window until the still one
+
+    busy = iter(float(n) for n in range(1000))  # a whole CPU second per window: never still
+    waited = _wait_still(lambda: next(busy), 0.02, 0.1, 0.2)
+    assert 0.2 <= waited < 1.0
