@@ -7,9 +7,10 @@ keeps one entry per *token* (``limits`` prepends ``cost`` entries to a list, in 
 a 5,000-token answer against a 200,000-token limit took ~0.4-0.7 ms and up to 200,000 list entries per
 key; the counter costs the same whatever the count. With a Redis ``state_store`` the replicas count
 together; when Redis cannot be reached, each replica counts locally (one warning per outage) rather than
-refusing or letting everything through. Tokens are checked before a request (is any budget left in the
-window?) and debited with the real usage when its response ends, so the request that crosses the limit
-completes and the next one is refused.
+refusing or letting everything through (in memory, ``access.memory_windows``: the library's own in-memory
+storage costs a copy of the window and a thread hand-off per hit). Tokens are checked before a request (is
+any budget left in the window?) and debited with the real usage when its response ends, so the request that
+crosses the limit completes and the next one is refused.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from limits import RateLimitItem, RateLimitItemPerMinute
-from limits.aio.storage import MemoryStorage, MovingWindowSupport, RedisStorage
+from limits.aio.storage import MovingWindowSupport, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 
+from llm_proxy.access.memory_windows import MemoryWindows
 from llm_proxy.config import ClientKey
 
 log = logging.getLogger("llm_proxy.access")
@@ -37,7 +39,7 @@ class _Limiters:
 
     __slots__ = ("requests", "tokens")
 
-    def __init__(self, storage: MemoryStorage | RedisStorage) -> None:
+    def __init__(self, storage: MemoryWindows | RedisStorage) -> None:
         self.requests = MovingWindowRateLimiter(storage)
         self.tokens = SlidingWindowCounterRateLimiter(storage)
 
@@ -46,7 +48,7 @@ class Quota:
     """The per-minute request and token windows of every client key."""
 
     def __init__(self, state_store: str | None) -> None:
-        self._local = _Limiters(MemoryStorage())
+        self._local = _Limiters(MemoryWindows())
         self._shared: _Limiters | None = None
         self._storage: RedisStorage | None = None
         if state_store and state_store.startswith(("redis://", "rediss://")):
