@@ -8,7 +8,7 @@ goes upstream as before). Clients present keys the way they already send credent
 Bearer``, ``x-api-key``, ``api-key``, ``x-goog-api-key``; Bedrock clients sign with SigV4, access key id =
 the key's name and secret = the key, and the signature is verified as AWS would (clock skew 5 minutes).
 
-Keys are compared by their SHA-256, against every configured key in constant time; they never reach
+Keys are looked up by their SHA-256 (a timing of the lookup says nothing about a configured key); they never reach
 an upstream (credential headers of the client are replaced on routes that hold keys; ``x-llm-proxy-key``
 is never forwarded) and are never logged. Failures are ``ProxyFailure``s in the client's dialect: 401
 (missing, unknown, expired; Bedrock: 403 ``UnrecognizedClientException`` or ``InvalidSignatureException``),
@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import hashlib
-import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -65,6 +64,7 @@ class Gate:
     ) -> None:
         self.keys = keys
         self._by_name = {k.name: k for k in keys}
+        self._by_digest = {k.key_sha256: k for k in keys}
         self._quota = quota
         self._clock = clock
         self._digests: dict[str, str] = {}
@@ -131,12 +131,12 @@ class Gate:
         quota = self._quota
         if quota is None:  # no keys, no counters (never reached: admit follows identify)
             return
-        wait = await quota.take_request(key)
+        wait = None if key.requests_per_minute is None else await quota.take_request(key)
         if wait is not None:
             limit = key.requests_per_minute
             message = f"the client key {key.name!r} is over its {limit} requests per minute"
             raise _fail(429, ErrorKind.RATE_LIMIT, message, "rate_limit_exceeded", wait)
-        wait = await quota.tokens_left(key)
+        wait = None if key.tokens_per_minute is None else await quota.tokens_left(key)
         if wait is not None:
             limit = key.tokens_per_minute
             message = f"the client key {key.name!r} is over its {limit} tokens per minute"
@@ -153,11 +153,10 @@ class Gate:
             if len(self._digests) >= MAX_CACHED_DIGESTS:  # unknown keys sent at random: never more than the bound
                 self._digests.clear()
             self._digests[presented] = digest
-        found = None
-        for key in self.keys:  # every key compared, in constant time: no early exit that timing could reveal
-            if hmac.compare_digest(digest, key.key_sha256):
-                found = key
-        return found
+        # Looked up by digest: the time a lookup takes depends on the presented key's SHA-256 only, which tells
+        # nothing about any configured key (a digest leads back to no key), and stays the same with 10 keys or
+        # 10,000 (a comparison with every key, in constant time each, grew with their number).
+        return self._by_digest.get(digest)
 
     def _sigv4(self, headers: Mapping[str, str], signed: Signed) -> ClientKey:
         from llm_proxy.upstream.sigv4 import signing_key_id, verify_sigv4  # botocore only for Bedrock clients

@@ -43,6 +43,10 @@ class MemoryWindows(MemoryStorage):
         self._sweep_at = time.time() + SWEEP_EVERY
 
     async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        return self.acquire(key, limit, expiry, amount)
+
+    def acquire(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        """``acquire_entry`` without a coroutine: the hit is counted (True) or refused (False) at once."""
         if amount > limit:
             return False
         now = time.time()

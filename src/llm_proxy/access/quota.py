@@ -48,7 +48,8 @@ class Quota:
     """The per-minute request and token windows of every client key."""
 
     def __init__(self, state_store: str | None) -> None:
-        self._local = _Limiters(MemoryWindows())
+        self._windows = MemoryWindows()
+        self._local = _Limiters(self._windows)
         self._shared: _Limiters | None = None
         self._storage: RedisStorage | None = None
         if state_store and state_store.startswith(("redis://", "rediss://")):
@@ -90,6 +91,10 @@ class Quota:
             return None
         item = self._item("rpm", key.requests_per_minute)
         storage_key, amount, expiry = self._key(item, "rpm", key.name), item.amount, item.get_expiry()
+        if self._shared is None:  # counted here alone: at once, without the strategy's layers of coroutines
+            if self._windows.acquire(storage_key, amount, expiry):
+                return None
+            return await self._reset_in(item, key.name)
 
         def hit(limiters: _Limiters) -> Awaitable[bool]:
             # ``limiters.requests.hit(item, key.name)`` with the storage key made once, not per request
