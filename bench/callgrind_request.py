@@ -22,6 +22,7 @@ Scenarios (all proxy mode, openai-chat, ~5 KB request, ~1 KB answer with usage, 
 - ``proxy-text-log`` / ``proxy-json-log``: plus the access line, text or JSON (to a null stream)
 - ``proxy-keys``: plus client keys (20 keys, a requests-per-minute limit)
 - ``proxy-retries``: a route with ``retries: 2`` (the attempt loop instead of the short path)
+- ``proxy-pool``: the every-feature-on contender's route: client keys and a pool of two backends with one retry
 - ``proxy-all``: metrics, JSON access log, client keys and retries together
 - ``stream-chat`` / ``stream-claude``: streamed passthrough, 200 deltas per answer (per-event cost: divide)
 - ``stream-translate`` / ``stream-translate-chat``: streamed translation, 200 deltas per answer: a claude client in
@@ -174,6 +175,14 @@ def _route(**extra: Any) -> dict[str, Any]:
     }
 
 
+def _pool() -> dict[str, Any]:
+    """The every-feature-on contender's route (``bench.contenders.proxy_config``): two backends, one retry."""
+    route = _route(retries=1)
+    backend = {k: route.pop(k) for k in list(route) if k.startswith("backend_")}
+    route["backends"] = [{"name": "a", **backend}, {"name": "b", **backend}]
+    return route
+
+
 CHAT_BODY = chat_request("bench-model")
 CHAT_UPSTREAM = chat_request("upstream-model")
 CHAT_STREAM = orjson.dumps(
@@ -213,6 +222,7 @@ def scenarios() -> dict[str, Scenario]:
         "proxy-json-log": Scenario(chat, CHAT_BODY, up, CHAT_UPSTREAM, _route(), _HEADERS, log_format="json"),
         "proxy-keys": Scenario(chat, CHAT_BODY, up, CHAT_UPSTREAM, _route(), _KEY_HEADERS, keys=True),
         "proxy-retries": Scenario(chat, CHAT_BODY, up, CHAT_UPSTREAM, _route(retries=2), _HEADERS),
+        "proxy-pool": Scenario(chat, CHAT_BODY, up, CHAT_UPSTREAM, _pool(), _KEY_HEADERS, keys=True),
         "proxy-all": Scenario(
             chat, CHAT_BODY, up, CHAT_UPSTREAM, _route(retries=2), _KEY_HEADERS, keys=True, log_format="json"
         ),

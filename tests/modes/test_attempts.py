@@ -48,6 +48,38 @@ def test_weighted_split_within_tolerance() -> None:
     assert [b.name for b in health.order(route)][2:] == ["gpt"]  # fallbacks after the whole pool
 
 
+def test_equal_weights_put_each_backend_first_as_often_and_keep_every_order_possible() -> None:
+    backends = [
+        {"name": name, "backend_dialect": "claude", "backend_base_url": f"https://{name}.example"}
+        for name in ("a", "b", "c")
+    ]
+    route = _route(backends=backends, fallbacks=None)
+    health = Health(rng=random.Random(11))
+    orders = Counter(tuple(b.name for b in health.order(route)) for _ in range(3000))
+    assert len(orders) == 6  # all permutations
+    assert all(400 <= count <= 600 for count in orders.values()), orders  # 500 each
+
+
+def test_cooling_pool_members_and_fallbacks_go_after_the_healthy_ones() -> None:
+    two_fallbacks = [
+        {"name": name, "backend_dialect": "openai-chat", "backend_base_url": f"https://{name}.example"}
+        for name in ("gpt", "gpt-b")
+    ]
+    route = _route(fallbacks=two_fallbacks, cooldown={"failures": 1, "window": 60, "seconds": 30})
+    clock = Clock()
+    health = Health(clock=clock, rng=random.Random(5))
+    heavy, light = route.backends
+    for backend in (light, route.fallbacks[0], heavy):  # each cools at its first failure, in this order
+        clock.now += 1
+        health.failed(route, backend)
+    assert [b.name for b in health.order(route)] == ["light", "heavy", "gpt-b", "gpt"]
+    clock.now += 28.5  # light's cooldown is over, the others' are not
+    assert [b.name for b in health.order(route)] == ["light", "heavy", "gpt-b", "gpt"]
+    health.succeeded(route, heavy)
+    firsts = Counter(health.order(route)[0].name for _ in range(400))
+    assert set(firsts) == {"heavy", "light"} and firsts["heavy"] > firsts["light"]
+
+
 def test_attempts_are_retries_plus_one_cycling_when_short() -> None:
     route = _route(retries=4)
     names = [b.name for b in Health(rng=random.Random(1)).attempts(route)]

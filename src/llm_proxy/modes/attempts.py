@@ -118,13 +118,27 @@ class Health:
     def order(self, route: Route) -> list[Backend]:
         """The backends to try, best first: healthy pool members in weighted random order, then the cooling
         ones (least recently failed first), then the fallbacks (healthy ones first, in config order)."""
-        pool = list(route.pool)
-        healthy = [b for b in pool if not self.cooling(route, b)]
-        cooling = sorted((b for b in pool if self.cooling(route, b)), key=lambda b: self._state(route, b).last_failure)
-        ordered = self._weighted(healthy) + cooling
-        fallbacks = [b for b in route.fallbacks if not self.cooling(route, b)]
-        fallbacks += [b for b in route.fallbacks if self.cooling(route, b)]
-        return ordered + fallbacks
+        now = self._clock()
+        states, index = self._states, route.index
+        healthy: list[Backend] = []
+        cooling: list[tuple[float, int, Backend]] = []
+        for n, backend in enumerate(route.pool):  # one look at each backend's state, at one time
+            state = states.get((index, backend.name))
+            if state is not None and now < state.cooled_until:
+                cooling.append((state.last_failure, n, backend))  # n: ties keep the pool's order
+            else:
+                healthy.append(backend)
+        ordered = self._weighted(healthy) if len(healthy) > 1 else healthy
+        if cooling:
+            cooling.sort()
+            ordered += [backend for _, _, backend in cooling]
+        if route.fallbacks:
+            later: list[Backend] = []
+            for backend in route.fallbacks:
+                state = states.get((index, backend.name))
+                (later if state is not None and now < state.cooled_until else ordered).append(backend)
+            ordered += later
+        return ordered
 
     def attempts(self, route: Route) -> list[Backend]:
         """``retries + 1`` backends in the order to try them (cycling when there are fewer backends)."""
@@ -161,6 +175,13 @@ class Health:
 
     def _weighted(self, backends: list[Backend]) -> list[Backend]:
         """A weighted random order without replacement (each pick proportional to its weight)."""
+        if len(backends) < 2:
+            return list(backends)
+        first = backends[0].weight
+        if all(backend.weight == first for backend in backends):  # the usual pool: a uniform shuffle is the same
+            out = list(backends)
+            self.rng.shuffle(out)
+            return out
         left = list(backends)
         out: list[Backend] = []
         while left:
