@@ -179,9 +179,9 @@ class Health:
             return list(backends)
         first = backends[0].weight
         if all(backend.weight == first for backend in backends):  # the usual pool: a uniform shuffle is the same
-            out = list(backends)
-            self.rng.shuffle(out)
-            return out
+            shuffled = list(backends)
+            self.rng.shuffle(shuffled)
+            return shuffled
         left = list(backends)
         out: list[Backend] = []
         while left:
