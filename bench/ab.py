@@ -51,6 +51,12 @@ class Runs:
         return statistics.median(a / b for a, b in zip(self.cpu_us[variant], self.cpu_us[base], strict=True))
 
 
+def rotation(variants: Sequence[str], n: int) -> list[str]:
+    """The variants in round ``n``'s order: each round starts one further along, so that each goes first in turn."""
+    shift = n % len(variants)
+    return [*variants[shift:], *variants[:shift]]
+
+
 def rounds(
     variants: Sequence[str],
     configure: Configure,
@@ -73,8 +79,7 @@ def rounds(
     with Processes(work / "logs") as procs:
         upstream = _mock_upstream(procs, layout, env)
         for n in range(count):
-            shift = n % len(variants)
-            for variant in [*variants[shift:], *variants[:shift]]:  # neither always goes first
+            for variant in rotation(variants, n):  # none always goes first
                 proxy, ep = _start_proxy(procs, layout, configure, variant, n, upstream, env, path, model)
                 run_wrk(ep, body_file, concurrency, warmup, layout.load_cpu, work)
                 with CpuMeter(proxy.popen.pid) as cpu:
@@ -110,7 +115,8 @@ def side_by_side(
     all of them alike, and the scheduler shares the core fairly between processes that all want it: a variant
     that spends 5% more CPU per request serves ~5% fewer requests. Ratios of req/s within a round are then free
     of the drift that separate runs suffer from (``rounds``). Printed: each round's req/s and CPU µs/request,
-    and the share of the core the proxies used together (near 1.0: the core, not the load, was the limit)."""
+    and the share of the core the proxies used together (near 1.0: the core, not the load, was the limit). The
+    order in which the proxies and their loads start rotates from round to round, as in ``rounds``."""
     layout = Layout.detect()
     body_file = work / "body.json"
     body_file.write_bytes(body)
@@ -119,7 +125,9 @@ def side_by_side(
         upstream = _mock_upstream(procs, layout, env)
         for n in range(count):
             started: dict[str, tuple[Proc, Endpoint, Path]] = {}
-            for variant in variants:
+            # Started, and their loads started, in an order that rotates from round to round: the position in
+            # which a variant starts moves its share of the core by ~2 % (two identical configs differed so).
+            for variant in rotation(variants, n):
                 proxy, ep = _start_proxy(procs, layout, configure, variant, n, upstream, env, path, model)
                 folder = work / f"wrk-{variant}"
                 folder.mkdir(exist_ok=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 import orjson
 import pytest
 from bench import load
+from bench.ab import rotation
 from bench.contenders import Endpoint
 from bench.load import parse_wrk, percentile
 from bench.minimal import Settings
@@ -192,6 +193,17 @@ def test_percentile_and_paired_ratios() -> None:
     res.skip("s1/c1", "c", "not installed")
     assert res.median("s1/c1", "c", "rps") is None
     assert res.reason("s1/c1", "c") == "not installed"
+
+
+def test_paired_rounds_start_each_variant_first_in_turn() -> None:
+    variants = ("quiet", "text", "json")
+    orders = [rotation(variants, n) for n in range(4)]
+    assert orders == [
+        ["quiet", "text", "json"],
+        ["text", "json", "quiet"],
+        ["json", "quiet", "text"],
+        ["quiet", "text", "json"],
+    ]
 
 
 def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
