@@ -270,8 +270,11 @@ def test_workers_share_the_port_and_the_metrics(tmp_path: Path) -> None:
         body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
         for _ in range(6):
             assert proxy.request("POST", "/p/v1/chat/completions", body)[0] == 200
-        metrics = proxy.request("GET", "/metrics")[2]
-        # each worker writes its counts to the shared directory; any worker's scrape sums them
-        assert b'prefix="/p",status="200"} 6.0' in metrics
+        # each worker writes its counts to the shared directory; any worker's scrape sums them. A request is
+        # counted once its response has ended, so the last one may be counted just after its client read it.
+        deadline = time.monotonic() + 5
+        while b'prefix="/p",status="200"} 6.0' not in (metrics := proxy.request("GET", "/metrics")[2]):
+            assert time.monotonic() < deadline, metrics.decode()
+            time.sleep(0.05)
         proxy.proc.send_signal(signal.SIGTERM)
         assert proxy.proc.wait(30) == 0
