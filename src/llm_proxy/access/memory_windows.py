@@ -8,7 +8,8 @@ every request:
   copies 60,000 entries per request);
 - every hit and every counter increment starts an expiry task when the last one has finished, and that task hands
   a bisect of each key's list to a thread (``asyncio.to_thread``) and copies the list again: under load, one task
-  and one thread hand-off per request. Measured alone, 115-185 µs of CPU per hit.
+  and one thread hand-off per request. Measured alone, with one event-loop turn per hit: 108-160 µs of CPU per
+  hit (here: 4.8-5.4 µs, most of it the loop's turn).
 
 Here a key's moving window is a ``deque`` of hit times, oldest first: a hit drops the entries that left the window
 from the left and appends on the right (amortised constant time), with the same rule as the library's (refused when
@@ -84,9 +85,7 @@ class MemoryWindows(MemoryStorage):
 
     async def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         now = time.time()
-        if self.expirations.get(key, 0) <= now:  # a past window's count is not carried over
-            self.storage.pop(key, None)
-            self.expirations.pop(key, None)
+        self._expire_count(key, now)  # a past window's count is not carried over
         count = self.storage[key] = self.storage[key] + amount
         if count == amount:
             self.expirations[key] = now + expiry
@@ -95,12 +94,19 @@ class MemoryWindows(MemoryStorage):
         return count
 
     async def decr(self, key: str, amount: int = 1) -> int:
-        if self.expirations.get(key, 0) <= time.time():
-            self.storage.pop(key, None)
-            self.expirations.pop(key, None)
+        if self._expire_count(key, time.time()):
             return 0
         count = self.storage[key] = max(self.storage[key] - amount, 0)
         return count
+
+    def _expire_count(self, key: str, now: float) -> bool:
+        """Drop ``key``'s counter if its expiry has come (what the library's ``get`` does, without a coroutine);
+        True when it had no live count."""
+        if self.expirations.get(key, 0) > now:
+            return False
+        self.storage.pop(key, None)
+        self.expirations.pop(key, None)
+        return True
 
     async def clear(self, key: str) -> None:
         await super().clear(key)
