@@ -17,6 +17,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -328,6 +329,61 @@ def test_the_timer_writes_the_lines_without_more_traffic(
     assert late.count("\n") == 21 and late.endswith("[request rid-late]\n")
     assert timers == [FLUSH_AFTER, FLUSH_AFTER]  # one per batch, not one per line
     assert len(stream.writes) == 2
+
+
+def test_a_line_held_during_a_write_goes_out_with_the_next_write() -> None:
+    """``hold_line`` takes no lock: a line held while a write is under way (from another thread, here from
+    inside the stream's ``write``) is neither lost nor written twice: it stays for the next write."""
+
+    class Intruding(Writes):
+        def write(self, text: str) -> int:
+            if len(self.writes) == 0:
+                handler.hold_line("held during the write\n")
+            return super().write(text)
+
+    stream = Intruding()
+    handler = HoldingStreamHandler(stream)
+
+    async def run() -> None:
+        handler.hold_line("first\n")
+        handler.hold_line("second\n")
+        handler.flush()
+
+    asyncio.run(run())
+    assert stream.writes == ["first\nsecond\n"]
+    handler.flush()
+    assert stream.writes == ["first\nsecond\n", "held during the write\n"]
+
+
+def test_lines_held_in_one_thread_while_another_writes_are_each_written_once_in_order(
+    held: tuple[logging.Logger, HoldingStreamHandler, Writes],
+) -> None:
+    """Lines held by one thread while another flushes (a record emitted, the timer) are all written, once
+    each, in the order they were held."""
+    _, handler, stream = held
+    count = 20_000
+    done = threading.Event()
+
+    def hold() -> None:
+        for n in range(count):
+            handler.hold_line(f"line {n}\n")
+        done.set()
+
+    holder_thread = threading.Thread(target=hold)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns as often as they can
+    try:
+        holder_thread.start()
+        flushes = 0
+        while not done.is_set():
+            handler.flush()
+            flushes += 1
+        holder_thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    handler.flush()
+    assert stream.getvalue().splitlines() == [f"line {n}" for n in range(count)]
+    assert flushes > 1
 
 
 def test_a_full_buffer_is_written_in_whole_lines_of_at_most_a_pipes_atomic_write(
