@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import statistics
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,8 @@ from bench.processes import CpuMeter, Layout, Proc, Processes, free_port, wait_i
 
 Configure = Callable[[str, int, int, int], Path]
 """``(variant, round, proxy port, upstream port)``: the config file to start the proxy with."""
+PROXY_MODULE = "llm_proxy"
+"""The module a variant's proxy runs as (``python3 -m``) unless ``modules`` names another for it."""
 
 
 @dataclass
@@ -70,8 +72,10 @@ def rounds(
     model: str = "bench",
     body: bytes,
     env: dict[str, str] | None = None,
+    modules: Mapping[str, str] | None = None,
 ) -> Runs:
-    """``count`` rounds of every variant (see the module docstring), printing one line per run."""
+    """``count`` rounds of every variant (see the module docstring), printing one line per run. ``modules``: the
+    module a variant's proxy runs as, when not ``llm_proxy`` (``bench.null_metrics``)."""
     layout = Layout.detect()
     body_file = work / "body.json"
     body_file.write_bytes(body)
@@ -80,7 +84,7 @@ def rounds(
         upstream = _mock_upstream(procs, layout, env)
         for n in range(count):
             for variant in rotation(variants, n):  # none always goes first
-                proxy, ep = _start_proxy(procs, layout, configure, variant, n, upstream, env, path, model)
+                proxy, ep = _start_proxy(procs, layout, configure, variant, n, upstream, env, path, model, modules)
                 run_wrk(ep, body_file, concurrency, warmup, layout.load_cpu, work)
                 with CpuMeter(proxy.popen.pid) as cpu:
                     result = run_wrk(ep, body_file, concurrency, duration, layout.load_cpu, work)
@@ -109,6 +113,7 @@ def side_by_side(
     model: str = "bench",
     body: bytes,
     env: dict[str, str] | None = None,
+    modules: Mapping[str, str] | None = None,
 ) -> Runs:
     """``count`` rounds in which every variant runs *at the same time*: one proxy per variant, all pinned to the
     same core and loaded together by one wrk each. The core's speed drifts, but within a round it drifts for
@@ -116,7 +121,8 @@ def side_by_side(
     that spends 5% more CPU per request serves ~5% fewer requests. Ratios of req/s within a round are then free
     of the drift that separate runs suffer from (``rounds``). Printed: each round's req/s and CPU µs/request,
     and the share of the core the proxies used together (near 1.0: the core, not the load, was the limit). The
-    order in which the proxies and their loads start rotates from round to round, as in ``rounds``."""
+    order in which the proxies and their loads start rotates from round to round, as in ``rounds``; ``modules``
+    as there."""
     layout = Layout.detect()
     body_file = work / "body.json"
     body_file.write_bytes(body)
@@ -128,7 +134,7 @@ def side_by_side(
             # Started, and their loads started, in an order that rotates from round to round: the position in
             # which a variant starts moves its share of the core by ~2 % (two identical configs differed so).
             for variant in rotation(variants, n):
-                proxy, ep = _start_proxy(procs, layout, configure, variant, n, upstream, env, path, model)
+                proxy, ep = _start_proxy(procs, layout, configure, variant, n, upstream, env, path, model, modules)
                 folder = work / f"wrk-{variant}"
                 folder.mkdir(exist_ok=True)
                 started[variant] = (proxy, ep, folder)
@@ -158,11 +164,13 @@ def _start_proxy(
     env: dict[str, str] | None,
     path: str,
     model: str,
+    modules: Mapping[str, str] | None = None,
 ) -> tuple[Proc, Endpoint]:
     """``variant``'s proxy for round ``n``, pinned to the server core, ready and done with its start-up work (the
     ledger's children share the proxy's CPU); its endpoint for wrk."""
     port = free_port()
-    argv = ["python3", "-m", "llm_proxy", "--config", str(configure(variant, n, port, upstream))]
+    module = (modules or {}).get(variant, PROXY_MODULE)
+    argv = ["python3", "-m", module, "--config", str(configure(variant, n, port, upstream))]
     proxy = procs.start(f"proxy-{variant}-{n}", argv, layout.server_cpu, env)
     wait_ready(proxy, f"http://127.0.0.1:{port}/healthz", 30)
     wait_idle(proxy.popen.pid)

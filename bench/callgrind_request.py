@@ -52,6 +52,7 @@ import orjson
 import uvloop
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from bench.null_metrics import without_metrics
 from bench.payloads import chat_request
 from llm_proxy.app.exchange import Message
 from llm_proxy.app.server import ProxyApp
@@ -265,7 +266,7 @@ def build(scenario: Scenario) -> tuple[ProxyApp, Callable[[], dict[str, Any]]]:
     # The network transport as shipped, over a session that answers without a socket.
     app.upstream._http._session = recorded(scenario.upstream_path, scenario.upstream_body, scenario.events)  # type: ignore[assignment]
     if not scenario.metrics:
-        app.metrics = _NullMetrics()  # type: ignore[assignment]
+        without_metrics(app)
     raw_path, _, query = scenario.path.partition("?")
 
     def scope() -> dict[str, Any]:
@@ -285,17 +286,6 @@ def build(scenario: Scenario) -> tuple[ProxyApp, Callable[[], dict[str, Any]]]:
         }
 
     return app, scope
-
-
-class _NullMetrics:
-    """Metrics that record nothing: what the request path costs without them."""
-
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        return _nothing
-
-
-def _nothing(*args: object, **kwargs: object) -> None:
-    return None
 
 
 def _logging(log_format: str | None) -> None:

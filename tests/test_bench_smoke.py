@@ -30,13 +30,17 @@ from bench.contenders import Endpoint
 from bench.load import parse_wrk, percentile
 from bench.minimal import Settings
 from bench.minimal_asgi import MinimalAsgi
+from bench.null_metrics import NullMetrics, without_metrics
 from bench.payloads import chat_request, claude_request
 from bench.processes import _wait_still
 from bench.results import Results
 
 from llm_proxy.app.serve import MockApp
+from llm_proxy.app.server import ProxyApp
+from llm_proxy.config import parse_config
 from llm_proxy.upstream.mock import MockOptions, MockUpstream
 from tests import prerequisites
+from tests.inprocess import Answer, call
 from tests.servers import RecordingUpstream, ServerThread
 
 REPO = Path(__file__).resolve().parents[1]
@@ -204,6 +208,31 @@ def test_paired_rounds_start_each_variant_first_in_turn() -> None:
         ["json", "quiet", "text"],
         ["quiet", "text", "json"],
     ]
+
+
+def test_null_metrics_record_nothing_and_the_request_is_answered_as_shipped() -> None:
+    """``bench.null_metrics`` (``bench.observed``'s ``bare``): the app answers as shipped, and its metrics (the
+    stand-in) hold nothing, where the shipped app's count the request."""
+    config = parse_config(
+        {"models": [{"frontend_model_name": "m", "frontend_base_url": "/o", "backend_base_url": "mock://"}]},
+        "bench.yaml",
+        {},
+    )
+    body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+
+    async def ask(app: ProxyApp) -> Answer:
+        return await call(
+            app, "POST", "/o/v1/chat/completions", [(b"content-type", b"application/json")], body, timeout=10
+        )
+
+    shipped, bare = ProxyApp(config), without_metrics(ProxyApp(config))
+    answers = [asyncio.run(ask(app)) for app in (shipped, bare)]
+    assert [a.status for a in answers] == [200, 200]
+    assert [orjson.loads(a.body)["choices"][0]["message"]["content"] for a in answers] == ["mock reply: hi"] * 2
+    assert isinstance(bare.metrics, NullMetrics) and bare.metrics.render() is None
+    assert b'llm_proxy_requests_total{backend="0",client="-",model="m",prefix="/o",status="200"} 1.0' in (
+        shipped.metrics.render()
+    )
 
 
 def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
