@@ -51,12 +51,15 @@ class Redactor:
         self.update(self._secrets | set(secrets))
 
     def update(self, secrets: Iterable[str]) -> None:
-        """Replace the set of secrets."""
+        """Replace the set of secrets.
+
+        A line masked meanwhile (another thread) is masked as before or as after: the one-by-one test is off while
+        the patterns change (the alternation alone is always right for the pattern it reads)."""
+        self._few = self._few_bytes = None
         self._secrets = frozenset(secrets)
         unique = sorted({s for s in self._secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
         if not unique:
             self._text = self._bytes = None
-            self._few = self._few_bytes = None
             return
         self._text = re.compile("|".join(re.escape(s) for s in unique))
         self._bytes = re.compile(b"|".join(re.escape(s.encode("utf-8")) for s in unique))
