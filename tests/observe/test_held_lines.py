@@ -349,10 +349,13 @@ def test_a_line_held_during_a_write_goes_out_with_the_next_write() -> None:
         handler.hold_line("second\n")
         handler.flush()
 
-    asyncio.run(run())
-    assert stream.writes == ["first\nsecond\n"]
-    handler.flush()
-    assert stream.writes == ["first\nsecond\n", "held during the write\n"]
+    try:
+        asyncio.run(run())
+        assert stream.writes == ["first\nsecond\n"]
+        handler.flush()
+        assert stream.writes == ["first\nsecond\n", "held during the write\n"]
+    finally:
+        handler.close()
 
 
 def test_lines_held_in_one_thread_while_another_writes_are_each_written_once_in_order(
