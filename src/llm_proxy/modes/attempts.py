@@ -128,7 +128,7 @@ class Health:
                 cooling.append((state.last_failure, n, backend))  # n: ties keep the pool's order
             else:
                 healthy.append(backend)
-        ordered = self._weighted(healthy) if len(healthy) > 1 else healthy
+        ordered = self._weighted(healthy)
         if cooling:
             cooling.sort()
             ordered += [backend for _, _, backend in cooling]
@@ -174,9 +174,10 @@ class Health:
             state.cooled_until = 0.0
 
     def _weighted(self, backends: list[Backend]) -> list[Backend]:
-        """A weighted random order without replacement (each pick proportional to its weight)."""
+        """A weighted random order without replacement (each pick proportional to its weight); fewer than two
+        backends: ``backends`` itself."""
         if len(backends) < 2:
-            return list(backends)
+            return backends
         first = backends[0].weight
         if all(backend.weight == first for backend in backends):  # the usual pool: a uniform shuffle is the same
             shuffled = list(backends)

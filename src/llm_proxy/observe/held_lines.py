@@ -60,7 +60,7 @@ class HoldingStreamHandler(logging.StreamHandler[TextIO]):
             record = passed
         with self.lock:  # type: ignore[union-attr]  # made by Handler.__init__
             try:
-                self._keep(self.format(record) + self.terminator)
+                self.hold_line(self.format(record) + self.terminator)
             except RecursionError:
                 raise
             except Exception:
@@ -73,9 +73,6 @@ class HoldingStreamHandler(logging.StreamHandler[TextIO]):
         Without the handler's lock (~2k instructions of the line's ~26k, in-process): appending to the deque is
         atomic, and a write (under the lock, in whichever thread) takes the lines that were held when it began;
         a line held meanwhile stays for the next write, which it has scheduled if it was the first."""
-        self._keep(line)
-
-    def _keep(self, line: str) -> None:
         lines = self._lines
         lines.append(line)
         self._size += len(line)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from typing import AnyStr
 
 MASK = "[redacted]"
 _MASK_BYTES = MASK.encode()
@@ -74,15 +75,8 @@ class Redactor:
     def text(self, value: str) -> str:
         """``value`` with every secret masked (``value`` itself when it holds none)."""
         pattern = self._text
-        if pattern is None:
+        if pattern is None or not _holds(value, self._few, pattern):
             return value
-        few = self._few
-        if few is not None:
-            for secret in few:
-                if secret in value:
-                    break
-            else:
-                return value
         return pattern.sub(MASK, value)
 
     def data(self, value: bytes) -> bytes:
@@ -94,15 +88,7 @@ class Redactor:
 
     def found_in(self, value: bytes) -> bool:
         pattern = self._bytes
-        if pattern is None:
-            return False
-        few = self._few_bytes
-        if few is None:
-            return pattern.search(value) is not None
-        for secret in few:
-            if secret in value:
-                return True
-        return False
+        return pattern is not None and _holds(value, self._few_bytes, pattern)
 
     def headers(self, raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """Response headers with secrets masked in their values (the list itself when none holds one)."""
@@ -110,6 +96,17 @@ class Redactor:
         if pattern is None or not any(self.found_in(v) for _, v in raw):
             return raw
         return [(k, pattern.sub(_MASK_BYTES, v)) for k, v in raw]
+
+
+def _holds(value: AnyStr, few: tuple[AnyStr, ...] | None, pattern: re.Pattern[AnyStr]) -> bool:
+    """Whether ``value`` holds a secret: each of ``few`` looked for with ``in``, or, when there are more than
+    ``SCAN_LIMIT`` (``few`` is None), ``pattern``'s search."""
+    if few is None:
+        return pattern.search(value) is not None
+    for secret in few:
+        if secret in value:
+            return True
+    return False
 
 
 class RedactingFormatter(logging.Formatter):
