@@ -30,6 +30,7 @@ from llm_proxy.observe.logs import (
     formatter,
 )
 from llm_proxy.observe.redact import Redactor
+from llm_proxy.observe.time_of_day import time_at
 
 MESSAGE = "%s %s %s -> %s %s %.1fms %dB%s"
 ARGS = ("POST", "/openai", "bench-model", "upstream-model", "200", 12.345, 1234, " key=alice")
@@ -153,6 +154,30 @@ def test_the_milliseconds_are_the_standard_formatters(msec_format: str | None) -
     for msecs in [*range(1000), 0.4, 123.7, 999.9999]:
         record.msecs = float(msecs)
         assert ours.formatTime(record) == standard.formatTime(record)
+
+
+def test_an_access_lines_time_is_its_records_around_the_turn_of_a_second() -> None:
+    """``time_at`` at instants near a second's turn, where a record's float ``created`` (``ns / 1e9``) and its
+    whole-second ``msecs`` part ways (a record made just before the turn can show the next second with 999 ms):
+    the standard formatter's time for a record made at that instant (as ``LogRecord`` makes it from
+    ``time.time_ns()`` since Python 3.13, and ``AccessLine.record`` always), with the clock holding the second
+    before or the one after."""
+    standard = logging.Formatter(TEXT_FORMAT)
+    ours = TextFormatter(TEXT_FORMAT, defaults={"request_tag": "", "request_id": "-"})
+    turn = 1_790_000_001_000_000_000
+    instants = [*range(turn - 3_000, turn + 3_000, 7), turn - 1_000_000, turn + 999_999, turn + 1_000_000]
+    shown: set[str] = set()
+    record = logging.LogRecord("x", logging.INFO, __file__, 0, "m", (), None)
+    for instant in instants:
+        record.created, record.msecs = instant / 1e9, (instant % 1_000_000_000) // 1_000_000 + 0.0
+        expected = standard.formatTime(record)
+        for primed in (turn - 500_000_000, turn + 500_000_000):  # the clock in the second before, the one after
+            time_at(ours, ours._clock, primed, None)
+            assert time_at(ours, ours._clock, instant, None) == expected, instant
+        shown.add(expected[-6:])
+    # the second before's last millisecond, the turn's first two and, just before the turn, the next second
+    # with 999 ms (the two ways of counting parting)
+    assert shown == {"20,999", "21,000", "21,001", "21,999"}
 
 
 def test_other_text_records_format_as_before() -> None:

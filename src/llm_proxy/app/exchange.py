@@ -7,7 +7,6 @@ byte counts and timing are recorded in one place and the access log line is alwa
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -34,7 +33,6 @@ class Exchange:
         "query",
         "headers",
         "raw_headers",
-        "started_at",
         "status",
         "sent",
         "started",
@@ -63,7 +61,6 @@ class Exchange:
             # Repeated headers are joined as RFC 9110 allows for list-valued fields.
             headers[name] = f"{headers[name]}, {text}" if name in headers else text
         self.headers = headers
-        self.started_at = time.perf_counter()
         self.status = 0
         self.sent = 0
         self.started = False
@@ -150,12 +147,15 @@ class Exchange:
         await self.start(status, headers)
         await self.end(body)
 
-    def log(self, disconnected: bool = False) -> None:
-        """The access record: one line; with a JSON formatter, its fields as one mapping. No body, no key."""
+    def log(self, status: str, seconds: float) -> None:
+        """The access record of a request that ended with ``status`` (``499``: the client left first; ``0``: no
+        answer began) after ``seconds`` (the request's ``ex.record.started`` on): one line; with a JSON formatter,
+        its fields as one mapping. No body, no key. ``ProxyApp`` has both values at hand for the metrics."""
         if not access_log.isEnabledFor(logging.INFO):
             return
-        elapsed = (time.perf_counter() - self.started_at) * 1000
-        status = "499" if disconnected and not self.finished else str(self.status or "-")
+        if status == "0":
+            status = "-"
+        elapsed = seconds * 1000
         note = f" {self.note}" if self.note else ""
         record = self.record
         backend_model = record.backend_model or self.backend_model

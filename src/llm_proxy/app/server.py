@@ -218,7 +218,7 @@ class ProxyApp:
                 backend_model=record.backend_model or ex.backend_model,
                 dialect=dialect,
             )
-        ex.log(disconnected)
+        ex.log(status, elapsed)
         ledger = self.ledger
         if ledger.writer is not None or (ex.key is not None and ex.key.budgeted):
             ledger.finish(_usage_record(ex, int(status) if status.isdigit() else 0, elapsed), ex.key, ex.charged)
