@@ -12,6 +12,7 @@ import contextlib
 import http.client
 import importlib.util
 import io
+import itertools
 import json
 import logging
 import os
@@ -467,6 +468,35 @@ def test_any_other_handler_or_filter_means_the_logging_path(
         assert [r.request_id for r in caplog.records if r.name == logger.name] == ["rid-1", "rid-2"]  # type: ignore[attr-defined]
     if other == "extra handler":
         assert sink.getvalue().count("\n") == 2
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+def test_the_holder_is_the_one_handler_the_records_reach(depth: int) -> None:
+    """``holder`` over every small chain of loggers (its short way for a logger right under a root and its walk
+    for others): the holding handler exactly when it is the only handler ``Logger.callHandlers`` would call and
+    the logger neither filters nor drops its records."""
+    holding, plain = HoldingStreamHandler(io.StringIO()), logging.StreamHandler(io.StringIO())
+    handler_sets: list[list[logging.Handler]] = [[], [holding], [plain], [holding, plain]]
+    node_choices = list(itertools.product(handler_sets, [True, False]))
+    loggers = [logging.Logger(f"llm_proxy.test.chain{n}") for n in range(depth)]  # loggers[-1]: the root
+    for child, parent in itertools.pairwise(loggers):
+        child.parent = parent
+    held = 0
+    for nodes in itertools.product(node_choices, repeat=depth):
+        for filtered, disabled in itertools.product([False, True], repeat=2):
+            for node, (handlers, propagate) in zip(loggers, nodes, strict=True):
+                node.handlers, node.propagate = list(handlers), propagate
+            first = loggers[0]
+            first.filters, first.disabled = ([_not_dropped] if filtered else []), disabled
+            reached: list[logging.Handler] = []
+            node: logging.Logger | None = first
+            while node is not None:  # as Logger.callHandlers
+                reached.extend(node.handlers)
+                node = node.parent if node.propagate else None
+            expected = holding if reached == [holding] and not (filtered or disabled) else None
+            assert holder(first) is expected, (nodes, filtered, disabled)
+            held += expected is not None
+    assert held == {2: 12, 3: 86}[depth]  # the chains that hold (counted by hand): none left out
 
 
 def _not_dropped(record: logging.LogRecord) -> bool:
