@@ -484,8 +484,8 @@ def test_the_holder_is_the_one_handler_the_records_reach(depth: int) -> None:
     held = 0
     for nodes in itertools.product(node_choices, repeat=depth):
         for filtered, disabled in itertools.product([False, True], repeat=2):
-            for node, (handlers, propagate) in zip(loggers, nodes, strict=True):
-                node.handlers, node.propagate = list(handlers), propagate
+            for each, (handlers, propagate) in zip(loggers, nodes, strict=True):
+                each.handlers, each.propagate = list(handlers), propagate
             first = loggers[0]
             first.filters, first.disabled = ([_not_dropped] if filtered else []), disabled
             reached: list[logging.Handler] = []
@@ -497,6 +497,8 @@ def test_the_holder_is_the_one_handler_the_records_reach(depth: int) -> None:
             assert holder(first) is expected, (nodes, filtered, disabled)
             held += expected is not None
     assert held == {2: 12, 3: 86}[depth]  # the chains that hold (counted by hand): none left out
+    holding.close()
+    plain.close()
 
 
 def _not_dropped(record: logging.LogRecord) -> bool:
