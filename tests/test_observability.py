@@ -24,8 +24,10 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from llm_proxy.app.exchange import Exchange
 from llm_proxy.app.server import ProxyApp
-from llm_proxy.observe.logs import RequestIdFilter, formatter
+from llm_proxy.canonical import Usage
+from llm_proxy.observe.logs import ACCESS_FIELDS, FIELDS, RequestIdFilter, formatter
 from tests.servers import (
     Recorded,
     RecordingUpstream,
@@ -325,6 +327,41 @@ def test_json_access_line_field_by_field_and_no_key_in_any_line(
     assert retry["request_id"] == "rid-pool" and retry["level"] == "WARNING"
     masked = next(line for line in lines if line["logger"] == "llm_proxy.test")
     assert masked["message"] == "a line that names the key [redacted]" and masked["request_id"] == "-"
+
+
+def test_an_exchanges_json_access_fields_exactly_and_in_order(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``Exchange.log``'s fields for a JSON line, every key in order: a request that left early with a note, a first
+    token and usage; then one that got no answer, with none of them (their fields null)."""
+    monkeypatch.setattr(FIELDS, "structured", True)
+    caplog.set_level(logging.INFO, logger="llm_proxy.access")
+
+    async def send(message: object) -> None:
+        return None
+
+    ex = Exchange({"method": "POST", "path": "/p/v1/chat/completions", "headers": []}, send)
+    ex.prefix, ex.model, ex.backend_model, ex.note, ex.sent = "/p", "front", "back", "upstream said no", 77
+    ex.record.client, ex.record.ttft = "alice", 0.01234
+    ex.record.usage = Usage(
+        input_tokens=3, output_tokens=4, cache_read_tokens=5, cache_write_tokens=6, reasoning_tokens=1
+    )
+    ex.log("499", 0.05678)
+    bare = Exchange({"method": "GET", "path": "/", "headers": []}, send)
+    bare.log("0", 0.001)
+    first, second = [getattr(r, ACCESS_FIELDS) for r in caplog.records if r.name == "llm_proxy.access"]
+    assert list(first.items()) == [
+        ("method", "POST"), ("prefix", "/p"), ("model", "front"), ("backend_model", "back"), ("backend", "-"),
+        ("status", 499), ("duration_ms", 56.8), ("ttft_ms", 12.3), ("input_tokens", 3), ("output_tokens", 4),
+        ("cache_read_tokens", 5), ("cache_write_tokens", 6), ("reasoning_tokens", 1), ("client", "alice"),
+        ("attempts", 0), ("bytes", 77), ("note", "upstream said no"),
+    ]  # fmt: skip
+    assert list(second.items()) == [
+        ("method", "GET"), ("prefix", "/"), ("model", "-"), ("backend_model", "-"), ("backend", "-"),
+        ("status", None), ("duration_ms", 1.0), ("ttft_ms", None), ("input_tokens", None), ("output_tokens", None),
+        ("cache_read_tokens", None), ("cache_write_tokens", None), ("reasoning_tokens", None), ("client", "-"),
+        ("attempts", 0), ("bytes", 0), ("note", None),
+    ]  # fmt: skip
 
 
 def test_text_lines_carry_the_request_id_and_mask_keys(

@@ -168,34 +168,41 @@ class Exchange:
             return
         usage = record.usage
         ttft = record.ttft
-        fields = {
-            "method": self.method,
-            "prefix": prefix,
-            "model": self.model,
-            "backend_model": backend_model,
-            "backend": record.backend,
-            "status": int(status) if status.isdigit() else None,
-            "duration_ms": round(elapsed, 1),
-            "ttft_ms": None if ttft is None else round(ttft * 1000, 1),
-            "input_tokens": None,
-            "output_tokens": None,
-            "cache_read_tokens": None,
-            "cache_write_tokens": None,
-            "reasoning_tokens": None,
-            "client": record.client,
-            "attempts": len(record.attempts),
-            "bytes": self.sent,
-            "note": self.note or None,
-        }
+        # The template's copy and a store per value: ~2k instructions fewer than a 17-key literal, which
+        # grows its table twice; the status's number looked up rather than parsed.
+        fields = _FIELDS.copy()
+        fields["method"] = self.method
+        fields["prefix"] = prefix
+        fields["model"] = self.model
+        fields["backend_model"] = backend_model
+        fields["backend"] = record.backend
+        fields["status"] = _STATUS_CODES.get(status) or (int(status) if status.isdigit() else None)
+        fields["duration_ms"] = round(elapsed, 1)
+        if ttft is not None:
+            fields["ttft_ms"] = round(ttft * 1000, 1)
         if usage is not None:
             fields["input_tokens"] = usage.input_tokens
             fields["output_tokens"] = usage.output_tokens
             fields["cache_read_tokens"] = usage.cache_read_tokens
             fields["cache_write_tokens"] = usage.cache_write_tokens
             fields["reasoning_tokens"] = usage.reasoning_tokens
+        fields["client"] = record.client
+        fields["attempts"] = len(record.attempts)
+        fields["bytes"] = self.sent
+        if self.note:
+            fields["note"] = self.note
         _ACCESS.write(args, record.request_id, fields)
 
 
+_FIELDS: dict[str, object] = dict.fromkeys(
+    (
+        "method", "prefix", "model", "backend_model", "backend", "status", "duration_ms", "ttft_ms",
+        "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+        "client", "attempts", "bytes", "note",
+    )
+)  # fmt: skip
+"""The JSON access line's fields, in their order, each None until ``Exchange.log`` sets it."""
+_STATUS_CODES = {str(code): code for code in range(100, 600)}
 _ACCESS = AccessLine(access_log, "%s %s %s -> %s %s %.1fms %dB%s", __file__)
 """The access line's records, made without ``Logger.info``'s search of the stack for the caller's file and line
 (no log format of the proxy shows them) and without most of ``LogRecord.__init__`` (``observe.logs``)."""
