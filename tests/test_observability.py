@@ -346,10 +346,15 @@ def test_an_exchanges_json_access_fields_exactly_and_in_order(
     ex.record.usage = Usage(
         input_tokens=3, output_tokens=4, cache_read_tokens=5, cache_write_tokens=6, reasoning_tokens=1
     )
-    ex.log("499", 0.05678)
+    ex.log("499", 499, 0.05678)
     bare = Exchange({"method": "GET", "path": "/", "headers": []}, send)
-    bare.log("0", 0.001)
-    first, second = [getattr(r, ACCESS_FIELDS) for r in caplog.records if r.name == "llm_proxy.access"]
+    bare.log("0", 0, 0.001)
+    records = [r for r in caplog.records if r.name == "llm_proxy.access"]
+    assert [r.getMessage() for r in records] == [
+        "POST /p front -> back 499 56.8ms 77B key=alice upstream said no",
+        "GET / - -> - - 1.0ms 0B",  # no answer began: no status
+    ]
+    first, second = [getattr(r, ACCESS_FIELDS) for r in records]
     assert list(first.items()) == [
         ("method", "POST"), ("prefix", "/p"), ("model", "front"), ("backend_model", "back"), ("backend", "-"),
         ("status", 499), ("duration_ms", 56.8), ("ttft_ms", 12.3), ("input_tokens", 3), ("output_tokens", 4),

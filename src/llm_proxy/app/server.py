@@ -198,7 +198,8 @@ class ProxyApp:
 
     def _done(self, ex: Exchange, disconnected: bool, dialect: str | None) -> None:
         """The request ended: its metrics, its span and its access line, from ``ex.record``."""
-        status = "499" if disconnected and not ex.finished else str(ex.status)
+        code = 499 if disconnected and not ex.finished else ex.status  # 0: no answer began
+        status = str(code)
         record, metrics = ex.record, self.metrics
         record.settle(ex.status)
         record.stream_closed()
@@ -212,16 +213,16 @@ class ProxyApp:
         if record.span is not None:
             record.span.finish(
                 record,
-                status=int(status) if status.isdigit() else 0,
+                status=code,
                 prefix=ex.prefix,
                 model=ex.model,
                 backend_model=record.backend_model or ex.backend_model,
                 dialect=dialect,
             )
-        ex.log(status, elapsed)
+        ex.log(status, code, elapsed)
         ledger = self.ledger
         if ledger.writer is not None or (ex.key is not None and ex.key.budgeted):
-            ledger.finish(_usage_record(ex, int(status) if status.isdigit() else 0, elapsed), ex.key, ex.charged)
+            ledger.finish(_usage_record(ex, code, elapsed), ex.key, ex.charged)
 
     async def _dispatch(self, ex: Exchange, target: Target | None, request: RequestBody, dialect: str) -> None:
         try:
